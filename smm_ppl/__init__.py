@@ -1,0 +1,27 @@
+"""smm-ppl: softmax mixture models with warm-start EM, NumPyro and ArviZ.
+
+Importing this package turns on JAX's float64 mode (see :mod:`smm_ppl._config`).
+"""
+
+from . import _config  # noqa: F401  (must run before any JAX array is created)
+from .data import SMMData, as_data, counts_from_draws
+from .likelihood import log_likelihood, log_mixture_probs
+from .params import SMMParams, align_params, match_components, parameter_error
+from .simulate import simulate_counts, simulate_features, simulate_params
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SMMParams",
+    "SMMData",
+    "as_data",
+    "counts_from_draws",
+    "log_likelihood",
+    "log_mixture_probs",
+    "align_params",
+    "match_components",
+    "parameter_error",
+    "simulate_features",
+    "simulate_counts",
+    "simulate_params",
+]

@@ -1,0 +1,84 @@
+"""The parameter container and label matching (SPEC sections 1 and 6)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["SMMParams", "match_components", "align_params", "parameter_error"]
+
+
+class SMMParams(NamedTuple):
+    """Parameters of a softmax mixture.
+
+    Attributes
+    ----------
+    weights : array of shape (K,)
+        Mixing weights ``alpha`` on the simplex.
+    atoms : array of shape (K, L)
+        Class atoms ``theta_k``; class ``k`` chooses item ``j`` with
+        probability ``softmax(features @ atoms[k])[j]``.
+
+    A leading batch axis (e.g. ``n_starts``) on both fields is allowed where a
+    function says so (:func:`smm_ppl.subspace_random_inits`).
+    """
+
+    weights: np.ndarray
+    atoms: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return int(np.shape(self.weights)[-1])
+
+    @property
+    def n_features(self) -> int:
+        return int(np.shape(self.atoms)[-1])
+
+    def to_numpy(self) -> "SMMParams":
+        return SMMParams(np.asarray(self.weights, dtype=np.float64), np.asarray(self.atoms, dtype=np.float64))
+
+    def to_dict(self) -> dict:
+        """Plain lists, for JSON."""
+        return {"weights": np.asarray(self.weights).tolist(), "atoms": np.asarray(self.atoms).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SMMParams":
+        return cls(np.asarray(d["weights"], dtype=np.float64), np.asarray(d["atoms"], dtype=np.float64))
+
+
+def match_components(atoms, reference_atoms) -> np.ndarray:
+    """Permutation ``perm`` so that ``atoms[perm]`` best matches ``reference_atoms``.
+
+    Hungarian assignment on the Euclidean distances between atoms (SPEC section 1).
+    ``atoms[perm[k]]`` is the estimate matched to reference class ``k``.
+    """
+    a = np.asarray(atoms, dtype=np.float64)
+    r = np.asarray(reference_atoms, dtype=np.float64)
+    if a.shape != r.shape or a.ndim != 2:
+        raise ValueError(
+            f"atoms and reference_atoms must both be (K, L) of the same shape, got {a.shape} and {r.shape}."
+        )
+    cost = np.linalg.norm(r[:, None, :] - a[None, :, :], axis=-1)
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(a.shape[0], dtype=np.int64)
+    perm[rows] = cols
+    return perm
+
+
+def align_params(params: SMMParams, reference: SMMParams) -> SMMParams:
+    """Relabel ``params`` to the labelling of ``reference``."""
+    perm = match_components(params.atoms, reference.atoms)
+    return SMMParams(np.asarray(params.weights)[perm], np.asarray(params.atoms)[perm])
+
+
+def parameter_error(estimate: SMMParams, truth: SMMParams) -> dict:
+    """Errors of SPEC section 6 after Hungarian matching.
+
+    Returns ``{"atoms": max_k |theta_hat_k - theta_k|, "weights": max_k |alpha_hat_k - alpha_k|}``.
+    """
+    aligned = align_params(estimate, truth)
+    atoms_err = float(np.max(np.linalg.norm(np.asarray(aligned.atoms) - np.asarray(truth.atoms), axis=-1)))
+    weights_err = float(np.max(np.abs(np.asarray(aligned.weights) - np.asarray(truth.weights))))
+    return {"atoms": atoms_err, "weights": weights_err}
