@@ -8,6 +8,9 @@ from .data import SMMData, as_data, counts_from_draws
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
 from .simulate import simulate_counts, simulate_features, simulate_params
+from .em import ConvergenceWarning, EMResult, fit_em
+from .estimator import SoftmaxMixture
+from .stderr import observed_information, parameter_covariance, standard_errors
 
 __version__ = "0.1.0"
 
@@ -24,4 +27,11 @@ __all__ = [
     "simulate_features",
     "simulate_counts",
     "simulate_params",
+    "fit_em",
+    "EMResult",
+    "ConvergenceWarning",
+    "SoftmaxMixture",
+    "observed_information",
+    "parameter_covariance",
+    "standard_errors",
 ]

@@ -1,0 +1,221 @@
+"""Observed information and standard errors of an SMM estimate (SPEC section 4).
+
+The simplex constraint on the weights is removed by the parametrisation
+``alpha = softmax(eta)`` with one reference logit fixed at 0 (``K - 1`` free
+logits); the atoms enter as they are.  The observed information is minus the
+Hessian of ``ell = sum_j n_j log pi_j`` in that parametrisation, by automatic
+differentiation (Hessian-vector products, one basis vector at a time, so
+memory stays ``O(pK)``).  Its inverse is mapped back to ``(weights, atoms)``
+by the delta method (the Jacobian of the softmax; the atoms map is linear).
+
+The atoms act on the features directly, so the shift invariance of the model
+creates no over-parametrisation (features with a constant column are
+rejected by validation).  Internally the Hessian is taken in the whitened
+coordinates ``beta = Sigma_hat^{1/2} theta`` (better conditioned, exactly
+equivalent), and the reference class is the heaviest one (the result does not
+depend on that choice; conditioning does).
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .data import as_data
+from .params import SMMParams
+from .validation import check_params
+
+__all__ = ["observed_information", "parameter_covariance", "standard_errors"]
+
+
+def _unpack(z, K, L, ref):
+    eta = jnp.insert(z[: K - 1], ref, 0.0)
+    return eta, z[K - 1 :].reshape(K, L)
+
+
+def _loglik(z, xt, n, K, L, ref):
+    eta, beta = _unpack(z, K, L, ref)
+    log_alpha = jax.nn.log_softmax(eta)
+    log_sigma = jax.nn.log_softmax(xt @ beta.T, axis=0)
+    log_pi = jax.nn.logsumexp(log_sigma + log_alpha, axis=1)
+    return jnp.sum(jnp.where(n > 0, n * log_pi, 0.0))
+
+
+@partial(jax.jit, static_argnames=("K", "L", "ref"))
+def _information(z, xt, n, *, K, L, ref):
+    grad = jax.grad(_loglik)
+
+    def hvp(v):
+        return jax.jvp(lambda zz: grad(zz, xt, n, K, L, ref), (z,), (v,))[1]
+
+    eye = jnp.eye(z.shape[0], dtype=z.dtype)
+    hess = lax.map(hvp, eye, batch_size=min(8, z.shape[0]))
+    hess = 0.5 * (hess + hess.T)
+    return -hess
+
+
+def _pack(weights, beta, ref):
+    K = weights.shape[0]
+    logw = np.log(weights)
+    eta = np.delete(logw - logw[ref], ref)
+    return np.concatenate([eta, beta.ravel()]), K
+
+
+def _invert(info: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric information matrix, or None if it is not positive definite."""
+    lam, vec = np.linalg.eigh(info)
+    if not np.all(np.isfinite(lam)) or lam[0] <= 1e-12 * max(lam[-1], 1e-300):
+        return None
+    return (vec / lam) @ vec.T
+
+
+def _covariance_whitened(xt: np.ndarray, n: np.ndarray, weights: np.ndarray, beta: np.ndarray, inv_half: np.ndarray):
+    """Covariance of ``(weights, atoms.ravel())`` (original atoms) or None if singular."""
+    K, L = beta.shape
+    if K == 1:
+        info = np.asarray(_information(jnp.asarray(beta.ravel()), jnp.asarray(xt), jnp.asarray(n), K=1, L=L, ref=0))
+        cov_beta = _invert(info)
+        if cov_beta is None:
+            return None
+        A = np.kron(np.eye(K), inv_half.T)  # theta_k = inv_half @ beta_k (symmetric)
+        out = np.zeros((K + K * L, K + K * L))
+        out[K:, K:] = A @ cov_beta @ A.T
+        return out
+    if np.any(weights <= 0):
+        return None
+    ref = int(np.argmax(weights))
+    z, _ = _pack(weights, beta, ref)
+    info = np.asarray(_information(jnp.asarray(z), jnp.asarray(xt), jnp.asarray(n), K=K, L=L, ref=ref))
+    cov_z = _invert(info)
+    if cov_z is None:
+        return None
+
+    J = np.asarray(_delta_jacobian(jnp.asarray(z), jnp.asarray(inv_half), K=K, L=L, ref=ref))
+    return J @ cov_z @ J.T
+
+
+@partial(jax.jit, static_argnames=("K", "L", "ref"))
+def _delta_jacobian(z, inv_half, *, K, L, ref):
+    """Jacobian of ``z -> (softmax(eta), (beta @ inv_half).ravel())`` (the delta method)."""
+
+    def g(zz):
+        eta, b = _unpack(zz, K, L, ref)
+        return jnp.concatenate([jax.nn.softmax(eta), (b @ inv_half).ravel()])
+
+    return jax.jacfwd(g)(z)
+
+
+def _split_se(cov: np.ndarray | None, K: int, L: int) -> SMMParams:
+    if cov is None:
+        return SMMParams(np.full(K, np.nan), np.full((K, L), np.nan))
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return SMMParams(sd[:K].copy(), sd[K:].reshape(K, L).copy())
+
+
+_SINGULAR_MSG = (
+    "the observed information is singular or not positive definite at these parameters (not a strict local "
+    "maximum, a collapsed class, or duplicated atoms); standard errors are NaN."
+)
+
+
+def _standard_errors_whitened(wh, n, weights, beta) -> SMMParams:
+    """Used by :func:`smm_ppl.fit_em` with its whitening already computed."""
+    K, L = beta.shape
+    cov = _covariance_whitened(wh.xt, n, weights, beta, wh.inv_half)
+    if cov is None:
+        warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=3)
+    return _split_se(cov, K, L)
+
+
+def _prepare(features, counts, params):
+    from .em import _whitening
+
+    data = as_data(features, counts)
+    params = check_params(params, data.n_features)
+    wh = _whitening(data.features)
+    return data, params, wh
+
+
+def observed_information(features: Any, counts: Any, params: SMMParams) -> np.ndarray:
+    """Observed information ``-d^2 ell`` in an unconstrained parametrisation.
+
+    The parameter vector is ``(eta_1, ..., eta_{K-1}, theta.ravel())`` with
+    ``eta_k = log(alpha_k / alpha_K)`` (the last class is the reference) and
+    the atoms ``theta`` in the original coordinates, row-major.
+
+    Parameters
+    ----------
+    features : array of shape (p, L)
+    counts : array of shape (p,)
+    params : SMMParams
+        Weights must be strictly positive.
+
+    Returns
+    -------
+    ndarray of shape (K - 1 + K L, K - 1 + K L)
+    """
+    data, params, wh = _prepare(features, counts, params)
+    K, L = params.atoms.shape
+    if K > 1 and np.any(params.weights <= 0):
+        raise ValueError("params.weights must be strictly positive for the logit parametrisation of the weights.")
+    beta = wh.to_whitened(params.atoms)
+    if K == 1:
+        z = beta.ravel()
+    else:
+        z, _ = _pack(params.weights, beta, K - 1)
+    info = np.asarray(_information(jnp.asarray(z), jnp.asarray(wh.xt), jnp.asarray(data.counts), K=K, L=L,
+                                   ref=max(K - 1, 0)))
+    # d beta = half @ d theta per class: info_theta = A^T info_beta A.
+    A = np.eye(z.shape[0])
+    A[K - 1 :, K - 1 :] = np.kron(np.eye(K), wh.half)
+    return A.T @ info @ A
+
+
+def parameter_covariance(features: Any, counts: Any, params: SMMParams) -> np.ndarray:
+    """Asymptotic covariance of ``(weights, atoms.ravel())`` from the observed information.
+
+    The inverse information in the unconstrained parametrisation, mapped by
+    the delta method.  The weights block is singular (they sum to one).
+
+    Returns
+    -------
+    ndarray of shape (K + K L, K + K L); NaN (with a warning) when the
+    information is not positive definite.
+    """
+    data, params, wh = _prepare(features, counts, params)
+    K, L = params.atoms.shape
+    cov = _covariance_whitened(wh.xt, data.counts, params.weights, wh.to_whitened(params.atoms), wh.inv_half)
+    if cov is None:
+        warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=2)
+        return np.full((K + K * L, K + K * L), np.nan)
+    return cov
+
+
+def standard_errors(features: Any, counts: Any, params: SMMParams) -> SMMParams:
+    """Standard errors of ``weights`` and ``atoms`` from the observed information.
+
+    Parameters
+    ----------
+    features : array of shape (p, L)
+    counts : array of shape (p,)
+    params : SMMParams
+        Typically the EM estimate (the information is evaluated there).
+
+    Returns
+    -------
+    SMMParams
+        Same shapes as ``params``; NaN (with a warning) when the information
+        is not positive definite.
+    """
+    data, params, wh = _prepare(features, counts, params)
+    K, L = params.atoms.shape
+    cov = _covariance_whitened(wh.xt, data.counts, params.weights, wh.to_whitened(params.atoms), wh.inv_half)
+    if cov is None:
+        warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=2)
+    return _split_se(cov, K, L)
