@@ -11,6 +11,18 @@ from .simulate import simulate_counts, simulate_features, simulate_params
 from .em import ConvergenceWarning, EMResult, fit_em
 from .estimator import SoftmaxMixture
 from .stderr import observed_information, parameter_covariance, standard_errors
+from .inference import SVIResult, fit_svi, sample_nuts
+from .diagnostics import (
+    compare,
+    compare_point_to_posterior,
+    loo,
+    plot_forest_comparison,
+    plot_posterior_vs_point,
+    raw_posterior,
+    relabel_draws,
+    waic,
+)
+from .selection import compare_components
 
 __version__ = "0.1.0"
 
@@ -34,4 +46,16 @@ __all__ = [
     "observed_information",
     "parameter_covariance",
     "standard_errors",
+    "sample_nuts",
+    "fit_svi",
+    "SVIResult",
+    "compare_point_to_posterior",
+    "compare_components",
+    "loo",
+    "waic",
+    "compare",
+    "raw_posterior",
+    "relabel_draws",
+    "plot_posterior_vs_point",
+    "plot_forest_comparison",
 ]
