@@ -64,6 +64,13 @@ def simulate_features(
     return z
 
 
+@jax.jit
+def _draw_counts(key, n_obs, features, weights, atoms):
+    # n_obs is traced so that one compilation serves every sample size.
+    log_pi = log_mixture_probs_jax(features, weights, atoms)
+    return jax.random.multinomial(key, n_obs, jnp.exp(log_pi - jax.nn.logsumexp(log_pi))), log_pi
+
+
 def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> np.ndarray:
     """Draw ``n_obs`` choices from the mixture and return their counts.
 
@@ -83,8 +90,8 @@ def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> 
     x = check_features(features, check_rank=False)
     params = check_params(params, x.shape[1])
     n = check_positive_int(n_obs, "n_obs")
-    log_pi = log_mixture_probs_jax(jnp.asarray(x), jnp.asarray(params.weights), jnp.asarray(params.atoms))
-    counts = jax.random.multinomial(key, n, jnp.exp(log_pi - jax.nn.logsumexp(log_pi)))
+    counts, log_pi = _draw_counts(key, jnp.asarray(float(n)), jnp.asarray(x), jnp.asarray(params.weights),
+                                  jnp.asarray(params.atoms))
     counts = np.asarray(counts).round().astype(np.int64)
     # The float multinomial can be off by one through round-off in its running total.
     diff = n - int(counts.sum())
