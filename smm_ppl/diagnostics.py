@@ -435,7 +435,10 @@ def rhat(idata: Any, *, raw: bool = False) -> dict:
     """
     az = _az()
     post = raw_posterior(idata) if raw else _check_idata(idata).posterior[["weights", "atoms"]]
-    r = az.rhat(post)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # A constant weight (K = 1) divides 0 by 0 inside ArviZ.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = az.rhat(post)
     out = {k: np.asarray(r[k].values) for k in ("weights", "atoms")}
     # K = 1 has a constant weight, whose R-hat is NaN: ignore it.
     both = np.concatenate([out["weights"].ravel(), out["atoms"].ravel()])
@@ -491,7 +494,7 @@ def _check_prob(value: Any, name: str) -> float:
 def _point_and_se(point: Any, standard_errors: Any, n_features: int):
     """Accept an SMMParams or an EM-like result (``.params``, ``.standard_errors``)."""
     se = standard_errors
-    if hasattr(point, "params") and not isinstance(point, tuple):
+    if hasattr(point, "params") and isinstance(getattr(point, "params"), tuple):  # an EM result
         if se is None:
             se = getattr(point, "standard_errors", None)
         point = point.params

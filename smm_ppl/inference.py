@@ -130,7 +130,8 @@ def _check_open_unit(value: Any, name: str) -> float:
 
 
 def _is_em_result(obj: Any) -> bool:
-    return not isinstance(obj, tuple) and hasattr(obj, "params") and isinstance(getattr(obj, "params"), tuple)
+    # EMResult is itself a NamedTuple: recognise it by its .params, not by type.
+    return hasattr(obj, "params") and isinstance(getattr(obj, "params"), tuple)
 
 
 def resolve_init(init: Any, data: SMMData, n_components: int, seed: Any = 0, *, num_chains: int | None = None):
