@@ -67,7 +67,7 @@ from .validation import (
     check_positive_int,
 )
 
-__all__ = ["sample_nuts", "fit_svi", "SVIResult", "resolve_init", "log_likelihood_draws"]
+__all__ = ["sample_nuts", "fit_svi", "SVIResult", "resolve_init", "chain_init_params", "log_likelihood_draws"]
 
 _INIT_NAMES = ("auto", "em", "mom", "tensor")
 _GUIDES = ("delta", "normal", "mvn")
@@ -232,6 +232,37 @@ def _site_values(weights: np.ndarray, atoms: np.ndarray, ordered: bool) -> dict:
     return values
 
 
+def chain_init_params(
+    starts: SMMParams, num_chains: int, jitter: float, key: Any, *, model_args: tuple, model_kwargs: dict
+) -> dict:
+    """Per-chain *unconstrained* starting values for ``MCMC.run(init_params=...)``.
+
+    Chain ``c`` starts at ``starts[c]`` (or the single start) mapped to the
+    unconstrained space with ``numpyro.infer.util.unconstrain_fn``, plus
+    ``jitter`` times a standard normal draw of its own.  The values have a
+    leading ``num_chains`` axis when ``num_chains > 1`` (NumPyro's convention).
+    """
+    from numpyro.infer.util import unconstrain_fn
+
+    from . import models as _models
+
+    per_chain = []
+    keys = jax.random.split(check_key(key, "key"), num_chains)
+    for c in range(num_chains):
+        s = c if starts.weights.shape[0] > 1 else 0
+        values = _site_values(starts.weights[s], starts.atoms[s], bool(model_kwargs.get("ordered", False)))
+        u = unconstrain_fn(_models.softmax_mixture, model_args, model_kwargs, values)
+        leaves, treedef = jax.tree_util.tree_flatten(u)
+        sub = jax.random.split(keys[c], len(leaves))
+        leaves = [
+            v + jitter * jax.random.normal(k, jnp.shape(v), dtype=jnp.result_type(v)) for v, k in zip(leaves, sub)
+        ]
+        per_chain.append(jax.tree_util.tree_unflatten(treedef, leaves))
+    if num_chains == 1:
+        return per_chain[0]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *per_chain)
+
+
 def _model_kwargs(K: int, ordered: bool, weights_concentration: float, atoms_scale: float) -> dict:
     return {
         "n_components": K,
@@ -389,7 +420,6 @@ def sample_nuts(
     import time
 
     from numpyro.infer import MCMC, NUTS
-    from numpyro.infer.util import unconstrain_fn
 
     from . import models as _models
 
@@ -425,20 +455,9 @@ def sample_nuts(
 
     init_params = None
     if starts is not None:
-        per_chain = []
-        jitter_keys = jax.random.split(key_jitter, num_chains)
-        for c in range(num_chains):
-            s = c if starts.weights.shape[0] > 1 else 0
-            values = _site_values(starts.weights[s], starts.atoms[s], ordered)
-            u = unconstrain_fn(model, model_args, model_kwargs, values)
-            leaves, treedef = jax.tree_util.tree_flatten(u)
-            sub = jax.random.split(jitter_keys[c], len(leaves))
-            leaves = [v + jitter * jax.random.normal(k, jnp.shape(v), dtype=jnp.result_type(v)) for v, k in zip(leaves, sub)]
-            per_chain.append(jax.tree_util.tree_unflatten(treedef, leaves))
-        if num_chains == 1:
-            init_params = per_chain[0]
-        else:
-            init_params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *per_chain)
+        init_params = chain_init_params(
+            starts, num_chains, jitter, key_jitter, model_args=model_args, model_kwargs=model_kwargs
+        )
         if reference is None:
             reference = SMMParams(starts.weights[0], starts.atoms[0])
 
@@ -502,7 +521,8 @@ def fit_svi(
     learning_rate: float = 0.01,
     final_learning_rate: float | None = None,
     num_draws: int = 1000,
-    init_scale: float = 0.05,
+    init_scale: float | None = None,
+    num_particles: int = 1,
     seed: Any = 0,
     relabel: bool = True,
     ordered: bool = False,
@@ -530,8 +550,14 @@ def fit_svi(
     num_draws : int, default 1000
         Draws from the fitted guide in ``idata`` (for ``"delta"`` they all equal
         the MAP: its ``idata`` has no spread).
-    init_scale : float, default 0.05
-        Initial scale of the Normal guides in the unconstrained space.
+    init_scale : float, optional
+        Initial scale of the Normal guides in the unconstrained space.  Default
+        ``min(0.1, 1 / sqrt(N))``: with standardised features the posterior sd
+        of every coordinate is of order ``1 / sqrt(N)``, and starting the scales
+        there saves the optimiser most of its work (Adam moves a scale by about
+        ``learning_rate`` per step in log space).
+    num_particles : int, default 1
+        Monte Carlo draws per ELBO gradient (more: smoother, slower steps).
     seed, relabel, ordered, weights_concentration, atoms_scale, progress_bar :
         As in :func:`sample_nuts`.
 
@@ -556,7 +582,10 @@ def fit_svi(
         final_learning_rate, "final_learning_rate"
     )
     num_draws = check_positive_int(num_draws, "num_draws")
-    init_scale = check_positive_float(init_scale, "init_scale")
+    init_scale = min(0.1, 1.0 / np.sqrt(data.n_obs)) if init_scale is None else check_positive_float(
+        init_scale, "init_scale"
+    )
+    num_particles = check_positive_int(num_particles, "num_particles")
     relabel = _check_bool(relabel, "relabel")
     ordered = _check_bool(ordered, "ordered")
     weights_concentration = check_positive_float(weights_concentration, "weights_concentration")
@@ -584,7 +613,7 @@ def fit_svi(
     def schedule(i):
         return learning_rate * decay**i
 
-    svi = SVI(model, g, numpyro.optim.Adam(schedule), Trace_ELBO())
+    svi = SVI(model, g, numpyro.optim.Adam(schedule), Trace_ELBO(num_particles=num_particles))
     run = svi.run(key_svi, num_steps, *model_args, progress_bar=progress_bar, stable_update=True, **model_kwargs)
     gparams = run.params
     losses = np.asarray(run.losses, dtype=np.float64)
