@@ -8,6 +8,7 @@ from .data import SMMData, as_data, counts_from_draws
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
 from .simulate import simulate_counts, simulate_features, simulate_params
+from .warmstart import WarmStartDiagnostics, estimate_subspace, mom_init, subspace_random_inits, tensor_init
 from .em import ConvergenceWarning, EMResult, fit_em
 from .estimator import SoftmaxMixture
 from .stderr import observed_information, parameter_covariance, standard_errors
@@ -39,6 +40,11 @@ __all__ = [
     "simulate_features",
     "simulate_counts",
     "simulate_params",
+    "estimate_subspace",
+    "mom_init",
+    "tensor_init",
+    "subspace_random_inits",
+    "WarmStartDiagnostics",
     "fit_em",
     "EMResult",
     "ConvergenceWarning",

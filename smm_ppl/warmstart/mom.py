@@ -1,0 +1,368 @@
+"""The paper's method-of-moments warm start (SPEC section 3, "Method of moments")."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
+
+from ..likelihood import log_likelihood_jax
+from ..params import SMMParams
+from ..validation import check_key, check_positive_int
+from ._whiten import atoms_to_original
+from .diagnostics import effective_items
+from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
+from .subspace import _base_diagnostics, _fit_subspace, _prepare, _require_subspace, atom_bound
+
+__all__ = ["mom_init"]
+
+# Moments of order 2K - 1 of a Gaussian design have noise growing like sqrt((2K-1)!):
+# past this K the quadrature is numerically meaningless (the paper: exponential decay).
+MAX_COMPONENTS_MOM = 8
+# No class starts EM with less weight than this fraction of 1/K: EM cannot revive a dead class.
+_WEIGHT_FLOOR = 0.01
+# The denoised quadrature must give every class at least this fraction of 1/K: a
+# tiny weight attached to a far atom is how noise in the high moments shows up.
+_MIN_QUAD_WEIGHT = 0.1
+
+
+def _gauss_quadrature(m: np.ndarray, K: int, bound: float, min_weight: float = 0.0):
+    """Atoms and weights of the ``K``-point quadrature matching ``m_0 .. m_{2K-1}``.
+
+    Returns ``None`` when ``m`` is not the moment vector of ``K`` distinct atoms
+    in ``[-bound, bound]`` with non-negative weights: a Hankel matrix that is not
+    positive definite, complex, repeated or runaway roots, negative weights.
+    """
+    hankel = np.array([[m[i + j] for j in range(K)] for i in range(K)])
+    if not np.all(np.isfinite(hankel)):
+        return None
+    ev = np.linalg.eigvalsh(0.5 * (hankel + hankel.T))
+    if ev[0] <= 1e-10 * max(1.0, ev[-1]):
+        return None
+    try:
+        coef = np.linalg.solve(hankel, -m[K:2 * K])
+    except np.linalg.LinAlgError:
+        return None
+    roots = np.roots(np.concatenate([[1.0], coef[::-1]]))
+    if roots.shape[0] != K or np.any(np.abs(roots.imag) > 1e-8 * (1.0 + np.abs(roots))):
+        return None
+    t = np.sort(roots.real)
+    if np.any(np.abs(t) > bound) or (K > 1 and np.min(np.diff(t)) < 1e-6 * (1.0 + np.abs(t).max())):
+        return None
+    vander = t[None, :] ** np.arange(K)[:, None]
+    try:
+        a = np.linalg.solve(vander, m[:K])
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(a)) or np.any(a < min_weight - 1e-10):
+        return None
+    a = np.clip(a, 0.0, None)
+    return t, a / a.sum()
+
+
+def _unpack(x, K, bound, min_weight):
+    t = bound * jnp.tanh(x[:K])
+    a = min_weight + (1.0 - K * min_weight) * jax.nn.softmax(x[K:])
+    return t, a
+
+
+@partial(jax.jit, static_argnames=("K", "n_iter"))
+def _fit_moments_batch(target, inv_scale, x0, bound, min_weight, K, n_iter=150):
+    """Levenberg-Marquardt fits of ``K`` atoms and weights to moments, batched over rows.
+
+    The box ``|t| <= bound`` and the simplex with floor ``min_weight`` are built
+    into the parametrisation (``tanh`` and a floored softmax), so every iterate
+    is feasible and no root can run away or turn complex.
+    """
+    powers = jnp.arange(1, 2 * K)
+
+    def resid(x, m, s):
+        t, a = _unpack(x, K, bound, min_weight)
+        return ((t[None, :] ** powers[:, None]) @ a - m) * s
+
+    def one(x, m, s):
+        def body(_, state):
+            x, lam, cost = state
+            r = resid(x, m, s)
+            J = jax.jacfwd(resid)(x, m, s)
+            H = J.T @ J
+            g = J.T @ r
+            step = jnp.linalg.solve(H + lam * (jnp.diag(jnp.diag(H)) + 1e-9 * jnp.eye(2 * K)), g)
+            x_new = x - step
+            r_new = resid(x_new, m, s)
+            cost_new = r_new @ r_new
+            ok = jnp.isfinite(cost_new) & (cost_new < cost)
+            return (jnp.where(ok, x_new, x), jnp.where(ok, lam * 0.3, lam * 4.0), jnp.where(ok, cost_new, cost))
+
+        r0 = resid(x, m, s)
+        x, _, cost = jax.lax.fori_loop(0, n_iter, body, (x, jnp.asarray(1e-3, x.dtype), r0 @ r0))
+        t, a = _unpack(x, K, bound, min_weight)
+        return t, a, cost
+
+    return jax.vmap(one)(x0, target, inv_scale)
+
+
+def _starting_points(m: np.ndarray, K: int, bound: float, min_weight: float) -> list:
+    """Atoms and weights to start the projection from: a Gaussian-quadrature guess, an even spread, the raw roots."""
+    starts = []
+    mean = float(np.clip(m[1], -0.9 * bound, 0.9 * bound))
+    sd = float(np.sqrt(max(m[2] - m[1] ** 2, 1e-4)))
+    nodes, gw = hermegauss(K)
+    starts.append((mean + sd * nodes, gw / gw.sum()))
+    starts.append((np.linspace(-0.5 * bound, 0.5 * bound, K), np.full(K, 1.0 / K)))
+    roots = None
+    try:
+        hankel = np.array([[m[i + j] for j in range(K)] for i in range(K)])
+        coef = np.linalg.lstsq(hankel, -m[K:2 * K], rcond=None)[0]
+        roots = np.roots(np.concatenate([[1.0], coef[::-1]]))
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    if roots is not None and roots.shape[0] == K and np.all(np.isfinite(roots)):
+        starts.append((np.sort(roots.real), np.full(K, 1.0 / K)))
+    else:
+        starts.append(starts[0])
+    out = []
+    for t0, a0 in starts:
+        t0 = np.clip(np.asarray(t0, dtype=np.float64), -0.95 * bound, 0.95 * bound)
+        a0 = np.clip((np.asarray(a0) - min_weight) / max(1.0 - K * min_weight, 1e-12), 1e-6, None)
+        out.append(np.concatenate([np.arctanh(t0 / bound), np.log(a0 / a0.sum())]))
+    return out
+
+
+def _project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float, min_weight: float):
+    """Project each row of ``m`` (D, 2K) onto the moments of ``K`` atoms in ``[-bound, bound]``.
+
+    Noise-weighted least squares (residual of ``m_r`` divided by its noise
+    scale) over atoms in the box and weights on the simplex with floor
+    ``min_weight``; the best of three starting points per row.  This is the
+    projection of step 3 of SPEC section 3: the fitted distribution's
+    moments are the denoised ones and its atoms their Gauss quadrature nodes.
+
+    Returns atoms ``(D, K)`` sorted, weights ``(D, K)``, and the relative
+    (noise-weighted) change of the moment vector ``(D,)``.
+    """
+    D = m.shape[0]
+    target = m[:, 1:2 * K]
+    inv_scale = 1.0 / np.maximum(scale[:, 1:2 * K], 1e-12)
+    x0 = np.stack([x for d in range(D) for x in _starting_points(m[d], K, bound, min_weight)])
+    n_starts = x0.shape[0] // D
+    t, a, cost = _fit_moments_batch(
+        jnp.asarray(np.repeat(target, n_starts, axis=0)), jnp.asarray(np.repeat(inv_scale, n_starts, axis=0)),
+        jnp.asarray(x0), bound, min_weight, K)
+    t, a, cost = (np.asarray(v).reshape((D, n_starts) + np.shape(v)[1:]) for v in (t, a, cost))
+    cost = np.where(np.isfinite(cost), cost, np.inf)
+    best = np.argmin(cost, axis=1)
+    t, a = t[np.arange(D), best], a[np.arange(D), best]
+    order = np.argsort(t, axis=1)
+    t, a = np.take_along_axis(t, order, 1), np.take_along_axis(a, order, 1)
+    bad = ~(np.all(np.isfinite(t), axis=1) & np.all(np.isfinite(a), axis=1))
+    t[bad] = np.linspace(-0.5 * bound, 0.5 * bound, K)
+    a[bad] = 1.0 / K
+    powers = np.arange(1, 2 * K)
+    fitted = np.einsum("dkr,dk->dr", t[:, :, None] ** powers[None, None, :], a)
+    change = np.linalg.norm((fitted - target) * inv_scale, axis=1) / np.maximum(
+        np.linalg.norm(target * inv_scale, axis=1), 1e-300)
+    return t, a, change
+
+
+def _other_coordinates(t, a, g, scale, bound):
+    """Solve the mixed-moment Vandermonde systems ``sum_k a_k t_k^r c_k = g_r`` for ``c`` (K, M).
+
+    A ridge term keeps the solve finite when two atoms nearly coincide or a
+    weight is tiny; ``g`` has orders ``0..K`` (one more equation than
+    unknowns, for stability).
+    """
+    R = g.shape[0]
+    A = (t[None, :] ** np.arange(R)[:, None]) * a[None, :]  # (R, K)
+    d = 1.0 / np.maximum(scale[:R], 1e-12)
+    Aw, gw = A * d[:, None], g * d[:, None]
+    gram = Aw.T @ Aw
+    ridge = 1e-8 * max(np.trace(gram), 1e-300)
+    c = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), Aw.T @ gw)
+    return c
+
+
+def _clip_norms(b: np.ndarray, bound: float) -> np.ndarray:
+    norms = np.linalg.norm(b, axis=-1, keepdims=True)
+    return b * np.minimum(1.0, bound / np.maximum(norms, 1e-300))
+
+
+def _floor_weights(a: np.ndarray) -> np.ndarray:
+    K = a.shape[-1]
+    a = np.where(np.isfinite(a), a, 0.0)
+    a = np.maximum(a, _WEIGHT_FLOOR / K)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+_batched_ll = jax.jit(jax.vmap(log_likelihood_jax, in_axes=(None, None, 0, 0)))
+
+
+def _candidate_log_likelihoods(z, counts, weights, atoms) -> np.ndarray:
+    ll = np.asarray(_batched_ll(z, counts, jnp.asarray(weights), jnp.asarray(atoms)))
+    return np.where(np.isfinite(ll), ll, -np.inf)
+
+
+def mom_init(
+    features: Any,
+    counts: Any,
+    n_components: int,
+    seed: Any = 0,
+    *,
+    n_directions: int = 10,
+    return_diagnostics: bool = False,
+):
+    """The paper's method-of-moments warm start (SPEC section 3).
+
+    1. Estimate the ``K``-dimensional latent subspace (:func:`estimate_subspace`)
+       and project the whitened features on it.
+    2. For each of ``n_directions`` random unit directions ``v`` in the subspace,
+       estimate the Hermite moments ``m_0 .. m_{2K-1}`` along ``v``.
+    3. Denoise: when the moments are not those of ``K`` distinct atoms in the
+       bounded interval ``[-B, B]`` (``B = sqrt(2 log p) + 1``) with
+       non-negative weights, replace them by the closest (noise-weighted least
+       squares) such moment vector. No complex or runaway root passes.
+    4. Gauss quadrature gives the atoms ``t_k`` along ``v``; the Vandermonde
+       system on the simplex gives the weights.
+    5. The mixed moments give the other coordinates by linear Vandermonde
+       systems.
+    6. Map back to the original coordinates and keep the direction whose
+       candidate has the highest log-likelihood.
+
+    Its quality degrades quickly with ``K`` (the paper: exponentially); for
+    ``K`` beyond 3 or 4 prefer :func:`tensor_init` or
+    :func:`subspace_random_inits`.
+
+    Parameters
+    ----------
+    features : array (p, L)
+    counts : array (p,)
+        Non-negative integer counts.
+    n_components : int
+        ``K``, at most ``min(L, 8)``. ``K = 1`` returns the atom given by the
+        first moment.
+    seed : int or jax.random key
+        Draws the directions; the same seed gives the same result.
+    n_directions : int
+        Number of random directions tried (default 10).
+    return_diagnostics : bool
+        Also return a :class:`WarmStartDiagnostics` (directions, per-direction
+        log-likelihoods, whether denoising changed the moments, effective
+        number of items per class, eigengap, Gaussian-design check).
+
+    Returns
+    -------
+    params : SMMParams
+        Weights ``(K,)`` and atoms ``(K, L)`` in the original coordinates, as
+        float64 NumPy arrays. Weights are floored at ``0.01 / K``.
+    diagnostics : WarmStartDiagnostics
+        Only with ``return_diagnostics=True``.
+
+    Raises
+    ------
+    ValueError
+        When ``n_components > n_features`` or ``n_components > 8``, naming the
+        fallback (random starts, ``tensor_init``, ``subspace_random_inits``).
+
+    Warns
+    -----
+    UserWarning
+        When the whitened features are far from Gaussian.
+    """
+    key = check_key(seed)
+    n_directions = check_positive_int(n_directions, "n_directions")
+    if not isinstance(return_diagnostics, bool):
+        raise TypeError(f"return_diagnostics must be a bool, got {type(return_diagnostics).__name__}.")
+    prep = _prepare(features, counts, n_components, "mom_init")
+    K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
+    _require_subspace(K, L, "mom_init")
+    if K > MAX_COMPONENTS_MOM:
+        raise ValueError(
+            f"mom_init supports n_components <= {MAX_COMPONENTS_MOM}: it needs Hermite moments of order "
+            f"2K - 1 = {2 * K - 1}, whose noise grows factorially. Use tensor_init (third moments only) or "
+            "subspace_random_inits with EM instead."
+        )
+    sub = _fit_subspace(prep)
+    bound = atom_bound(p)
+    min_weight = _MIN_QUAD_WEIGHT / K
+    notes = []
+
+    if K == 1:
+        beta = np.asarray(first_moment_jax(prep.xt, prep.w))[None, :]
+        beta = _clip_norms(beta, bound)
+        weights = np.ones(1)
+        atoms = atoms_to_original(beta, prep.whitening)
+        params = SMMParams(weights, atoms)
+        if not return_diagnostics:
+            return params
+        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
+        diag = _base_diagnostics(
+            prep, sub, "mom", n_candidates=0, log_likelihood=ll,
+            effective_items=effective_items(prep.xt, beta),
+            notes=("K = 1: the atom is the first latent moment",),
+        )
+        return params, diag
+
+    z = sub.z
+    dirs = np.asarray(jax.random.normal(key, (n_directions, K), dtype=jnp.float64))
+    norms = np.linalg.norm(dirs, axis=1, keepdims=True)
+    dirs = np.where(norms > 0, dirs / np.maximum(norms, 1e-300), np.eye(K)[0])
+    others = np.stack([np.linalg.qr(np.column_stack([v, np.eye(K)]))[0][:, 1:K] for v in dirs])  # (D, K, K-1)
+    others = np.transpose(others, (0, 2, 1))  # (D, K-1, K)
+
+    m, m_second = directional_moments_jax(z, prep.w, jnp.asarray(dirs), 2 * K - 1)
+    m, scale = np.asarray(m), np.sqrt(np.asarray(m_second))
+    g = np.asarray(mixed_moments_jax(z, prep.w, jnp.asarray(dirs), jnp.asarray(others), K))  # (D, K+1, K-1)
+
+    cand_w = np.empty((n_directions, K))
+    cand_b = np.empty((n_directions, K, K))
+    change = np.zeros(n_directions)
+    quads = [_gauss_quadrature(m[d], K, bound, min_weight) for d in range(n_directions)]
+    denoised = np.array([q is None for q in quads])
+    if denoised.any():
+        # Projected for every direction, so that the jitted fit sees one shape per (n_directions, K).
+        proj_t, proj_a, proj_change = _project_moments_batch(m, scale, K, bound, min_weight)
+        change[denoised] = proj_change[denoised]
+    for d in range(n_directions):
+        if denoised[d]:
+            t, a = proj_t[d], proj_a[d]
+        else:
+            t, a = quads[d]
+        c = _other_coordinates(t, a, g[d], scale[d], bound)  # (K, K-1)
+        b = t[:, None] * dirs[d][None, :] + c @ others[d]
+        cand_b[d] = _clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
+        cand_w[d] = _floor_weights(a)
+
+    lls = _candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
+    if not np.any(np.isfinite(lls)):
+        # Every candidate degenerated (cannot happen with finite clipped inputs, but never return NaN):
+        # spread the atoms along the subspace axes by the eigenvalue scale.
+        notes.append("every direction degenerated; fell back to atoms spread along the subspace axes")
+        spread = np.sqrt(np.clip(sub.eigenvalues[:K], 1e-4, None))
+        cand_b[0] = np.diag(spread) * np.where(np.arange(K) % 2 == 0, 1.0, -1.0)[:, None]
+        cand_w[0] = np.full(K, 1.0 / K)
+        lls[0] = float(_candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
+    best = int(np.argmax(lls))
+    beta = cand_b[best] @ sub.basis.T  # (K, L) whitened
+    atoms = atoms_to_original(beta, prep.whitening)
+    params = SMMParams(np.asarray(cand_w[best], dtype=np.float64), np.asarray(atoms, dtype=np.float64))
+    if not return_diagnostics:
+        return params
+    if denoised.any():
+        notes.append(f"denoising projected the moments along {int(denoised.sum())} of {n_directions} directions")
+    diag = _base_diagnostics(
+        prep, sub, "mom",
+        n_candidates=n_directions,
+        directions=dirs,
+        candidate_log_likelihoods=lls,
+        best_index=best,
+        log_likelihood=float(lls[best]),
+        denoised=denoised,
+        moment_change=change,
+        effective_items=effective_items(prep.xt, beta),
+        notes=tuple(notes),
+    )
+    return params, diag

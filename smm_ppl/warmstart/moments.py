@@ -1,0 +1,230 @@
+"""Hermite latent moments (SPEC section 2).
+
+Each moment is a weighted sum over the ``p`` items with the empirical
+frequencies ``w = n / N`` as weights, so its cost is ``O(p d)`` per direction
+(``d`` the dimension of the coordinates passed in: ``L`` whitened, or ``K``
+after projection on the subspace) and does not depend on the number of
+observations.  No ``d^3`` tensor is formed except by
+:func:`third_moment_tensor_jax`, which is meant for the projected
+``K``-dimensional coordinates only.
+
+The ``*_jax`` functions are pure and jittable; they take coordinates that are
+already centred and whitened (:mod:`smm_ppl.warmstart._whiten`).  Under a
+Gaussian design, with ``beta_k`` the whitened atoms:
+
+- ``first_moment_jax``      ~ ``sum_k alpha_k beta_k``
+- ``second_moment_jax``     ~ ``sum_k alpha_k beta_k beta_k^T``
+- ``directional_moments_jax`` (unit ``v``) ~ ``sum_k alpha_k (v . beta_k)^r``
+- ``mixed_moments_jax`` (unit ``v``, ``u``) ~ ``sum_k alpha_k (v . beta_k)^r (u . beta_k)``
+- ``third_moment_contraction_jax(u)`` ~ ``sum_k alpha_k (u . beta_k) beta_k beta_k^T``
+- ``third_moment_eval_jax(a)``  ~ ``sum_k alpha_k (a . beta_k)^3`` (any ``a``)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..data import as_data
+from ..validation import check_positive_int
+from ._whiten import Whitening, fit_whitening, whiten_features
+
+__all__ = [
+    "hermite_jax",
+    "first_moment_jax",
+    "second_moment_jax",
+    "directional_moments_jax",
+    "mixed_moments_jax",
+    "third_moment_contraction_jax",
+    "third_moment_eval_jax",
+    "third_moment_tensor_jax",
+    "LatentMoments",
+    "latent_moments",
+    "directional_moments",
+]
+
+
+def hermite_jax(s: jax.Array, order: int) -> jax.Array:
+    """Probabilists' Hermite polynomials ``He_0 .. He_order`` at ``s``.
+
+    Returns an array of shape ``(order + 1, *s.shape)``, built by the
+    three-term recurrence ``He_{r+1}(s) = s He_r(s) - r He_{r-1}(s)``.
+    """
+    h = [jnp.ones_like(s)]
+    if order >= 1:
+        h.append(s)
+    for r in range(1, order):
+        h.append(s * h[r] - r * h[r - 1])
+    return jnp.stack(h)
+
+
+@jax.jit
+def first_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
+    """``m1 = sum_j w_j xt_j``, shape ``(d,)``."""
+    return xt.T @ w
+
+
+@jax.jit
+def second_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
+    """``M2 = sum_j w_j (xt_j xt_j^T - I)``, shape ``(d, d)``."""
+    d = xt.shape[1]
+    return (xt * w[:, None]).T @ xt - jnp.sum(w) * jnp.eye(d, dtype=xt.dtype)
+
+
+@partial(jax.jit, static_argnames=("order",))
+def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, order: int):
+    """Moments along unit directions.
+
+    Parameters
+    ----------
+    xt : (p, d) whitened coordinates
+    w : (p,) frequencies
+    directions : (D, d) unit vectors
+    order : int
+        Highest order ``r``.
+
+    Returns
+    -------
+    moments : (D, order + 1)
+        ``m_r(v) = sum_j w_j He_r(v . xt_j)``.
+    second : (D, order + 1)
+        ``sum_j w_j He_r(v . xt_j)^2``: the per-observation second moment of
+        each statistic, i.e. its noise scale (used to weight the denoising fit).
+    """
+    s = xt @ directions.T  # (p, D)
+    h = hermite_jax(s, order)  # (order+1, p, D)
+    moments = jnp.einsum("j,rjd->dr", w, h)
+    second = jnp.einsum("j,rjd->dr", w, h * h)
+    return moments, second
+
+
+@partial(jax.jit, static_argnames=("order",))
+def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others: jax.Array, order: int):
+    """Mixed moments ``sum_j w_j He_r(v . xt_j) (u . xt_j)``.
+
+    Parameters
+    ----------
+    directions : (D, d) unit vectors ``v``
+    others : (D, M, d) unit vectors ``u``, each orthogonal to its ``v``
+    order : int
+
+    Returns
+    -------
+    (D, order + 1, M)
+    """
+    s = xt @ directions.T  # (p, D)
+    h = hermite_jax(s, order)  # (order+1, p, D)
+    proj = jnp.einsum("jl,dml->jdm", xt, others)  # (p, D, M)
+    return jnp.einsum("j,rjd,jdm->drm", w, h, proj)
+
+
+@jax.jit
+def third_moment_contraction_jax(xt: jax.Array, w: jax.Array, u: jax.Array) -> jax.Array:
+    """``M3(., ., u) = sum_j w_j [(u.x)(x x^T) - (u.x) I - x u^T - u x^T]``, shape ``(d, d)``.
+
+    ``u`` need not be a unit vector (the Hermite correction is linear in ``u``).
+    """
+    d = xt.shape[1]
+    s = xt @ u
+    m1 = xt.T @ w
+    first = (xt * (w * s)[:, None]).T @ xt
+    return first - jnp.dot(w, s) * jnp.eye(d, dtype=xt.dtype) - jnp.outer(m1, u) - jnp.outer(u, m1)
+
+
+@jax.jit
+def third_moment_eval_jax(xt: jax.Array, w: jax.Array, a: jax.Array) -> jax.Array:
+    """``M3(a, a, a) = sum_j w_j [(a . x_j)^3 - 3 |a|^2 (a . x_j)]`` for each row of ``a`` (n, d)."""
+    s = xt @ a.T  # (p, n)
+    sq = jnp.sum(a * a, axis=1)
+    return w @ (s**3) - 3.0 * sq * (w @ s)
+
+
+@jax.jit
+def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None = None) -> jax.Array:
+    """The full third Hermite moment ``(d, d, d)``; only for small ``d`` (projected coordinates).
+
+    ``cov`` is the covariance of the coordinates' noise (identity for whitened
+    coordinates; ``W W^T`` after a further linear map ``W``), used in the
+    correction ``sym(x (x) cov)``.
+    """
+    d = xt.shape[1]
+    if cov is None:
+        cov = jnp.eye(d, dtype=xt.dtype)
+    raw = jnp.einsum("j,ja,jb,jc->abc", w, xt, xt, xt)
+    m1 = xt.T @ w
+    corr = (jnp.einsum("a,bc->abc", m1, cov) + jnp.einsum("b,ac->abc", m1, cov)
+            + jnp.einsum("c,ab->abc", m1, cov))
+    return raw - corr
+
+
+class LatentMoments(NamedTuple):
+    """First and second latent moments in whitened coordinates (SPEC section 2).
+
+    Attributes
+    ----------
+    first : ndarray (L,)
+        ``m1 ~ sum_k alpha_k beta_k``.
+    second : ndarray (L, L)
+        ``M2 ~ sum_k alpha_k beta_k beta_k^T``.
+    whitening : Whitening
+        The map between original and whitened coordinates
+        (``beta_k = whitening.root @ theta_k``).
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    whitening: Whitening
+
+
+def latent_moments(features: Any, counts: Any) -> LatentMoments:
+    """First and second Hermite latent moments of the data, in whitened coordinates.
+
+    Parameters
+    ----------
+    features : array (p, L)
+    counts : array (p,) of non-negative integers
+
+    Returns
+    -------
+    LatentMoments
+    """
+    data = as_data(features, counts)
+    wh = fit_whitening(data.features)
+    xt = jnp.asarray(whiten_features(data.features, wh))
+    w = jnp.asarray(data.frequencies)
+    return LatentMoments(np.asarray(first_moment_jax(xt, w)), np.asarray(second_moment_jax(xt, w)), wh)
+
+
+def directional_moments(features: Any, counts: Any, direction: Any, order: int) -> np.ndarray:
+    """Moments ``m_r(v) = sum_j w_j He_r(v . xt_j)``, ``r = 0..order``, along a whitened direction.
+
+    Parameters
+    ----------
+    features : array (p, L)
+    counts : array (p,)
+    direction : array (L,)
+        Direction ``v`` in whitened coordinates; normalised to unit length.
+    order : int
+        Highest order (``>= 1``).
+
+    Returns
+    -------
+    ndarray (order + 1,)
+        Approximately ``sum_k alpha_k (v . beta_k)^r``.
+    """
+    data = as_data(features, counts)
+    order = check_positive_int(order, "order")
+    v = np.asarray(direction, dtype=np.float64)
+    if v.shape != (data.n_features,):
+        raise ValueError(f"direction must have shape (n_features,) = ({data.n_features},), got {v.shape}.")
+    norm = np.linalg.norm(v)
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError("direction must be a finite, non-zero vector.")
+    wh = fit_whitening(data.features)
+    xt = jnp.asarray(whiten_features(data.features, wh))
+    m, _ = directional_moments_jax(xt, jnp.asarray(data.frequencies), jnp.asarray(v / norm)[None, :], order)
+    return np.asarray(m[0])
