@@ -1,0 +1,184 @@
+"""Item 1: where the time of an EM iteration goes, for p = 10^4, 10^5, 10^6 (L = 32, K = 8).
+
+One EM iteration (the paper's gradient M-step, no acceleration) needs two
+passes over the features: ``Xt @ B.T`` (new logits, ``p x L`` by ``L x K``)
+and ``Xt.T @ R`` (the M-step gradient).  For each ``p`` this script times, in
+the same run and on the same arrays:
+
+* ``two_passes``: the two products alone, jitted together;
+* ``matmul_logits`` and ``matmul_gradient``: each product alone;
+* ``estep``: the elementwise E-step on a ``(p, K)`` logit array alone
+  (softmax over items, logsumexp over classes, the log-likelihood;
+  :func:`smm_ppl.em._evaluate`);
+* ``em_iteration``: one iteration of the jitted EM driver
+  (:func:`smm_ppl.em._run_single`), as the difference of a long and a short run
+  with ``tol = 0`` divided by the difference of their iteration counts, so
+  compilation, the initial E-step and the transfer of the result cancel;
+* ``em_iteration_newton``: the same with the Newton M-step (the Hessians add a
+  ``p x L x L`` contraction per class) at the smallest ``p`` only, for scale.
+
+The headline is ``ratio = em_iteration / two_passes``; the breakdown
+``(two_passes + estep) / em_iteration`` says how much of the iteration those
+two parts explain (the rest: weight update, residuals, the safeguard's test,
+the loop carry).
+
+Usage::
+
+    python benchmarks/bench_em_scaling.py            # p in 1e4, 1e5, 1e6
+    python benchmarks/bench_em_scaling.py --smoke    # p = 4000, L = 8, K = 3; seconds
+    python benchmarks/bench_em_scaling.py --p 10000 100000 --L 16 --K 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402  (puts the repository on sys.path)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import smm_ppl as smm  # noqa: E402
+from smm_ppl import em  # noqa: E402
+
+NAME = "em_scaling"
+
+
+def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton: bool) -> dict:
+    X = smm.simulate_features(0, p, L)
+    truth = smm.simulate_params(1, K, L, atoms_scale=1.5 / np.sqrt(L))
+    n = smm.simulate_counts(2, X, truth, n_obs)
+    wh = em._whitening(X)
+    xt = jnp.asarray(wh.xt)
+    w = jnp.asarray(n / n.sum())
+    start_atoms = jnp.asarray(wh.to_whitened(0.5 * truth.atoms))  # not the truth: real work per iteration
+    start_weights = jnp.full(K, 1.0 / K)
+    dtype = str(xt.dtype)
+
+    B = jax.random.normal(jax.random.PRNGKey(3), (K, L), dtype=xt.dtype)
+    R = jax.random.normal(jax.random.PRNGKey(4), (p, K), dtype=xt.dtype)
+    logits = xt @ B.T
+    log_alpha = jnp.log(start_weights)
+
+    two_passes = jax.jit(lambda xt, B, R: (xt @ B.T, R.T @ xt))
+    mm_logits = jax.jit(lambda xt, B: xt @ B.T)
+    mm_grad = jax.jit(lambda xt, R: R.T @ xt)
+    estep = jax.jit(em._evaluate)
+    for f, a in ((two_passes, (xt, B, R)), (mm_logits, (xt, B)), (mm_grad, (xt, R)), (estep, (w, log_alpha, logits))):
+        jax.block_until_ready(f(*a))  # compile
+
+    # Interleave the repeats so that a burst of load from elsewhere hits every measurement alike.
+    t = {"two_passes": np.inf, "matmul_logits": np.inf, "matmul_gradient": np.inf, "estep": np.inf}
+    for _ in range(repeats):
+        t["two_passes"] = min(t["two_passes"], _common.best_time(lambda: two_passes(xt, B, R), 3))
+        t["matmul_logits"] = min(t["matmul_logits"], _common.best_time(lambda: mm_logits(xt, B), 3))
+        t["matmul_gradient"] = min(t["matmul_gradient"], _common.best_time(lambda: mm_grad(xt, R), 3))
+        t["estep"] = min(t["estep"], _common.best_time(lambda: estep(w, log_alpha, logits), 3))
+
+    def per_iteration(m_step: str, n_long: int) -> tuple[float, float]:
+        n_short = max(1, n_long // 4)
+        kw = dict(m_step=m_step, step_size=1.0, acceleration="none")
+
+        def run(m):
+            return em._run_single(xt, w, start_weights, start_atoms, 0.0, max_iter=m, **kw).trace
+
+        jax.block_until_ready(run(n_short))
+        jax.block_until_ready(run(n_long))
+        t_long = t_short = np.inf
+        for _ in range(repeats):
+            t_long = min(t_long, _common.best_time(lambda: run(n_long), 1))
+            t_short = min(t_short, _common.best_time(lambda: run(n_short), 1))
+        return max(t_long - t_short, 1e-12) / (n_long - n_short), t_long / n_long
+
+    t["em_iteration"], t["em_iteration_upper"] = per_iteration("gradient", iters)
+    if newton:
+        t["em_iteration_newton"], _ = per_iteration("newton", max(8, iters // 2))
+    out = {
+        "p": p, "L": L, "K": K, "n_obs": n_obs, "dtype": dtype, "iters_long": iters,
+        **{f"{k}_s": v for k, v in t.items()},
+        "ratio_iteration_to_two_passes": t["em_iteration"] / t["two_passes"],
+        "share_two_passes": t["two_passes"] / t["em_iteration"],
+        "share_estep": t["estep"] / t["em_iteration"],
+        "share_rest": max(0.0, 1.0 - (t["two_passes"] + t["estep"]) / t["em_iteration"]),
+        "estep_to_two_passes": t["estep"] / t["two_passes"],
+    }
+    if newton:
+        out["ratio_newton_to_two_passes"] = t["em_iteration_newton"] / t["two_passes"]
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ps = [r["p"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in [("em_iteration_s", "one EM iteration (gradient M-step)"),
+                       ("two_passes_s", "two passes: Xt @ B.T + Xt.T @ R"),
+                       ("estep_s", "E-step elementwise (softmax, logsumexp)")]:
+        ax.loglog(ps, [r[key] * 1e3 for r in rows], "o-", label=label)
+    ax.set_xlabel("number of items p")
+    ax.set_ylabel("time (ms)")
+    L, K = rows[0]["L"], rows[0]["K"]
+    ax.set_title(f"EM iteration cost, L = {L}, K = {K} (float64, CPU)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--p", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--L", type=int, default=32)
+    ap.add_argument("--K", type=int, default=8)
+    ap.add_argument("--n-obs", type=int, default=1_000_000)
+    ap.add_argument("--iters", type=int, default=24, help="iterations of the longer timed EM run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-newton", action="store_true", help="skip the Newton M-step timing")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (no Newton timing)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.p, args.L, args.K, args.n_obs, args.iters, args.repeats = [4000], 8, 3, 20_000, 8, 1
+        args.no_newton = True
+
+    t0 = time.perf_counter()
+    rows = []
+    print(f"EM scaling  L={args.L}  K={args.K}  on {jax.devices()[0]}")
+    print(f"  {'p':>9} {'2 passes ms':>12} {'E-step ms':>10} {'EM iter ms':>11} {'ratio':>6} "
+          f"{'passes%':>8} {'E-step%':>8} {'rest%':>6}")
+    for i, p in enumerate(args.p):
+        r = measure(p, args.L, args.K, args.n_obs, args.iters, args.repeats, newton=(i == 0 and not args.no_newton))
+        rows.append(r)
+        print(f"  {p:>9,} {r['two_passes_s'] * 1e3:12.3f} {r['estep_s'] * 1e3:10.3f} "
+              f"{r['em_iteration_s'] * 1e3:11.3f} {r['ratio_iteration_to_two_passes']:6.2f} "
+              f"{100 * r['share_two_passes']:7.0f}% {100 * r['share_estep']:7.0f}% {100 * r['share_rest']:5.0f}%")
+    result = {
+        "name": NAME,
+        "smoke": bool(args.smoke),
+        "environment": _common.environment(),
+        "rows": rows,
+        "wall_s": time.perf_counter() - t0,
+    }
+    out = _common.result_path(NAME, args.smoke, args.out)
+    _common.save_json(result, NAME, out)
+    if not args.smoke:
+        png = out.parent / "em_scaling.png"
+        plot(rows, png)
+        result["plot"] = png.name
+        _common.save_json(result, NAME, out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

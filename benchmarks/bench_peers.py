@@ -1,0 +1,350 @@
+"""Item 2: end-to-end fit against peer tools, same data, same log-likelihood target.
+
+Peers (installed by this script into their own environments, never as project
+dependencies; see ``benchmarks/peers/install.py``):
+
+* **lcl-choice** (PyPI; JAX latent-class conditional logit, EM with Newton
+  M-steps). No frequency weights for latent-class models, so the data are
+  expanded to one choice situation and one panel per observation, one row per
+  (observation, item): ``N * p`` rows.
+* **flexmix** (R, Debian packages) with ``FLXMRcondlogit``, counts as weights:
+  one choice situation per distinct chosen item, weight ``n_j``, the class
+  shared within a situation (``chosen ~ 0 + x0 + ... | sid``); ``stepFlexmix``
+  with its default ``nrep = 3`` random starts.
+
+smm-ppl fits with ``fit_em(init="auto")`` (its defaults). Every peer's fitted
+parameters are evaluated with smm's own ``log_likelihood`` on the same counts
+(``sum_j n_j log pi_j``), next to the value the peer reports, and their error
+against the truth is computed after Hungarian matching.
+
+Designs: ``p = 50, L = 3, K = 2`` with ``N = 5,000`` and ``20,000``; then ``p``
+doubles (``N = 5,000``) until a peer fails or one fit exceeds ``--scale-limit``
+seconds (the fit time the tool itself measures, without its import and
+data preparation): the largest ``p`` it handled.
+
+Usage::
+
+    python benchmarks/bench_peers.py                 # installs peers if needed, runs everything
+    python benchmarks/bench_peers.py --no-scaling    # shared design only
+    python benchmarks/bench_peers.py --smoke         # no installs: checks the layouts and conversions only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import smm_ppl as smm  # noqa: E402
+
+sys.path.insert(0, str(_common.PEER_SCRIPTS))
+import formats  # noqa: E402
+import install  # noqa: E402
+
+NAME = "peers"
+L_DEFAULT, K_DEFAULT = 3, 2
+
+
+def truth_params(L: int = L_DEFAULT, K: int = K_DEFAULT) -> smm.SMMParams:
+    """The shared design's parameters: well separated atoms, unequal weights."""
+    base = smm.simulate_params(11, K, L, atoms_scale=1.0, min_separation=1.5)
+    w = np.linspace(1.0, 1.5, K)
+    return smm.SMMParams(w / w.sum(), base.atoms)
+
+
+def make_data(p: int, N: int, seed: int, L: int = L_DEFAULT, K: int = K_DEFAULT):
+    X = smm.simulate_features(seed, p, L)
+    truth = truth_params(L, K)
+    n = smm.simulate_counts(seed + 1000, X, truth, N)
+    return X, n, truth
+
+
+def evaluate(X, n, truth, weights, atoms) -> dict:
+    """smm's log-likelihood and the error against the truth of a peer's estimate."""
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    est = smm.SMMParams(w / w.sum(), np.asarray(atoms, dtype=np.float64))
+    if est.atoms.shape != truth.atoms.shape:
+        return {"log_likelihood": float("nan"), "error_atoms": float("nan"), "error_weights": float("nan"),
+                "note": f"estimate has shape {est.atoms.shape}, truth {truth.atoms.shape}"}
+    err = smm.parameter_error(est, truth)
+    return {"log_likelihood": smm.log_likelihood(X, n, est), "error_atoms": err["atoms"],
+            "error_weights": err["weights"]}
+
+
+# --------------------------------------------------------------------------- #
+# Fitters: each returns a dict with status, time_s (fit), wall_s and the estimate
+# --------------------------------------------------------------------------- #
+
+
+def fit_smm(X, n, K, seed=0) -> dict:
+    fit_em = _common.fit_em_fn()
+    t0 = time.perf_counter()
+    res = fit_em(X, n, K, init="auto", seed=seed)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = fit_em(X, n, K, init="auto", seed=seed)
+    warm = time.perf_counter() - t0
+    return {"status": "ok", "time_s": warm, "time_cold_s": cold, "wall_s": cold,
+            "log_likelihood_reported": res.log_likelihood, "n_iter": res.n_iter, "converged": res.converged,
+            "init": res.init, "weights": np.asarray(res.params.weights).tolist(),
+            "atoms": np.asarray(res.params.atoms).tolist()}
+
+
+def _subprocess_peer(cmd, out_json: Path, timeout: float) -> dict:
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "wall_s": time.perf_counter() - t0,
+                "reason": f"no result within {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if r.returncode != 0 or not out_json.exists():
+        msg = (r.stderr or r.stdout or "").strip().splitlines()
+        return {"status": "failed", "wall_s": wall, "reason": " | ".join(msg[-4:])[-600:]}
+    out = json.loads(out_json.read_text())
+    out.update(status="ok", wall_s=wall, time_s=out["time_fit_s"])
+    return out
+
+
+def fit_lcl(python: str, X, n, K, workdir: Path, timeout: float, seed: int = 0) -> dict:
+    rows = int(n.sum()) * X.shape[0]
+    data = workdir / "lcl_data.npz"
+    out = workdir / "lcl_out.json"
+    out.unlink(missing_ok=True)
+    np.savez(data, features=X, counts=n)
+    res = _subprocess_peer([python, str(_common.PEER_SCRIPTS / "run_lcl.py"), str(data), str(out), str(K),
+                            "--seed", str(seed)], out, timeout)
+    res["n_rows"] = rows
+    return res
+
+
+def fit_flexmix(X, n, K, workdir: Path, timeout: float, nrep: int = 3, seed: int = 0) -> dict:
+    t0 = time.perf_counter()
+    long = formats.expand_per_item(X, n)
+    csv = workdir / "flexmix_long.csv"
+    formats.write_csv(long, csv)
+    prep = time.perf_counter() - t0
+    out = workdir / "flexmix_out.json"
+    out.unlink(missing_ok=True)
+    res = _subprocess_peer(["Rscript", str(_common.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K),
+                            str(nrep), str(seed)], out, timeout)
+    res["n_rows"] = int(len(long["sid"]))
+    res["time_prepare_s"] = prep
+    return res
+
+
+# --------------------------------------------------------------------------- #
+# Smoke: the layouts and the conversions, no installs
+# --------------------------------------------------------------------------- #
+
+
+def smoke() -> dict:
+    """Both long layouts give smm's log-likelihood; the peers' parameter layouts convert back."""
+    X, n, truth = make_data(20, 300, seed=5)
+    ll = smm.log_likelihood(X, n, truth)
+    per_obs = formats.expand_per_observation(X, n)
+    per_item = formats.expand_per_item(X, n)
+    ll_obs = formats.long_log_likelihood(per_obs, truth.weights, truth.atoms, "obs")
+    ll_item = formats.long_log_likelihood(per_item, truth.weights, truth.atoms, "sid", "w")
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "long.csv"
+        formats.write_csv(per_item, csv)
+        header = csv.read_text().splitlines()[0].split(",")
+        back = np.genfromtxt(csv, delimiter=",", skip_header=1)
+    roundtrip = float(np.max(np.abs(back[:, 3:3 + X.shape[1]]
+                                    - np.column_stack([per_item[f"x{l}"] for l in range(X.shape[1])]))))
+    # lcl reports betas as (L, K) and flexmix parameters(m) as an (L, K) matrix: atoms = its transpose.
+    peer_matrix = np.asarray(truth.atoms).T
+    conv = evaluate(X, n, truth, truth.weights[::-1], peer_matrix.T[::-1])  # a relabelled copy of the truth
+    checks = {
+        "log_likelihood_smm": ll,
+        "log_likelihood_per_observation_layout": ll_obs,
+        "log_likelihood_per_item_layout": ll_item,
+        "rows_per_observation_layout": int(len(per_obs["obs"])),
+        "rows_per_item_layout": int(len(per_item["sid"])),
+        "expected_rows_per_observation": int(n.sum()) * X.shape[0],
+        "expected_rows_per_item": int((n > 0).sum()) * X.shape[0],
+        "csv_header": header,
+        "csv_roundtrip_max_abs_error": roundtrip,
+        "relabelled_truth_log_likelihood": conv["log_likelihood"],
+        "relabelled_truth_error_atoms": conv["error_atoms"],
+    }
+    ok = (abs(ll_obs - ll) <= 1e-9 * abs(ll) and abs(ll_item - ll) <= 1e-9 * abs(ll)
+          and checks["rows_per_observation_layout"] == checks["expected_rows_per_observation"]
+          and checks["rows_per_item_layout"] == checks["expected_rows_per_item"]
+          and roundtrip == 0.0 and abs(conv["log_likelihood"] - ll) <= 1e-9 * abs(ll)
+          and conv["error_atoms"] < 1e-12)
+    checks["ok"] = bool(ok)
+    print("peers smoke: layouts and conversions", "OK" if ok else "MISMATCH")
+    for k, v in checks.items():
+        print(f"  {k}: {v}")
+    return checks
+
+
+# --------------------------------------------------------------------------- #
+
+
+def _row(tool, p, N, res, ev, smm_ll) -> dict:
+    row = {"tool": tool, "p": p, "N": N, **{k: v for k, v in res.items() if k not in ("weights", "atoms")}}
+    if res.get("status") == "ok":
+        row.update(ev)
+        row["log_likelihood_gap_to_smm"] = ev["log_likelihood"] - smm_ll
+    return row
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--p", type=int, default=50)
+    ap.add_argument("--N", type=int, nargs="+", default=[5_000, 20_000])
+    ap.add_argument("--peers", nargs="+", default=["lcl", "flexmix"], choices=["lcl", "flexmix"])
+    ap.add_argument("--timeout", type=float, default=900.0, help="per peer fit on the shared design (s)")
+    ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--scale-N", type=int, default=5_000)
+    ap.add_argument("--scale-limit", type=float, default=120.0, help="a fit slower than this ends a peer's sweep (s)")
+    ap.add_argument("--scale-budget", type=float, default=900.0, help="total seconds for the p sweep")
+    ap.add_argument("--smm-max-p", type=int, default=1_000_000)
+    ap.add_argument("--no-install", action="store_true", help="use peers only if already installed")
+    ap.add_argument("--smoke", action="store_true", help="no installs: layouts and conversions only")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    out_path = _common.result_path(NAME, args.smoke, args.out)
+
+    if args.smoke:
+        result = {"name": NAME, "smoke": True, "environment": _common.environment(), "checks": smoke(),
+                  "wall_s": time.perf_counter() - t_start}
+        _common.save_json(result, NAME, out_path)
+        return result
+
+    # ---- peers: install or report
+    peers = {}
+    if "lcl" in args.peers:
+        peers["lcl"] = install.ensure_lcl() if not args.no_install else _installed_only("lcl")
+    if "flexmix" in args.peers:
+        peers["flexmix"] = install.ensure_flexmix() if not args.no_install else _installed_only("flexmix")
+    for name, info in peers.items():
+        print(f"peer {name}: {info['status']} {info.get('version', '')} {info.get('reason', '')}")
+    available = {k for k, v in peers.items() if v["status"] != "not installable"}
+
+    workdir = Path(tempfile.mkdtemp(prefix="smm_peers_"))
+    rows = []
+    K, L = K_DEFAULT, L_DEFAULT
+
+    def run_tool(tool, X, n, timeout):
+        if tool == "smm":
+            return fit_smm(X, n, K)
+        if tool == "lcl":
+            return fit_lcl(peers["lcl"]["python"], X, n, K, workdir, timeout)
+        return fit_flexmix(X, n, K, workdir, timeout)
+
+    # ---- shared design
+    print(f"\nshared design p={args.p} L={L} K={K}")
+    print(f"  {'tool':<9} {'N':>7} {'fit s':>9} {'wall s':>9} {'loglik (smm eval)':>18} {'gap':>9} {'err atoms':>9}")
+    shared = {}
+    for N in args.N:
+        X, n, truth = make_data(args.p, N, seed=0)
+        ref = fit_smm(X, n, K)
+        smm_ll = evaluate(X, n, truth, ref["weights"], ref["atoms"])["log_likelihood"]
+        truth_ll = smm.log_likelihood(X, n, truth)
+        for tool in ["smm", *[t for t in args.peers if t in available]]:
+            res = ref if tool == "smm" else run_tool(tool, X, n, args.timeout)
+            ev = evaluate(X, n, truth, res["weights"], res["atoms"]) if res.get("status") == "ok" else {}
+            row = _row(tool, args.p, N, res, ev, smm_ll)
+            row["log_likelihood_truth"] = truth_ll
+            rows.append(row)
+            shared[(tool, N)] = row
+            _print_row(row)
+        for tool in args.peers:
+            if tool not in available:
+                rows.append({"tool": tool, "p": args.p, "N": N, "status": "not installable",
+                             "reason": peers[tool].get("reason")})
+
+    # ---- largest p each tool handles
+    sweep = []
+    if not args.no_scaling:
+        print(f"\nlargest p: N={args.scale_N}, p doubling from {args.p}; a fit over {args.scale_limit:.0f} s "
+              f"or a failure ends a tool's sweep (total budget {args.scale_budget:.0f} s)")
+        alive = {"smm", *[t for t in args.peers if t in available]}
+        t_sweep = time.perf_counter()
+        p = args.p
+        while alive:
+            X, n, truth = make_data(p, args.scale_N, seed=1)
+            smm_ll = None
+            for tool in sorted(alive, key=lambda t: t != "smm"):
+                if tool == "smm" and p > args.smm_max_p:
+                    alive.discard(tool)
+                    continue
+                if tool == "flexmix" and int((n > 0).sum()) * p > 40_000_000:
+                    sweep.append({"tool": tool, "p": p, "N": args.scale_N, "status": "not attempted",
+                                  "reason": "long layout over 40 million rows"})
+                    alive.discard(tool)
+                    continue
+                if time.perf_counter() - t_sweep > args.scale_budget:
+                    sweep.append({"tool": tool, "p": p, "N": args.scale_N, "status": "budget",
+                                  "reason": f"sweep budget of {args.scale_budget:.0f} s spent"})
+                    alive.discard(tool)
+                    continue
+                res = run_tool(tool, X, n, args.scale_limit + 120.0)
+                ev = evaluate(X, n, truth, res["weights"], res["atoms"]) if res.get("status") == "ok" else {}
+                if tool == "smm" and res.get("status") == "ok":
+                    smm_ll = ev["log_likelihood"]
+                row = _row(tool, p, args.scale_N, res, ev, smm_ll if smm_ll is not None else np.nan)
+                sweep.append(row)
+                _print_row(row)
+                if res.get("status") != "ok" or res.get("time_s", 0) > args.scale_limit:
+                    alive.discard(tool)
+            if p >= args.smm_max_p:
+                alive.discard("smm")
+            p = min(2 * p, args.smm_max_p) if p < args.smm_max_p else 2 * p
+
+    largest = {}
+    for tool in ["smm", *args.peers]:
+        ok = [r["p"] for r in sweep if r["tool"] == tool and r.get("status") == "ok"
+              and r.get("time_s", 0) <= args.scale_limit]
+        largest[tool] = max(ok) if ok else None
+    result = {
+        "name": NAME, "smoke": False, "environment": _common.environment(),
+        "design": {"p": args.p, "L": L, "K": K, "N": args.N, "truth": truth_params().to_dict()},
+        "peers": peers, "shared": rows, "sweep": sweep,
+        "sweep_settings": {"N": args.scale_N, "limit_s": args.scale_limit, "budget_s": args.scale_budget,
+                           "smm_max_p": args.smm_max_p},
+        "largest_p": largest,
+        "wall_s": time.perf_counter() - t_start,
+    }
+    print("\nlargest p within the limit:", largest)
+    _common.save_json(result, NAME, out_path)
+    return result
+
+
+def _installed_only(tool):
+    if tool == "flexmix":
+        r = install._r_check()
+        if r is not None and r.returncode == 0:
+            return {"peer": "flexmix", "status": "already installed", "version": r.stdout.split()[0]}
+        return {"peer": "flexmix", "status": "not installable", "reason": "--no-install and flexmix is missing"}
+    py = install.PEERS_DIR / "venv-lcl" / "bin" / "python"
+    if py.exists():
+        return {"peer": "lcl-choice", "status": "already installed", "python": str(py)}
+    return {"peer": "lcl-choice", "status": "not installable", "reason": "--no-install and the venv is missing"}
+
+
+def _print_row(r):
+    if r.get("status") != "ok":
+        print(f"  {r['tool']:<9} {r['N']:>7} p={r['p']}: {r['status']} ({r.get('reason', '')[:120]})")
+        return
+    print(f"  {r['tool']:<9} {r['N']:>7} {r['time_s']:9.2f} {r['wall_s']:9.2f} {r['log_likelihood']:18.4f} "
+          f"{r.get('log_likelihood_gap_to_smm', float('nan')):9.4f} {r['error_atoms']:9.4f}   p={r['p']}")
+
+
+if __name__ == "__main__":
+    main()

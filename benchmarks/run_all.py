@@ -1,0 +1,463 @@
+"""Run the benchmark suite and write ``benchmarks/RESULTS.md``.
+
+Usage::
+
+    python benchmarks/run_all.py                       # everything (~25 min on 2 CPU cores)
+    python benchmarks/run_all.py --only accuracy peers # some of the steps
+    python benchmarks/run_all.py --smoke               # every script's --smoke mode, seconds-minutes
+    python benchmarks/run_all.py --report-only         # rebuild RESULTS.md from benchmarks/results/*.json
+
+Steps (each a script run in its own process, ``--smoke`` passed through):
+
+==============  =============================  ==============================================
+name            script                         what
+==============  =============================  ==============================================
+em_scaling      bench_em_scaling.py            item 1: EM iteration vs two passes, p = 1e4..1e6
+em              bench_em.py                    EM module's own benchmark (p = 200,000)
+peers           bench_peers.py                 item 2: lcl-choice and flexmix, same data/target
+nuts            bench_nuts.py                  item 3: warm-started vs default-initialised NUTS
+bayes           bench_bayes.py                 item 3: smm NUTS vs biogeme Bayesian (PyMC)
+accuracy        bench_accuracy.py              item 4: oracle ratio, efficiency, rate, success
+warmstart       bench_warmstart.py             warm-start module's own benchmark
+==============  =============================  ==============================================
+
+A script that is missing is reported as such; a script that fails does not
+stop the others. Results: ``benchmarks/results/<name>.json`` and PNG plots
+there; logs in ``benchmarks/_peers/logs`` (git-ignored). A smoke run writes to
+``benchmarks/_peers/smoke`` (git-ignored) and never touches the committed results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+
+STEPS = [
+    # name, script, full-run timeout (s)
+    ("em_scaling", "bench_em_scaling.py", 1200),
+    ("em", "bench_em.py", 900),
+    ("peers", "bench_peers.py", 3600),
+    ("nuts", "bench_nuts.py", 1800),
+    ("bayes", "bench_bayes.py", 2400),
+    ("accuracy", "bench_accuracy.py", 2400),
+    ("warmstart", "bench_warmstart.py", 1200),
+]
+# JSON file each step leaves in the results folder (others' scripts choose their own names).
+JSON_NAMES = {"em_scaling": "em_scaling.json", "em": "em.json", "peers": "peers.json", "nuts": "nuts.json",
+              "bayes": "bayes.json", "accuracy": "accuracy.json", "warmstart": "warmstart.json"}
+COMMAND = "python benchmarks/run_all.py"
+
+
+def _accepts_out(script: Path) -> bool:
+    try:
+        return "--out" in script.read_text()
+    except OSError:
+        return False
+
+
+def run_step(name: str, script: str, timeout: float, smoke: bool, results_dir: Path, logs: Path) -> dict:
+    path = _common.HERE / script
+    if not path.exists():
+        return {"name": name, "script": script, "status": "missing"}
+    cmd = [sys.executable, str(path)]
+    if smoke:
+        cmd.append("--smoke")
+    if (smoke or results_dir != _common.RESULTS) and _accepts_out(path):
+        cmd += ["--out", str(results_dir / JSON_NAMES[name])]
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}{'_smoke' if smoke else ''}.log"
+    print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=_common.ROOT, env=env, start_new_session=True)
+
+        def pump():
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                fh.flush()
+                quiet = "Warning" in line or line.lstrip().startswith(("warnings.warn", "res = ", "em_res = "))
+                if not quiet:
+                    sys.stdout.write("  | " + line)
+                    sys.stdout.flush()
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # The script's own process group (it may have started peer processes): ours to end.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            rc = "timeout"
+        reader.join(timeout=10)
+    wall = time.perf_counter() - t0
+    status = "ok" if rc == 0 else ("timeout" if rc == "timeout" else f"failed (exit {rc})")
+    print(f"=== {name}: {status} in {wall:.0f} s (log {log})", flush=True)
+    return {"name": name, "script": script, "status": status, "wall_s": wall, "log": str(log),
+            "command": "python benchmarks/" + script + (" --smoke" if smoke else "")}
+
+
+# --------------------------------------------------------------------------- #
+# RESULTS.md
+# --------------------------------------------------------------------------- #
+
+
+def _load(results_dir: Path, name: str):
+    p = results_dir / JSON_NAMES[name]
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def _f(x, fmt="{:.3g}"):
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    try:
+        if isinstance(x, float) and not math.isfinite(x):
+            return "–"
+        return fmt.format(x)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def section_em_scaling(d) -> tuple[str, list[str]]:
+    if d is None:
+        return "_No result (run `python benchmarks/bench_em_scaling.py`)._", []
+    if d.get("smoke"):
+        return _generic(d, "bench_em_scaling --smoke"), []
+    rows = [[f"{r['p']:,}", _f(r["two_passes_s"] * 1e3, "{:.2f}"), _f(r["estep_s"] * 1e3, "{:.2f}"),
+             _f(r["em_iteration_s"] * 1e3, "{:.2f}"), _f(r["ratio_iteration_to_two_passes"], "{:.2f}"),
+             _f(100 * r["share_two_passes"], "{:.0f}%"), _f(100 * r["share_estep"], "{:.0f}%"),
+             _f(100 * r["share_rest"], "{:.0f}%")] for r in d["rows"]]
+    r0 = d["rows"][0]
+    txt = [f"`L = {r0['L']}`, `K = {r0['K']}`, {r0['dtype']}, {d['environment']['device']} "
+           f"({d['environment']['cpu_count']} cores). One iteration = gradient M-step, no acceleration, "
+           "timed inside the jitted EM loop (difference of a long and a short run). The two passes are "
+           "`Xt @ B.T` and `Xt.T @ R` jitted together; the E-step is the elementwise softmax/logsumexp "
+           "work on a `(p, K)` array.", "",
+           _table(["p", "two passes (ms)", "E-step (ms)", "EM iteration (ms)", "ratio iteration / passes",
+                   "passes share", "E-step share", "rest"], rows)]
+    if "ratio_newton_to_two_passes" in r0:
+        txt += ["", f"Newton M-step at p = {r0['p']:,}: {r0['em_iteration_newton_s'] * 1e3:.2f} ms per iteration, "
+                    f"{r0['ratio_newton_to_two_passes']:.1f}× the two passes."]
+    if d.get("plot"):
+        txt += ["", f"![EM scaling](results/{d['plot']})"]
+    big = d["rows"][-1]
+    head = [f"EM iteration at p = {big['p']:,} (L = {big['L']}, K = {big['K']}): "
+            f"{big['em_iteration_s'] * 1e3:.1f} ms = {big['ratio_iteration_to_two_passes']:.2f}× the two "
+            f"feature passes (`python benchmarks/bench_em_scaling.py`)"]
+    return "\n".join(txt), head
+
+
+def section_peers(d) -> tuple[str, list[str]]:
+    if d is None:
+        return "_No result (run `python benchmarks/bench_peers.py`)._", []
+    if d.get("smoke"):
+        return _generic(d, "bench_peers --smoke"), []
+    txt = []
+    inst = [[name, v.get("status"), v.get("version", "–"), (v.get("reason") or "").replace("|", "/")[:200]]
+            for name, v in d["peers"].items()]
+    txt += ["Peer installation (by the script, into `benchmarks/_peers/`, never into the project):", "",
+            _table(["peer", "status", "version", "reason"], inst), ""]
+    des = d["design"]
+    txt += [f"**Shared design** `p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`. "
+            "Every tool's estimate is evaluated with `smm.log_likelihood` on the same counts "
+            "(`sum_j n_j log pi_j`); gap = that minus smm's. Fit time is measured by each tool around its "
+            "fit call (smm: second call, compiled; its first call including JIT compilation in brackets); "
+            "wall = the whole subprocess (import, data layout, fit).", ""]
+    rows = []
+    for r in d["shared"]:
+        if r.get("status") != "ok":
+            rows.append([r["tool"], f"{r['N']:,}", "–", "–", "–", "–", "–", "–", r.get("status")])
+            continue
+        t = _f(r["time_s"], "{:.2f}")
+        if r["tool"] == "smm":
+            t += f" ({_f(r.get('time_cold_s'), '{:.1f}')})"
+        rows.append([r["tool"], f"{r['N']:,}", f"{r.get('n_rows', '–'):,}" if isinstance(r.get("n_rows"), int) else "–",
+                     t, _f(r.get("wall_s"), "{:.1f}"), _f(r["log_likelihood"], "{:.3f}"),
+                     _f(r.get("log_likelihood_gap_to_smm"), "{:+.4f}"), _f(r["error_atoms"], "{:.4f}"), "ok"])
+    txt += [_table(["tool", "N", "rows fed", "fit s", "wall s", "log-lik (smm eval)", "gap", "atom error", "status"],
+                   rows), ""]
+    if d.get("sweep"):
+        s = d["sweep_settings"]
+        txt += [f"**Largest p** (N = {s['N']:,}; p doubles until a fit takes over {s['limit_s']:.0f} s or fails; "
+                f"smm capped at p = {s['smm_max_p']:,}):", ""]
+        rows = []
+        for r in d["sweep"]:
+            if r.get("status") == "ok":
+                rows.append([r["tool"], f"{r['p']:,}", _f(r["time_s"], "{:.2f}"), _f(r.get("wall_s"), "{:.1f}"),
+                             _f(r.get("log_likelihood_gap_to_smm"), "{:+.3f}"), _f(r.get("error_atoms"), "{:.3f}"),
+                             "ok"])
+            else:
+                rows.append([r["tool"], f"{r['p']:,}", "–", _f(r.get("wall_s"), "{:.1f}"), "–", "–",
+                             f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/")])
+        txt += [_table(["tool", "p", "fit s", "wall s", "gap", "atom error", "status"], rows), ""]
+        txt += ["Largest p within the limit: " + ", ".join(f"{k}: {v:,}" if v else f"{k}: none"
+                                                           for k, v in d["largest_p"].items())]
+    head = []
+    by = {(r["tool"], r["N"]): r for r in d["shared"]}
+    for N in d["design"]["N"]:
+        sm = by.get(("smm", N))
+        parts = []
+        for tool in ("lcl", "flexmix"):
+            r = by.get((tool, N))
+            if r and r.get("status") == "ok" and sm:
+                parts.append(f"{tool} {r['time_s']:.1f} s (gap {r['log_likelihood_gap_to_smm']:+.3f})")
+            elif r:
+                parts.append(f"{tool} {r.get('status')}")
+        if sm:
+            head.append(f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s "
+                        f"({sm['time_cold_s']:.1f} s with compilation) vs " + ", ".join(parts)
+                        + " (`python benchmarks/bench_peers.py`)")
+    if d.get("sweep") and d.get("largest_p"):
+        head.append("Largest p handled within the limit: " + ", ".join(
+            f"{k} {v:,}" if v else f"{k} none" for k, v in d["largest_p"].items()))
+    return "\n".join(txt), head
+
+
+def _generic(d, title) -> str:
+    """A flat table of the scalar fields of another module's benchmark JSON."""
+    if d is None:
+        return f"_No result for {title}._"
+    rows = []
+
+    def walk(prefix, v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(f"{prefix}.{k}" if prefix else k, x)
+        elif isinstance(v, (int, float, str, bool)) and not (isinstance(v, str) and len(v) > 120):
+            rows.append([prefix, _f(v, "{:.4g}") if isinstance(v, float) else str(v)])
+        elif isinstance(v, list) and len(v) <= 12 and all(isinstance(x, (int, float)) for x in v):
+            rows.append([prefix, ", ".join(_f(x, "{:.4g}") for x in v)])
+
+    walk("", d)
+    return _table(["field", "value"], rows[:80])
+
+
+def section_nuts(d) -> str:
+    if d is None:
+        return "_No result from `benchmarks/bench_nuts.py`._"
+    return _generic(d, "bench_nuts")
+
+
+def section_bayes(d) -> tuple[str, list[str]]:
+    if d is None:
+        return "_No result (run `python benchmarks/bench_bayes.py`)._", []
+    if d.get("smoke"):
+        return _generic(d, "bench_bayes --smoke"), []
+    des = d["design"]
+    txt = [f"Same data (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, `N = {des['N']:,}`), same model "
+           f"and priors, {des['chains']} chains × ({des['warmup']} warm-up + {des['draws']} draws), both started at "
+           "the EM estimate; draws relabelled to it. Time = the sampling call, compilation included.", ""]
+    rows = []
+    for name in ("smm", "biogeme"):
+        t = d["tools"].get(name)
+        if not t:
+            continue
+        if t.get("status") != "ok":
+            rows.append([name, t.get("status"), "–", "–", "–", "–", (t.get("reason") or "")[:160].replace("|", "/")])
+            continue
+        rows.append([name, _f(t["time_s"], "{:.1f}"), _f(t["ess_bulk_min"], "{:.0f}"), _f(t["ess_bulk_median"], "{:.0f}"),
+                     _f(t["ess_bulk_min_per_s"], "{:.2f}"), _f(t["rhat_max"], "{:.3f}"), ""])
+    txt += [_table(["tool", "time s", "bulk ESS min", "bulk ESS median", "min ESS / s", "R-hat max", "note"], rows)]
+    head = []
+    ag = d["tools"].get("agreement")
+    if ag:
+        txt += ["", f"Posterior means agree within {ag['max_mean_difference_in_sd']:.2f} posterior sd; "
+                    f"posterior sd ratio biogeme/smm in [{ag['sd_ratio_min']:.2f}, {ag['sd_ratio_max']:.2f}]."]
+        s, b = d["tools"]["smm"], d["tools"]["biogeme"]
+        head.append(f"NUTS, same model and draws: smm {s['time_s']:.0f} s (min ESS/s {s['ess_bulk_min_per_s']:.1f}) vs "
+                    f"biogeme {b['time_s']:.0f} s (min ESS/s {b['ess_bulk_min_per_s']:.2f}); "
+                    f"posterior means within {ag['max_mean_difference_in_sd']:.2f} sd (`python benchmarks/bench_bayes.py`)")
+    elif "biogeme" in d["tools"]:
+        head.append(f"biogeme Bayesian: {d['tools']['biogeme'].get('status')} (`python benchmarks/bench_bayes.py`)")
+    txt += ["", f"biogeme install: {d['peer'].get('status')} {d['peer'].get('version', '')}"]
+    return "\n".join(txt), head
+
+
+def section_accuracy(d) -> tuple[str, list[str]]:
+    if d is None:
+        return "_No result (run `python benchmarks/bench_accuracy.py`)._", []
+    if d.get("smoke"):
+        return _generic(d, "bench_accuracy --smoke"), []
+    txt, head = [], []
+    if "rate" in d:
+        r = d["rate"]
+        des = r["design"]
+        txt += [f"**Oracle ratio, efficiency, rate** (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, fixed "
+                f"design and truth, {des['seeds']} count vectors per N). Error = `max_k |theta_hat_k - theta_k|` "
+                "after matching; oracle = EM started at the truth; efficiency = MSE of "
+                "`(alpha_1..alpha_{K-1}, theta)` / trace of the inverse Fisher information of N draws at the truth.",
+                ""]
+        rows = [[f"{x['N']:,}", _f(x["error_auto_mean"], "{:.4f}"), _f(x["error_oracle_mean"], "{:.4f}"),
+                 _f(x["ratio_median"], "{:.3f}"), _f(x["ratio_of_means"], "{:.3f}"), _f(x["ratio_max"], "{:.2f}"),
+                 _f(100 * x["share_within_5pct_of_oracle"], "{:.0f}%"),
+                 _f(x["efficiency_auto"], "{:.2f}"), _f(x["efficiency_oracle"], "{:.2f}"),
+                 f"{x['n_seeds']}" + (f" ({x['failures']} failed)" if x["failures"] else "")] for x in r["rows"]]
+        txt += [_table(["N", "error auto", "error oracle", "ratio (median)", "ratio of means", "ratio max",
+                        "within 5% of oracle", "MSE/tr(CRB) auto", "oracle", "seeds"], rows), ""]
+        txt += [f"Log-log slope of the mean error against N: auto **{r['slope_auto']:.3f}**, oracle "
+                f"{r['slope_oracle']:.3f}, sqrt(trace CRB) {r['slope_sqrt_trace_crb']:.3f} (target −0.5)."]
+        if r.get("plot"):
+            txt += ["", f"![error against N](results/{r['plot']})"]
+        last = r["rows"][-1]
+        effs = [x["efficiency_auto"] for x in r["rows"]]
+        head.append(f"fit_em(init='auto') error / oracle error: median {min(x['ratio_median'] for x in r['rows']):.3f}–"
+                    f"{max(x['ratio_median'] for x in r['rows']):.3f} over N = {r['rows'][0]['N']:,}–{last['N']:,}; "
+                    f"log-log slope of the error {r['slope_auto']:.2f}; MSE / tr(CRB) "
+                    f"{min(effs):.2f}–{max(effs):.2f} (`python benchmarks/bench_accuracy.py --parts rate`)")
+    if "success" in d:
+        s = d["success"]
+        des = s["design"]
+        txt += ["", f"**Success rate of each start against K** (`p = {des['p']}`, `L = {des['L']}`, `N = {des['N']:,}`, "
+                    f"{des['seeds']} designs per K; success = EM from that start ends within {des['ll_tol']} "
+                    f"log-likelihood units of the oracle (or above); at most {des['max_iter']} iterations; "
+                    "`random` = random starts in the full space; `random x1` has the compute of one warm start, "
+                    f"`random x{des['n_starts']}` that of `subspace x{des['n_starts']}`).", ""]
+        rows = []
+        for x in s["rows"]:
+            rows.append([x["K"]] + [_f(x[m]["success_rate"], "{:.2f}")
+                                    + (f" ({x[m]['n_failed_to_start']} no start)" if x[m]["n_failed_to_start"] else "")
+                                    for m in s["methods"]] + [_f(x["time_s"], "{:.0f}")])
+        txt += [_table(["K"] + s["methods"] + ["time s"], rows)]
+        ex = {m: x[m]["failure_examples"] for x in s["rows"] for m in s["methods"] if x[m]["failure_examples"]}
+        if ex:
+            txt += ["", "Starts that could not be computed, e.g.: " + "; ".join(
+                f"{m}: {v[0]}" for m, v in ex.items()).replace("|", "/")]
+        if s.get("plot"):
+            txt += ["", f"![success against K](results/{s['plot']})"]
+        Ks = [x["K"] for x in s["rows"]]
+        summary = "; ".join(
+            f"{m} " + "/".join(f"{x[m]['success_rate']:.2f}" for x in s["rows"]) for m in s["methods"])
+        head.append(f"success rate of EM from each start (landing in the oracle's basin), K = "
+                    + "/".join(str(k) for k in Ks) + f": {summary} (`python benchmarks/bench_accuracy.py --parts success`)")
+    return "\n".join(txt), head
+
+
+def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: float | None, path: Path) -> None:
+    env = None
+    for name in JSON_NAMES:
+        d = _load(results_dir, name)
+        if d and "environment" in d:
+            env = d["environment"]
+            break
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=_common.ROOT).stdout.strip()
+    except OSError:
+        commit = "?"
+    parts = ["# smm-ppl benchmark results", "",
+             f"Produced by `{COMMAND}{' --smoke' if smoke else ''}` on "
+             f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{commit or '?'}`"
+             + (f", {total_s / 60:.0f} min in all" if total_s else "") + "."]
+    if env:
+        parts += [f"Machine: {env.get('cpu_count')} CPU cores ({env.get('machine')}), JAX {env.get('jax')} "
+                  f"on {env.get('device')}, float64; load average at the start of the last script "
+                  f"{_f(env.get('load_average_1min'), '{:.1f}')} (the machine was shared: timings are "
+                  "indicative, ratios are taken within one run)."]
+    if smoke:
+        parts += ["", "**Smoke run: tiny sizes, the numbers mean nothing.**"]
+    if runs:
+        parts += ["", _table(["step", "script", "status", "wall s"],
+                             [[r["name"], r["script"], r["status"], _f(r.get("wall_s"), "{:.0f}")] for r in runs])]
+    sections = []
+    headline = []
+    body, h = section_em_scaling(_load(results_dir, "em_scaling"))
+    sections += ["## 1. Where an EM iteration's time goes", "", body, ""]
+    headline += h
+    em = _load(results_dir, "em")
+    if em:
+        sections += ["The EM module's own benchmark (`python benchmarks/bench_em.py`):", "", _generic(em, "bench_em"), ""]
+    body, h = section_peers(_load(results_dir, "peers"))
+    sections += ["## 2. End-to-end fit against peer tools", "", body, ""]
+    headline += h
+    sections += ["## 3. Bayesian", "", "### Warm-started NUTS against NUTS from the default initialisation", "",
+                 "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):", "",
+                 section_nuts(_load(results_dir, "nuts")), "", "### Against biogeme's Bayesian estimation", ""]
+    body, h = section_bayes(_load(results_dir, "bayes"))
+    sections += [body, ""]
+    headline += h
+    body, h = section_accuracy(_load(results_dir, "accuracy"))
+    sections += ["## 4. Accuracy", "", body, ""]
+    headline += [x for x in h if x]
+    ws = _load(results_dir, "warmstart")
+    if ws:
+        sections += ["## Warm starts (the warm-start module's benchmark, `python benchmarks/bench_warmstart.py`)", "",
+                     _generic(ws, "bench_warmstart"), ""]
+    parts += ["", "## Headline figures", ""] + [f"- {h}" for h in headline] + [""] + sections
+    path.write_text("\n".join(parts).rstrip() + "\n")
+    print(f"\nwrote {path}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="every script's --smoke mode (results in benchmarks/_peers/smoke)")
+    ap.add_argument("--only", nargs="+", choices=[s[0] for s in STEPS], help="run only these steps")
+    ap.add_argument("--skip", nargs="+", default=[], choices=[s[0] for s in STEPS])
+    ap.add_argument("--report-only", action="store_true", help="only rebuild RESULTS.md from the saved results")
+    ap.add_argument("--results-dir", default=None,
+                    help="where results go and RESULTS.md is written (default: benchmarks/results and benchmarks/)")
+    args = ap.parse_args(argv)
+    if args.results_dir:
+        results_dir = Path(args.results_dir).resolve()
+        report = results_dir / "RESULTS.md"
+    else:
+        results_dir = _common.SMOKE_RESULTS if args.smoke else _common.RESULTS
+        report = results_dir / "RESULTS.md" if args.smoke else _common.HERE / "RESULTS.md"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    runs_file = results_dir / "runs.json"
+    t0 = time.perf_counter()
+    runs = []
+    if not args.report_only:
+        for name, script, timeout in STEPS:
+            if (args.only and name not in args.only) or name in args.skip:
+                continue
+            runs.append(run_step(name, script, timeout if not args.smoke else 300, args.smoke, results_dir,
+                                 _common.LOGS))
+        previous = json.loads(runs_file.read_text()) if runs_file.exists() and args.only else []
+        merged = {r["name"]: r for r in previous}
+        merged.update({r["name"]: r for r in runs})
+        runs = [merged[s[0]] for s in STEPS if s[0] in merged]
+        runs_file.write_text(json.dumps(runs, indent=2) + "\n")
+    elif runs_file.exists():
+        runs = json.loads(runs_file.read_text())
+    total = sum(r.get("wall_s", 0) for r in runs) or (time.perf_counter() - t0)
+    write_report(results_dir, runs, args.smoke, total, report)
+    failed = [r["name"] for r in runs if r["status"] not in ("ok", "missing")]
+    if failed:
+        print("failed steps:", ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
