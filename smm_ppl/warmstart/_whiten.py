@@ -95,7 +95,7 @@ class GaussianityCheck(NamedTuple):
 # warm start that EM then corrects, so the thresholds flag gross departures
 # (a uniform feature, excess kurtosis -1.2, or a binary one, -2, is flagged).
 _SKEW_TOL = 0.5
-_KURT_TOL = 1.0
+_KURT_TOL = 0.8
 _N_RANDOM_DIRECTIONS = 8
 
 
@@ -104,7 +104,7 @@ def check_gaussian_design(xt: np.ndarray) -> GaussianityCheck:
 
     Checked along every whitened coordinate and along a fixed set of random
     directions (non-Gaussianity hidden in a rotation shows up there).  The
-    tolerance adds four sampling standard errors (``sqrt(6/p)`` and
+    tolerance adds three sampling standard errors (``sqrt(6/p)`` and
     ``sqrt(24/p)``) to fixed thresholds so that small designs do not raise
     false alarms.
     """
@@ -121,7 +121,7 @@ def check_gaussian_design(xt: np.ndarray) -> GaussianityCheck:
     s2 = s * s
     skew = float(np.max(np.abs(np.mean(s2 * s, axis=0))))
     kurt = float(np.max(np.abs(np.mean(s2 * s2, axis=0) - 3.0)))
-    ok = skew <= _SKEW_TOL + 4 * np.sqrt(6.0 / p) and kurt <= _KURT_TOL + 4 * np.sqrt(24.0 / p)
+    ok = skew <= _SKEW_TOL + 3 * np.sqrt(6.0 / p) and kurt <= _KURT_TOL + 3 * np.sqrt(24.0 / p)
     return GaussianityCheck(skew, kurt, bool(ok))
 
 
