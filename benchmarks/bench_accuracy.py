@@ -28,7 +28,7 @@ oracle's (or above it): it landed in the oracle's basin. Starts:
 
 Usage::
 
-    python benchmarks/bench_accuracy.py                  # both parts, defaults below (~10 min on 2 cores)
+    python benchmarks/bench_accuracy.py                  # both parts, defaults below (~15 min on 2 idle cores)
     python benchmarks/bench_accuracy.py --parts rate     # one part
     python benchmarks/bench_accuracy.py --smoke          # seconds
 """
@@ -294,13 +294,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--rate-min-sep", type=float, default=1.5)
     # success
     ap.add_argument("--K", type=int, nargs="+", default=list(range(2, 11)))
-    ap.add_argument("--succ-p", type=int, default=1000)
-    ap.add_argument("--succ-L", type=int, default=10)
+    ap.add_argument("--succ-p", type=int, default=500)
+    ap.add_argument("--succ-L", type=int, default=20)
     ap.add_argument("--succ-N", type=int, default=100_000)
-    ap.add_argument("--succ-atoms-scale", type=float, default=0.6)
+    ap.add_argument("--succ-atoms-scale", type=float, default=0.4)
     ap.add_argument("--succ-min-sep", type=float, default=1.2)
     ap.add_argument("--succ-starts", type=int, default=8)
-    ap.add_argument("--succ-max-iter", type=int, default=500)
+    ap.add_argument("--succ-max-iter", type=int, default=1000)
     ap.add_argument("--ll-tol", type=float, default=0.5)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None)

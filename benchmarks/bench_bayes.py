@@ -24,7 +24,7 @@ of the posterior means (max ``|mean_smm - mean_biogeme| / sd_smm``).
 
 Usage::
 
-    python benchmarks/bench_bayes.py             # p = 200, L = 3, K = 2, N = 5,000; 4 chains x (500 + 500)
+    python benchmarks/bench_bayes.py             # p = 100, L = 3, K = 2, N = 5,000; 4 chains x (500 + 500)
     python benchmarks/bench_bayes.py --smoke     # no install: smm NUTS tiny + the summary code
 """
 
@@ -141,7 +141,7 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--p", type=int, default=200)
+    ap.add_argument("--p", type=int, default=100)
     ap.add_argument("--L", type=int, default=3)
     ap.add_argument("--K", type=int, default=2)
     ap.add_argument("--N", type=int, default=5_000)

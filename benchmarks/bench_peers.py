@@ -211,7 +211,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scale-N", type=int, default=5_000)
     ap.add_argument("--scale-limit", type=float, default=120.0, help="a fit slower than this ends a peer's sweep (s)")
-    ap.add_argument("--scale-budget", type=float, default=900.0, help="total seconds for the p sweep")
+    ap.add_argument("--scale-budget", type=float, default=600.0, help="total seconds for the p sweep")
     ap.add_argument("--smm-max-p", type=int, default=1_000_000)
     ap.add_argument("--no-install", action="store_true", help="use peers only if already installed")
     ap.add_argument("--smoke", action="store_true", help="no installs: layouts and conversions only")

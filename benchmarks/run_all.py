@@ -264,10 +264,37 @@ def _generic(d, title) -> str:
     return _table(["field", "value"], rows[:80])
 
 
-def section_nuts(d) -> str:
+def section_nuts(d) -> tuple[str, list[str]]:
     if d is None:
-        return "_No result from `benchmarks/bench_nuts.py`._"
-    return _generic(d, "bench_nuts")
+        return "_No result from `benchmarks/bench_nuts.py`._", []
+    if d.get("smoke") or "summary" not in d:
+        return _generic(d, "bench_nuts"), []
+    try:
+        c, sm = d["design"], d["summary"]
+        keys = [("fraction_all_chains_agree", "all chains agree (R-hat < 1.01)", "{:.2f}"),
+                ("fraction_raw_rhat_below_1.01", "raw R-hat < 1.01 (no relabelling)", "{:.2f}"),
+                ("median_max_rhat", "median max R-hat", "{:.3f}"),
+                ("median_min_ess", "median min bulk ESS", "{:.0f}"),
+                ("median_wall_s", "median wall s (compilation included)", "{:.1f}"),
+                ("median_ess_per_s", "median min ESS / s", "{:.2f}"),
+                ("median_sampling_s", "median sampling s (compilation subtracted)", "{:.1f}"),
+                ("median_ess_per_sampling_s", "median min ESS / sampling s", "{:.2f}"),
+                ("total_divergences", "divergences (all runs)", "{:d}"),
+                ("median_error_vs_truth", "median posterior-mean atom error", "{:.4f}")]
+        rows = [[label, _f(sm["warm"].get(k), fmt), _f(sm["default"].get(k), fmt)] for k, label, fmt in keys]
+        txt = [f"`p = {c['p']}`, `L = {c['L']}`, `K = {c['K']}`, `N = {c['N']:,}`, {c['chains']} chains × "
+               f"({c['warmup']} + {c['draws']}), {c['seeds']} data sets; both relabelled to the EM estimate.", "",
+               _table(["", "warm start (EM)", "default init"], rows), ""]
+        r = sm["ratios"]
+        txt += [f"Ratios (same run): min ESS per second warm / default {r['ess_per_s_warm_over_default']:.2f} "
+                f"(per sampling second {r['ess_per_sampling_s_warm_over_default']:.2f}); wall time default / warm "
+                f"{r['wall_time_default_over_warm']:.2f}; the EM fit itself took {r['median_em_s']:.2f} s (median)."]
+        head = [f"NUTS warm-started at EM vs default init: chains agree in {sm['warm']['fraction_all_chains_agree']:.0%} vs "
+                f"{sm['default']['fraction_all_chains_agree']:.0%} of data sets; min ESS/s ratio warm/default "
+                f"{r['ess_per_s_warm_over_default']:.2f} (`python benchmarks/bench_nuts.py`)"]
+        return "\n".join(txt), head
+    except (KeyError, TypeError):
+        return _generic(d, "bench_nuts"), []
 
 
 def section_bayes(d) -> tuple[str, list[str]]:
@@ -403,7 +430,10 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     headline += h
     sections += ["## 3. Bayesian", "", "### Warm-started NUTS against NUTS from the default initialisation", "",
                  "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):", "",
-                 section_nuts(_load(results_dir, "nuts")), "", "### Against biogeme's Bayesian estimation", ""]
+                 ]
+    body, h = section_nuts(_load(results_dir, "nuts"))
+    sections += [body, "", "### Against biogeme's Bayesian estimation", ""]
+    headline += h
     body, h = section_bayes(_load(results_dir, "bayes"))
     sections += [body, ""]
     headline += h
