@@ -196,6 +196,18 @@ def test_svi_normal_guides_match_em(k2, guide, low, high):
     assert np.isfinite(smm.loo(svi.idata)["elpd_loo"])
 
 
+def test_svi_ordered_reports_the_init_labelling():
+    """The ordered guide sorts classes by atoms[:, 0]; results come back in the init's labelling."""
+    X = smm.simulate_features(0, 100, 2)
+    n = smm.simulate_counts(1, X, TRUTH, 5000)
+    assert TRUTH.atoms[0, 0] > TRUTH.atoms[1, 0]  # the truth's labelling is not the ordered one
+    svi = smm.fit_svi(X, n, 2, init=TRUTH, guide="normal", ordered=True, num_steps=300, num_draws=50, seed=0)
+    assert smm.parameter_error(svi.params, TRUTH)["atoms"] < 0.15
+    np.testing.assert_allclose(svi.params.atoms, TRUTH.atoms, atol=0.15)
+    post_mean = svi.idata.posterior["atoms"].mean(("chain", "draw")).values
+    np.testing.assert_allclose(post_mean, TRUTH.atoms, atol=0.15)
+
+
 # ---------------------------------------------------------------------------
 # init handling and validation
 # ---------------------------------------------------------------------------
