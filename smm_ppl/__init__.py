@@ -16,14 +16,21 @@ from .inference import SVIResult, fit_svi, sample_nuts
 from .diagnostics import (
     compare,
     compare_point_to_posterior,
+    ess,
+    load_inference_data,
     loo,
     plot_forest_comparison,
     plot_posterior_vs_point,
+    plot_trace,
     raw_posterior,
     relabel_draws,
+    rhat,
+    save_inference_data,
+    summary,
     waic,
 )
 from .selection import compare_components
+from .io import load_data, load_params, save_params
 
 __version__ = "0.1.0"
 
@@ -64,4 +71,13 @@ __all__ = [
     "relabel_draws",
     "plot_posterior_vs_point",
     "plot_forest_comparison",
+    "plot_trace",
+    "rhat",
+    "ess",
+    "summary",
+    "save_inference_data",
+    "load_inference_data",
+    "load_data",
+    "save_params",
+    "load_params",
 ]

@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command in ("demo", "fit"):
+        import logging
+
         _use_cpu_devices(getattr(args, "num_chains", 1))
+        # ArviZ asks for a font weight DejaVu lacks; matplotlib's fallback is fine, its log line is noise.
+        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError) as err:

@@ -57,6 +57,9 @@ __all__ = [
     "compare_point_to_posterior",
     "plot_posterior_vs_point",
     "plot_forest_comparison",
+    "plot_trace",
+    "save_inference_data",
+    "load_inference_data",
 ]
 
 # Enumerating all K! permutations vectorises the matching over draws; beyond
@@ -679,3 +682,40 @@ def plot_forest_comparison(
     return az.plot_forest(
         datas, model_names=names, var_names=["weights", "atoms"], hdi_prob=_check_prob(hdi_prob, "hdi_prob"), **kwargs
     )
+
+
+def plot_trace(idata: Any, var_names: Any = None, *, raw: bool = False, **kwargs):
+    """``az.plot_trace`` of ``weights`` and ``atoms`` (``raw``: the draws before relabelling)."""
+    az = _az()
+    data = _check_idata(idata)
+    if raw:
+        data = az.InferenceData(posterior=raw_posterior(data))
+    kwargs.setdefault("compact", True)
+    kwargs.setdefault("backend_kwargs", {"layout": "constrained"})
+    return az.plot_trace(data, var_names=var_names or ["weights", "atoms"], **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Saving and loading
+# ---------------------------------------------------------------------------
+
+
+def save_inference_data(idata: Any, path: Any):
+    """Write an InferenceData to netCDF (through h5netcdf); returns the path."""
+    from pathlib import Path
+
+    data = _check_idata(idata)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data.to_netcdf(str(p), engine="h5netcdf")
+    return p
+
+
+def load_inference_data(path: Any):
+    """Read an InferenceData written by :func:`save_inference_data`."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"path: no such file: {p}")
+    return _az().from_netcdf(str(p), engine="h5netcdf")
