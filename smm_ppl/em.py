@@ -64,6 +64,8 @@ __all__ = [
     "fit_em",
     "EMResult",
     "EMState",
+    "EMData",
+    "em_data",
     "ConvergenceWarning",
     "em_init",
     "em_update",
@@ -102,49 +104,89 @@ class ConvergenceWarning(UserWarning):
 # --------------------------------------------------------------------------- #
 
 
+class EMData(NamedTuple):
+    """The data as the EM core uses it (build with :func:`em_data`).
+
+    ``xt`` (p, L) and its transpose ``xt_t`` (L, p), both contiguous: the
+    logits are computed as ``atoms @ xt_t`` and the M-step product as
+    ``H @ xt``, so every ``(K, p)`` array is laid out item-minor.  On XLA:CPU
+    that layout made the per-class reductions over items and the M-step
+    product about twice as fast as the ``(p, K)`` layout.  ``w`` are the
+    frequencies ``n / N``.
+    """
+
+    xt: jax.Array
+    xt_t: jax.Array
+    w: jax.Array
+
+
+def em_data(xt: Any, w: Any) -> EMData:
+    """Pack whitened, centred features ``xt`` (p, L) and frequencies ``w`` (p,)."""
+    xt = np.asarray(xt)
+    return EMData(jnp.asarray(xt), jnp.asarray(np.ascontiguousarray(xt.T)), jnp.asarray(w))
+
+
 class EMState(NamedTuple):
     """State of the EM map for one start, in whitened coordinates.
 
-    ``logits``, ``sigma`` and ``gamma`` are the E-step quantities at
-    ``(weights, atoms)``; ``ll`` is the mean log-likelihood per observation
-    ``sum_j w_j log pi_j``.  Carrying them lets the next iteration reuse the
-    work the safeguard already did.
+    Besides the parameters it carries the logits ``atoms @ xt.T`` (K, p) and
+    their two log-normalisers (over items per class, over classes per item):
+    the safeguard computes them to get the log-likelihood at the new point and
+    the next M-step reuses them, so no iteration computes them twice.  ``ll``
+    is the mean log-likelihood per observation ``sum_j w_j log pi_j``.
     """
 
     weights: jax.Array  # (K,)
     atoms: jax.Array  # (K, L) = beta
-    logits: jax.Array  # (p, K) = xt @ atoms.T
-    sigma: jax.Array  # (p, K) class choice probabilities
-    gamma: jax.Array  # (p, K) responsibilities
+    logits: jax.Array  # (K, p) = atoms @ xt.T
+    log_norm: jax.Array  # (K,)  logsumexp_j logits[k, j]: log sigma = logits - log_norm
+    log_pi: jax.Array  # (p,)  log of the mixture probabilities
     ll: jax.Array  # ()
 
 
-def _evaluate(w, log_weights, logits):
-    """E-step at given logits: ``(sigma, gamma, mean log-likelihood)``.
+def _over_classes(rows, op):
+    """Reduce a short list of ``(p,)`` rows elementwise (K is small and static).
 
-    Log space throughout; exactly two exponentials of a ``(p, K)`` array
-    (softmax over items, logsumexp over classes), the probabilities are
-    ratios of those, never exponentials of raw logits.
+    An unrolled elementwise reduction fuses into one vectorised loop; XLA:CPU's
+    reduction over the leading axis of a ``(K, p)`` array was several times
+    slower.
     """
-    m = jnp.max(logits, axis=0)
-    e = jnp.exp(logits - m)
-    z = jnp.sum(e, axis=0)
-    sigma = e / z
-    joint = logits - (m + jnp.log(z)) + log_weights
-    mk = jnp.max(joint, axis=1, keepdims=True)
-    e2 = jnp.exp(joint - mk)
-    z2 = jnp.sum(e2, axis=1, keepdims=True)
-    gamma = e2 / z2
-    log_pi = mk[:, 0] + jnp.log(z2[:, 0])
+    out = rows[0]
+    for r in rows[1:]:
+        out = op(out, r)
+    return out
+
+
+def _normalisers(w, log_weights, logits):
+    """Log-normalisers and log-likelihood at given logits (log space throughout).
+
+    Returns ``(log_norm (K,), log_pi (p,), ll)``: a few reading passes over
+    the ``(K, p)`` logits and no ``(K, p)`` array written (on CPU these passes
+    are memory-bound, so not materialising intermediates is what keeps an
+    iteration close to the cost of its two matrix products).
+    """
+    K = logits.shape[0]
+    m = jnp.max(logits, axis=1)
+    log_norm = m + jnp.log(jnp.sum(jnp.exp(logits - m[:, None]), axis=1))
+    c = log_weights - log_norm
+    if K <= 32:
+        rows = [logits[k] + c[k] for k in range(K)]  # log(alpha_k sigma_k), one row per class
+        mk = _over_classes(rows, jnp.maximum)
+        z = _over_classes([jnp.exp(r - mk) for r in rows], jnp.add)
+    else:
+        joint = logits + c[:, None]
+        mk = jnp.max(joint, axis=0)
+        z = jnp.sum(jnp.exp(joint - mk), axis=0)
+    log_pi = mk + jnp.log(z)
     ll = jnp.sum(jnp.where(w > 0, w * log_pi, 0.0))
-    return sigma, gamma, ll
+    return log_norm, log_pi, ll
 
 
-def em_init(xt: jax.Array, w: jax.Array, weights: jax.Array, atoms: jax.Array) -> EMState:
+def em_init(data: EMData, weights: jax.Array, atoms: jax.Array) -> EMState:
     """Build the :class:`EMState` at ``(weights, atoms)`` (whitened coordinates)."""
-    logits = xt @ atoms.T
-    sigma, gamma, ll = _evaluate(w, jnp.log(weights), logits)
-    return EMState(weights, atoms, logits, sigma, gamma, ll)
+    logits = atoms @ data.xt_t
+    log_norm, log_pi, ll = _normalisers(data.w, jnp.log(weights), logits)
+    return EMState(weights, atoms, logits, log_norm, log_pi, ll)
 
 
 def _accept(ll, ll_ref):
@@ -152,8 +194,7 @@ def _accept(ll, ll_ref):
 
 
 def em_update(
-    xt: jax.Array,
-    w: jax.Array,
+    data: EMData,
     state: EMState,
     *,
     m_step: str = "gradient",
@@ -161,24 +202,33 @@ def em_update(
 ) -> EMState:
     """One safeguarded EM iteration (pure, jittable, vmappable).
 
-    E-step quantities come with ``state``; the weights take their closed form
-    ``alpha_k = sum_j w_j gamma_jk``; the atoms take one gradient step
-    ``beta_k + step_size * Xt^T (w gamma_k / alpha_k - sigma_k)`` or one Newton
-    step (Hessian ``Xt^T (diag sigma_k - sigma_k sigma_k^T) Xt``), then
-    backtrack on the observed log-likelihood (see the module docstring).
+    E-step: ``sigma_kj = exp(logits - log_norm)``, ``gamma_kj = exp(log alpha_k
+    + log sigma_kj - log pi_j)`` from the carried normalisers; the weights take
+    their closed form ``alpha_k = sum_j w_j gamma_kj``; the atoms take one
+    gradient step ``beta_k + step_size * Xt^T (w gamma_k / alpha_k - sigma_k)``
+    or one Newton step (Hessian ``Xt^T (diag sigma_k - sigma_k sigma_k^T)
+    Xt``), then backtrack on the observed log-likelihood (module docstring).
     """
+    xt, w = data.xt, data.w
     dtype = xt.dtype
-    alpha = w @ state.gamma
-    alpha = alpha / jnp.sum(alpha)  # remove round-off drift off the simplex
+    K = state.atoms.shape[0]
+    log_sigma = state.logits - state.log_norm[:, None]
+    sigma = jnp.exp(log_sigma)
+    # log sigma + log alpha <= log pi, so the exponent is <= 0: no overflow.
+    wgamma = w * jnp.exp(log_sigma + jnp.log(state.weights)[:, None] - state.log_pi)
+    # One product for both halves of the gradient, [w gamma ; sigma] @ Xt
+    # (2K rows, one pass over the features, no residual array written).
+    both = jnp.concatenate([wgamma, sigma], axis=0) @ xt  # (2K, L): the pass X.T @ R
+    alpha_raw = jnp.sum(wgamma, axis=1)
+    alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
     alive = alpha > WEIGHT_FLOOR
-    safe_alpha = jnp.where(alive, alpha, 1.0)
-    resid = jnp.where(alive, w[:, None] * state.gamma / safe_alpha - state.sigma, 0.0)
-    grad = resid.T @ xt  # (K, L): the pass X.T @ R
+    safe_alpha = jnp.where(alive, alpha_raw, 1.0)
+    mu = both[K:]  # Xt^T sigma_k: the class means of the features
+    grad = both[:K] / safe_alpha[:, None] - mu
     if m_step == "newton":
-        mu = state.sigma.T @ xt  # (K, L)
         # One class at a time: O(p L^2) memory-light products (an einsum over all
         # classes at once materialises a (p, K, L) array and ran 2-3x slower).
-        second = lax.map(lambda s: (xt * s[:, None]).T @ xt, state.sigma.T)
+        second = lax.map(lambda s: (xt * s[:, None]).T @ xt, sigma)
         hess = second - mu[:, :, None] * mu[:, None, :]
         L = xt.shape[1]
         scale = jnp.trace(hess, axis1=1, axis2=2) / L
@@ -190,9 +240,9 @@ def em_update(
         direction = grad
     direction = jnp.where(alive[:, None], direction, 0.0)
     atoms_full = state.atoms + step_size * direction
-    logits_full = xt @ atoms_full.T  # the pass X @ B (reused by the next E-step)
+    logits_full = atoms_full @ data.xt_t  # the pass X @ B (reused by the next E-step)
     log_alpha = jnp.log(alpha)
-    sigma, gamma, ll = _evaluate(w, log_alpha, logits_full)
+    log_norm, log_pi, ll = _normalisers(w, log_alpha, logits_full)
     ok = _accept(ll, state.ll)
 
     # Backtracking along the step: logits are linear in the step length, so
@@ -208,25 +258,25 @@ def em_update(
             i = c[0]
             frac = jnp.where(i <= _MAX_HALVINGS, jnp.asarray(0.5, dtype) ** i, 0.0).astype(dtype)
             logits_t = state.logits + frac * (logits_full - state.logits)
-            sigma_t, gamma_t, ll_t = _evaluate(w, log_alpha, logits_t)
-            return i + 1, _accept(ll_t, state.ll), frac, logits_t, sigma_t, gamma_t, ll_t
+            log_norm_t, log_pi_t, ll_t = _normalisers(w, log_alpha, logits_t)
+            return i + 1, _accept(ll_t, state.ll), frac, log_norm_t, log_pi_t, ll_t
 
-        init = (jnp.asarray(1), jnp.asarray(False), jnp.asarray(0.0, dtype), state.logits, state.sigma,
-                state.gamma, state.ll)
-        _, ok_b, frac_b, logits_b, sigma_b, gamma_b, ll_b = lax.while_loop(cond, body, init)
+        init = (jnp.asarray(1), jnp.asarray(False), jnp.asarray(0.0, dtype), state.log_norm, state.log_pi, state.ll)
+        _, ok_b, frac_b, log_norm_b, log_pi_b, ll_b = lax.while_loop(cond, body, init)
+        logits_b = state.logits + frac_b * (logits_full - state.logits)
         atoms_b = state.atoms + (frac_b * step_size) * direction
         # If even the weights-only update lost to round-off, stay put.
         return EMState(
             jnp.where(ok_b, alpha, state.weights),
             jnp.where(ok_b, atoms_b, state.atoms),
             jnp.where(ok_b, logits_b, state.logits),
-            jnp.where(ok_b, sigma_b, state.sigma),
-            jnp.where(ok_b, gamma_b, state.gamma),
+            jnp.where(ok_b, log_norm_b, state.log_norm),
+            jnp.where(ok_b, log_pi_b, state.log_pi),
             jnp.where(ok_b, ll_b, state.ll),
         )
 
     def accept_full(_):
-        return EMState(alpha, atoms_full, logits_full, sigma, gamma, ll)
+        return EMState(alpha, atoms_full, logits_full, log_norm, log_pi, ll)
 
     return lax.cond(ok, accept_full, backtrack, None)
 
@@ -237,8 +287,7 @@ def _to_vector(state: EMState) -> jax.Array:
 
 
 def squarem_update(
-    xt: jax.Array,
-    w: jax.Array,
+    data: EMData,
     state: EMState,
     step_max: jax.Array,
     *,
@@ -252,7 +301,7 @@ def squarem_update(
     Three EM maps and one extra E-step per cycle.
     """
     K, L = state.atoms.shape
-    f = partial(em_update, xt, w, m_step=m_step, step_size=step_size)
+    f = partial(em_update, data, m_step=m_step, step_size=step_size)
     s1 = f(state)
     s2 = f(s1)
     x0, x1, x2 = _to_vector(state), _to_vector(s1), _to_vector(s2)
@@ -266,7 +315,7 @@ def squarem_update(
     logw = x_ext[:K]
     weights = jax.nn.softmax(logw)
     atoms = x_ext[K:].reshape(K, L)
-    s_ext = em_init(xt, w, weights, atoms)
+    s_ext = em_init(data, weights, atoms)
     s3 = f(s_ext)
     ok = _accept(s3.ll, state.ll) & jnp.all(jnp.isfinite(s3.atoms)) & jnp.all(jnp.isfinite(s3.weights))
     new = jax.tree_util.tree_map(lambda a_, b_: jnp.where(ok, a_, b_), s3, s2)
@@ -284,7 +333,7 @@ class _RunOut(NamedTuple):
     converged: jax.Array
 
 
-def _run(xt, w, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, acceleration):
+def _run(data, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, acceleration):
     """The EM driver for one start: a single ``lax.while_loop``.
 
     EM converges linearly, so a small change per iteration can still leave a
@@ -297,8 +346,8 @@ def _run(xt, w, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, a
     exactly ``max_iter`` iterations.  ``max_iter`` is traced (no recompilation
     when it changes); ``buffer`` (static, ``>= max_iter``) sizes the trace.
     """
-    dtype = xt.dtype
-    state0 = em_init(xt, w, weights0, atoms0)
+    dtype = data.xt.dtype
+    state0 = em_init(data, weights0, atoms0)
     trace = jnp.full((buffer + 1,), jnp.nan, dtype=dtype).at[0].set(state0.ll)
     max_iter = jnp.minimum(max_iter, buffer)
     ptol = jnp.sqrt(tol)
@@ -310,9 +359,9 @@ def _run(xt, w, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, a
     def body(c):
         it, state, trace, _, step_max, prev_dll = c
         if acceleration == "squarem":
-            new, step_max = squarem_update(xt, w, state, step_max, m_step=m_step, step_size=step_size)
+            new, step_max = squarem_update(data, state, step_max, m_step=m_step, step_size=step_size)
         else:
-            new = em_update(xt, w, state, m_step=m_step, step_size=step_size)
+            new = em_update(data, state, m_step=m_step, step_size=step_size)
         dll = jnp.abs(new.ll - state.ll)
         rate = jnp.clip(jnp.where(prev_dll > 0, dll / jnp.where(prev_dll > 0, prev_dll, 1.0), 0.0), 0.0, 0.99)
         rel_ll = dll / (1.0 - rate) / jnp.maximum(jnp.abs(state.ll), 1e-300)
@@ -328,8 +377,8 @@ def _run(xt, w, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, a
 
 
 @jax.jit
-def _start_lls(xt, w, weights, atoms):
-    return jax.vmap(lambda a, b: em_init(xt, w, a, b).ll)(weights, atoms)
+def _start_lls(data, weights, atoms):
+    return jax.vmap(lambda a, b: em_init(data, a, b).ll)(weights, atoms)
 
 
 _STATIC = ("buffer", "m_step", "acceleration")
@@ -337,10 +386,9 @@ _run_single = jax.jit(_run, static_argnames=_STATIC)
 
 
 @partial(jax.jit, static_argnames=_STATIC)
-def _run_batch(xt, w, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, acceleration):
+def _run_batch(data, weights0, atoms0, tol, max_iter, step_size, *, buffer, m_step, acceleration):
     fn = partial(_run, buffer=buffer, m_step=m_step, acceleration=acceleration)
-    return jax.vmap(fn, in_axes=(None, None, 0, 0, None, None, None))(xt, w, weights0, atoms0, tol, max_iter,
-                                                                       step_size)
+    return jax.vmap(fn, in_axes=(None, 0, 0, None, None, None))(data, weights0, atoms0, tol, max_iter, step_size)
 
 
 # --------------------------------------------------------------------------- #
@@ -632,8 +680,7 @@ def fit_em(
     wh = _whitening(X)
     w = data.frequencies
     N = data.n_obs
-    xt_j = jnp.asarray(wh.xt)
-    w_j = jnp.asarray(w)
+    data_j = em_data(wh.xt, w)
 
     # ---- candidate starts: names, weights (S, K), whitened atoms (S, K, L), table rows
     names: list[str] = []
@@ -710,11 +757,11 @@ def fit_em(
     B0 = np.stack(ats)
     S = W0.shape[0]
     statics = dict(m_step=m_step, acceleration=acceleration)
-    ll_start = np.asarray(_start_lls(xt_j, w_j, jnp.asarray(W0), jnp.asarray(B0))) * N
+    ll_start = np.asarray(_start_lls(data_j, jnp.asarray(W0), jnp.asarray(B0))) * N
 
     if S > 1:
         n_short = min(short_iter, max_iter)
-        out = _run_batch(xt_j, w_j, jnp.asarray(W0), jnp.asarray(B0), 0.0, n_short, step_size, buffer=short_iter,
+        out = _run_batch(data_j, jnp.asarray(W0), jnp.asarray(B0), 0.0, n_short, step_size, buffer=short_iter,
                          **statics)
         ll_short = np.asarray(out.state.ll) * N
         score = np.where(np.isfinite(ll_short), ll_short, -np.inf)
@@ -735,7 +782,7 @@ def fit_em(
         converged = False
 
     if remaining > 0:
-        out1 = _run_single(xt_j, w_j, jnp.asarray(w_cur), jnp.asarray(b_cur), tol, remaining, step_size,
+        out1 = _run_single(data_j, jnp.asarray(w_cur), jnp.asarray(b_cur), tol, remaining, step_size,
                            buffer=max_iter, **statics)
         k = int(out1.n_iter)
         tr = np.asarray(out1.trace)[: k + 1]

@@ -95,9 +95,9 @@ def test_em_update_is_a_pure_safeguarded_map(problem):
 
     X, n, _ = problem
     wh = em._whitening(X)
-    xt, w = jnp.asarray(wh.xt), jnp.asarray(n / n.sum())
-    state = em.em_init(xt, w, jnp.asarray(POOR.weights), jnp.asarray(wh.to_whitened(POOR.atoms)))
-    update = jax.jit(lambda s: em.em_update(xt, w, s, m_step="gradient", step_size=3.0))
+    data = em.em_data(wh.xt, n / n.sum())
+    state = em.em_init(data, jnp.asarray(POOR.weights), jnp.asarray(wh.to_whitened(POOR.atoms)))
+    update = jax.jit(lambda s: em.em_update(data, s, m_step="gradient", step_size=3.0))
     lls = [float(state.ll)]
     for _ in range(5):
         state = update(state)
