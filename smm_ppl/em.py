@@ -107,23 +107,30 @@ class ConvergenceWarning(UserWarning):
 class EMData(NamedTuple):
     """The data as the EM core uses it (build with :func:`em_data`).
 
-    ``xt`` (p, L) and its transpose ``xt_t`` (L, p), both contiguous: the
-    logits are computed as ``atoms @ xt_t`` and the M-step product as
-    ``H @ xt``, so every ``(K, p)`` array is laid out item-minor.  On XLA:CPU
-    that layout made the per-class reductions over items and the M-step
-    product about twice as fast as the ``(p, K)`` layout.  ``w`` are the
-    frequencies ``n / N``.
+    ``xt1`` (p, L + 1) is ``xt`` with a column of ones appended and ``xt_t``
+    (L, p) the transpose of ``xt``, both contiguous: the logits are computed
+    as ``atoms @ xt_t`` and the M-step product as ``H @ xt1``, so every
+    ``(K, p)`` array is laid out item-minor (on XLA:CPU that layout made the
+    reductions over items and the M-step product about twice as fast as the
+    ``(p, K)`` layout), and the ones column yields the weights' sums
+    ``sum_j w_j gamma_kj`` from the same product instead of another pass.
+    ``w`` are the frequencies ``n / N``.
     """
 
-    xt: jax.Array
+    xt1: jax.Array
     xt_t: jax.Array
     w: jax.Array
+
+    @property
+    def xt(self) -> jax.Array:
+        return self.xt1[:, :-1]
 
 
 def em_data(xt: Any, w: Any) -> EMData:
     """Pack whitened, centred features ``xt`` (p, L) and frequencies ``w`` (p,)."""
     xt = np.asarray(xt)
-    return EMData(jnp.asarray(xt), jnp.asarray(np.ascontiguousarray(xt.T)), jnp.asarray(w))
+    xt1 = np.concatenate([xt, np.ones((xt.shape[0], 1), dtype=xt.dtype)], axis=1)
+    return EMData(jnp.asarray(xt1), jnp.asarray(np.ascontiguousarray(xt.T)), jnp.asarray(w))
 
 
 class EMState(NamedTuple):
@@ -209,8 +216,8 @@ def em_update(
     or one Newton step (Hessian ``Xt^T (diag sigma_k - sigma_k sigma_k^T)
     Xt``), then backtrack on the observed log-likelihood (module docstring).
     """
-    xt, w = data.xt, data.w
-    dtype = xt.dtype
+    w = data.w
+    dtype = w.dtype
     K = state.atoms.shape[0]
     log_sigma = state.logits - state.log_norm[:, None]
     sigma = jnp.exp(log_sigma)
@@ -218,8 +225,9 @@ def em_update(
     wgamma = w * jnp.exp(log_sigma + jnp.log(state.weights)[:, None] - state.log_pi)
     # One product for both halves of the gradient, [w gamma ; sigma] @ Xt
     # (2K rows, one pass over the features, no residual array written).
-    both = jnp.concatenate([wgamma, sigma], axis=0) @ xt  # (2K, L): the pass X.T @ R
-    alpha_raw = jnp.sum(wgamma, axis=1)
+    both = jnp.concatenate([wgamma, sigma], axis=0) @ data.xt1  # (2K, L + 1): the pass X.T @ R
+    alpha_raw = both[:K, -1]  # the ones column: sum_j w_j gamma_kj
+    both = both[:, :-1]
     alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
     alive = alpha > WEIGHT_FLOOR
     safe_alpha = jnp.where(alive, alpha_raw, 1.0)
@@ -228,6 +236,7 @@ def em_update(
     if m_step == "newton":
         # One class at a time: O(p L^2) memory-light products (an einsum over all
         # classes at once materialises a (p, K, L) array and ran 2-3x slower).
+        xt = data.xt
         second = lax.map(lambda s: (xt * s[:, None]).T @ xt, sigma)
         hess = second - mu[:, :, None] * mu[:, None, :]
         L = xt.shape[1]
