@@ -12,11 +12,14 @@ Design
   NamedTuple (Optax/BlackJAX style).  The driver is one jitted
   ``lax.while_loop``; several starts run at once under ``vmap``.
 * Cost per plain iteration: the two unavoidable passes over the features,
-  ``Xt.T @ R`` (the M-step gradient) and ``Xt @ B.T`` (the new logits), plus
-  two exponentials of a ``(p, K)`` array (softmax over items, logsumexp over
-  classes).  The log-likelihood at the new point, which the monotonicity
-  safeguard needs, falls out of the next iteration's E-step and is reused, so a
-  safeguarded iteration costs no extra pass in the common (accepted) case.
+  ``[w gamma ; sigma] @ Xt`` (the M-step gradient, one product for both
+  halves) and ``B @ Xt.T`` (the new logits), plus a few memory-bound passes
+  over ``(K, p)`` arrays (log-normalisers over items and over classes, the
+  E-step exponentials).  The log-likelihood at the new point, which the
+  monotonicity safeguard needs, comes with normalisers the next M-step
+  reuses, so a safeguarded iteration costs no extra pass in the common
+  (accepted) case.  ``benchmarks/bench_em.py`` measures the ratio to the two
+  products alone.
 * Safeguard.  The single gradient (or Newton) step is not guaranteed to raise
   the likelihood, so each iteration evaluates the observed log-likelihood at
   the proposed point and, if it fell, backtracks along the step.  The logits
