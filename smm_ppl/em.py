@@ -94,7 +94,7 @@ _MAX_HALVINGS = 30
 _NEWTON_MAX_STEP = 5.0
 
 _DEFAULT_MAX_ITER = 2000
-_DEFAULT_TOL = 1e-10
+_DEFAULT_TOL = 1e-12
 _DEFAULT_N_STARTS = 16
 
 
@@ -639,7 +639,7 @@ def fit_em(
     max_iter : int, default 2000
         Maximum number of iterations in total (short runs included).  With
         acceleration an iteration is one SQUAREM cycle (three EM maps).
-    tol : float, default 1e-10
+    tol : float, default 1e-12
         Stop when the projected remaining gain of the log-likelihood,
         ``dll / (1 - rate)`` with ``dll`` the last change and ``rate`` the
         ratio of the last two changes (Aitken; capped at 0.99), is
@@ -817,9 +817,10 @@ def fit_em(
             stacklevel=2,
         )
     if not converged and tol > 0:
+        hint = "" if acceleration == "squarem" else ", or use acceleration='squarem'"
         warnings.warn(
-            f"EM did not converge in max_iter={max_iter} iterations (tol={tol:g}); raise max_iter, loosen tol, "
-            "or use acceleration='squarem'.",
+            f"EM did not converge in max_iter={max_iter} iterations (tol={tol:g}); raise max_iter or loosen tol"
+            f"{hint}. (Slow convergence can also mean too many components: a flat likelihood.)",
             ConvergenceWarning,
             stacklevel=2,
         )

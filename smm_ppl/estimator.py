@@ -42,7 +42,7 @@ class SoftmaxMixture:
         Random starts for the multi-start inits.
     seed : int or jax.random key, default 0
     max_iter : int, default 2000
-    tol : float, default 1e-10
+    tol : float, default 1e-12
     m_step : {"gradient", "newton"}, default "gradient"
     step_size : float, default 1.0
     acceleration : {"squarem", "none"} or None, default "squarem"
@@ -79,7 +79,7 @@ class SoftmaxMixture:
         n_starts: int | None = None,
         seed: Any = 0,
         max_iter: int = 2000,
-        tol: float = 1e-10,
+        tol: float = 1e-12,
         m_step: str = "gradient",
         step_size: float = 1.0,
         acceleration: Any = "squarem",

@@ -66,6 +66,7 @@ def test_scores_and_information_criteria(data, fitted):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::smm_ppl.ConvergenceWarning")  # K = 3 > truth: a flat likelihood
 def test_bic_prefers_the_true_number_of_components(data):
     X, n = data
     bics = {K: smm.SoftmaxMixture(n_components=K, init="random", n_starts=4, seed=0,
