@@ -81,6 +81,7 @@ def run_step(name: str, script: str, timeout: float, smoke: bool, results_dir: P
     log = logs / f"{name}{'_smoke' if smoke else ''}.log"
     print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
+    commit = _git_commit()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -113,7 +114,20 @@ def run_step(name: str, script: str, timeout: float, smoke: bool, results_dir: P
     status = "ok" if rc == 0 else ("timeout" if rc == "timeout" else f"failed (exit {rc})")
     print(f"=== {name}: {status} in {wall:.0f} s (log {log})", flush=True)
     return {"name": name, "script": script, "status": status, "wall_s": wall, "log": str(log),
-            "command": "python benchmarks/" + script + (" --smoke" if smoke else "")}
+            "command": "python benchmarks/" + script + (" --smoke" if smoke else ""), "commit": commit,
+            "finished": _dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+
+
+def _git_commit() -> str:
+    """Short HEAD, with ``+local changes`` when the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=_common.ROOT).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "smm_ppl"],
+                               capture_output=True, text=True, cwd=_common.ROOT).stdout.strip()
+        return head + (" + local changes to smm_ppl" if dirty else "") if head else "?"
+    except OSError:
+        return "?"
 
 
 # --------------------------------------------------------------------------- #
@@ -162,9 +176,13 @@ def section_em_scaling(d) -> tuple[str, list[str]]:
     r0 = d["rows"][0]
     txt = [f"`L = {r0['L']}`, `K = {r0['K']}`, {r0['dtype']}, {d['environment']['device']} "
            f"({d['environment']['cpu_count']} cores). One iteration = gradient M-step, no acceleration, "
-           "timed inside the jitted EM loop (difference of a long and a short run). The two passes are "
-           "`Xt @ B.T` and `Xt.T @ R` jitted together; the E-step is the elementwise softmax/logsumexp "
-           "work on a `(p, K)` array.", "",
+           f"timed through {r0.get('em_timed_via', 'the EM driver')} as the difference of a long and a short run "
+           "(`tol = 0`, so fixed costs cancel). The two passes are "
+           "`Xt @ B.T` and `Xt.T @ R` jitted together (the faster of the `(p, L)` and `(L, p)` storage of the "
+           "features); the E-step is the elementwise softmax/logsumexp "
+           "work on a `(p, K)` array. Each part is timed as its own jitted call, so the shares need not add "
+           "up to 100 %: inside the EM loop XLA fuses the elementwise work into the passes (rest = what the "
+           "two parts leave unexplained, floored at 0).", "",
            _table(["p", "two passes (ms)", "E-step (ms)", "EM iteration (ms)", "ratio iteration / passes",
                    "passes share", "E-step share", "rest"], rows)]
     if "ratio_newton_to_two_passes" in r0:
@@ -215,9 +233,10 @@ def section_peers(d) -> tuple[str, list[str]]:
         rows = []
         for r in d["sweep"]:
             if r.get("status") == "ok":
+                over = r["time_s"] > s["limit_s"]
                 rows.append([r["tool"], f"{r['p']:,}", _f(r["time_s"], "{:.2f}"), _f(r.get("wall_s"), "{:.1f}"),
                              _f(r.get("log_likelihood_gap_to_smm"), "{:+.3f}"), _f(r.get("error_atoms"), "{:.3f}"),
-                             "ok"])
+                             f"ok, over the {s['limit_s']:.0f} s limit" if over else "ok"])
             else:
                 rows.append([r["tool"], f"{r['p']:,}", "–", _f(r.get("wall_s"), "{:.1f}"), "–", "–",
                              f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/")])
@@ -236,8 +255,8 @@ def section_peers(d) -> tuple[str, list[str]]:
             elif r:
                 parts.append(f"{tool} {r.get('status')}")
         if sm:
-            head.append(f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s "
-                        f"({sm['time_cold_s']:.1f} s with compilation) vs " + ", ".join(parts)
+            cold = f" (first call, with JIT compilation, {sm['time_cold_s']:.1f} s)" if sm["time_cold_s"] > 1 else ""
+            head.append(f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s{cold} vs " + ", ".join(parts)
                         + " (`python benchmarks/bench_peers.py`)")
     if d.get("sweep") and d.get("largest_p"):
         head.append("Largest p handled within the limit: " + ", ".join(
@@ -415,8 +434,9 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     if smoke:
         parts += ["", "**Smoke run: tiny sizes, the numbers mean nothing.**"]
     if runs:
-        parts += ["", _table(["step", "script", "status", "wall s"],
-                             [[r["name"], r["script"], r["status"], _f(r.get("wall_s"), "{:.0f}")] for r in runs])]
+        parts += ["", _table(["step", "script", "status", "wall s", "code (commit)", "finished"],
+                             [[r["name"], r["script"], r["status"], _f(r.get("wall_s"), "{:.0f}"),
+                               f"`{r.get('commit', '?')}`", r.get("finished", "–")] for r in runs])]
     sections = []
     headline = []
     body, h = section_em_scaling(_load(results_dir, "em_scaling"))
