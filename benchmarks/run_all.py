@@ -54,10 +54,12 @@ STEPS = [
     ("bayes", "bench_bayes.py", 2400),
     ("accuracy", "bench_accuracy.py", 2400),
     ("warmstart", "bench_warmstart.py", 1200),
+    ("memory", "bench_memory.py", 1800),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {"em_scaling": "em_scaling.json", "em": "em.json", "peers": "peers.json", "nuts": "nuts.json",
-              "bayes": "bayes.json", "accuracy": "accuracy.json", "warmstart": "warmstart.json"}
+              "bayes": "bayes.json", "accuracy": "accuracy.json", "warmstart": "warmstart.json",
+              "memory": "memory.json"}
 COMMAND = "python benchmarks/run_all.py"
 
 

@@ -114,3 +114,36 @@ def test_run_all_report_from_smoke_results(tmp_path):
     assert run_all.main(["--report-only", "--results-dir", str(tmp_path)]) == 0
     text = (tmp_path / "RESULTS.md").read_text()
     assert "# smm-ppl benchmark results" in text and "## 2. End-to-end fit against peer tools" in text
+
+
+def test_em_smoke(tmp_path):
+    out = tmp_path / "em.json"
+    _load("bench_em").main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["smoke"] is True
+    for key in ("two_passes_s", "em_iteration_gradient_s", "ratio_iteration_to_two_passes"):
+        assert _finite(saved[key]) and saved[key] > 0, key
+
+
+def test_warmstart_smoke(tmp_path):
+    out = tmp_path / "warmstart.json"
+    _load("bench_warmstart").main(["--smoke", "--repeats", "1", "--out", str(out)])
+    text = out.read_text()
+    assert "tensor" in text and "mom" in text
+    assert "NaN" not in text
+
+
+def test_nuts_smoke(tmp_path):
+    out = tmp_path / "nuts.json"
+    assert _load("bench_nuts").main(["--smoke", "--out", str(out)]) in (0, None)
+    saved = json.loads(out.read_text())
+    assert saved
+
+
+def test_memory_smoke(tmp_path):
+    out = tmp_path / "memory.json"
+    assert _load("bench_memory").main(["--smoke", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert [s["stage"] for s in saved["stages"]] == ["data", "warmstarts", "fit_em"]
+    for s in saved["stages"]:
+        assert s["status"] == "ok" and s["peak_rss_bytes"] > s["features_bytes"] > 0
