@@ -12,22 +12,28 @@ Design
   NamedTuple (Optax/BlackJAX style).  The driver is one jitted
   ``lax.while_loop``; several starts run at once under ``vmap``.
 * Cost per plain iteration: the two unavoidable passes over the features,
-  ``[w gamma ; sigma] @ Xt`` (the M-step gradient, one product for both
-  halves) and ``B @ Xt.T`` (the new logits), plus a few memory-bound passes
-  over ``(K, p)`` arrays (log-normalisers over items and over classes, the
-  E-step exponentials).  The log-likelihood at the new point, which the
-  monotonicity safeguard needs, comes with normalisers the next M-step
-  reuses, so a safeguarded iteration costs no extra pass in the common
-  (accepted) case.  ``benchmarks/bench_em.py`` measures the ratio to the two
-  products alone.
+  ``R @ Xt`` with the residual ``R = w gamma / alpha - sigma`` (the M-step
+  gradient; the Newton M-step uses ``[w gamma ; sigma] @ Xt``, it needs the
+  class means on their own) and ``B @ Xt.T`` (the new logits), plus a few
+  memory-bound passes over ``(K, p)`` arrays, of which one exponential:
+  ``exp(logits - max)`` gives the normalisers over items, ``sigma``, the
+  mixture probabilities ``pi`` (in linear space) and the responsibilities
+  ``alpha sigma / pi``.  Only when some observed item's ``pi`` underflows
+  (extreme logits) are ``log pi`` and the responsibilities computed in log
+  space instead, behind a ``lax.cond``.  The log-likelihood at the new point,
+  which the monotonicity safeguard needs, comes with this E-step, which the
+  next M-step reuses, so a safeguarded iteration costs no extra pass in the
+  common (accepted) case.  ``benchmarks/bench_em.py`` measures the ratio to
+  the two products alone.
 * Safeguard.  The single gradient (or Newton) step is not guaranteed to raise
   the likelihood, so each iteration evaluates the observed log-likelihood at
-  the proposed point and, if it fell, backtracks along the step.  The logits
-  are linear in the step length, ``S(t) = S + t (S_full - S)``, so
-  backtracking needs no pass over the features.  The last candidate is the
-  weights-only update (``t = 0``), a generalised EM step that cannot lower the
-  likelihood in exact arithmetic; if even that fails by round-off, the
-  iteration leaves the parameters unchanged.  The trace is therefore monotone
+  the proposed point and, if it fell, backtracks along the step (each trial
+  recomputes its logits from its atoms, one ``B @ Xt.T``: keeping the old
+  logits around to interpolate would cost the common, accepted, iteration a
+  copy of them).  The last candidate is the weights-only update (``t = 0``),
+  a generalised EM step that cannot lower the likelihood in exact
+  arithmetic; if even that fails by round-off, the iteration leaves the
+  parameters unchanged.  The trace is therefore monotone
   up to a relative slack of ``1e-12``.
 * SQUAREM (Varadhan & Roland 2008, step length S3, with Varadhan's adaptive
   maximum step) wraps the safeguarded map; an extrapolated point is kept only
@@ -110,48 +116,67 @@ class ConvergenceWarning(UserWarning):
 class EMData(NamedTuple):
     """The data as the EM core uses it (build with :func:`em_data`).
 
-    ``xt1`` (p, L + 1) is ``xt`` with a column of ones appended and ``xt_t``
-    (L, p) the transpose of ``xt``, both contiguous: the logits are computed
-    as ``atoms @ xt_t`` and the M-step product as ``H @ xt1``, so every
-    ``(K, p)`` array is laid out item-minor (on XLA:CPU that layout made the
-    reductions over items and the M-step product about twice as fast as the
-    ``(p, K)`` layout), and the ones column yields the weights' sums
-    ``sum_j w_j gamma_kj`` from the same product instead of another pass.
+    ``xt`` (p, L) and its transpose ``xt_t`` (L, p), both contiguous: the
+    logits are computed as ``atoms @ xt_t`` and the M-step product as
+    ``R @ xt``, so every ``(K, p)`` array is laid out item-minor (on XLA:CPU
+    that layout made the reductions over items and the M-step product about
+    twice as fast as the ``(p, K)`` layout).  (A ones column appended to
+    ``xt``, which gave the weights' sums from the product, made that product
+    about 40% slower at L = 32: an odd width suits the matrix kernels badly;
+    the sums now come from a cheap reduction, see :func:`_residual`.)
     ``w`` are the frequencies ``n / N``.
     """
 
-    xt1: jax.Array
+    xt: jax.Array
     xt_t: jax.Array
     w: jax.Array
-
-    @property
-    def xt(self) -> jax.Array:
-        return self.xt1[:, :-1]
 
 
 def em_data(xt: Any, w: Any) -> EMData:
     """Pack whitened, centred features ``xt`` (p, L) and frequencies ``w`` (p,)."""
     xt = np.asarray(xt)
-    xt1 = np.concatenate([xt, np.ones((xt.shape[0], 1), dtype=xt.dtype)], axis=1)
-    return EMData(jnp.asarray(xt1), jnp.asarray(np.ascontiguousarray(xt.T)), jnp.asarray(w))
+    return EMData(jnp.asarray(np.ascontiguousarray(xt)), jnp.asarray(np.ascontiguousarray(xt.T)), jnp.asarray(w))
 
 
 class EMState(NamedTuple):
     """State of the EM map for one start, in whitened coordinates.
 
     Besides the parameters it carries the logits ``atoms @ xt.T`` (K, p) and
-    their two log-normalisers (over items per class, over classes per item):
-    the safeguard computes them to get the log-likelihood at the new point and
-    the next M-step reuses them, so no iteration computes them twice.  ``ll``
-    is the mean log-likelihood per observation ``sum_j w_j log pi_j``.
+    what one exponential pass over them yields: the shifted exponentials
+    ``expd = exp(logits - max_j logits)`` with ``inv_total = 1 / sum_j expd``
+    (so ``sigma = inv_total * expd``), the log-normalisers over items and over
+    classes, and the log-likelihood.  The safeguard computes them to get the
+    log-likelihood at the new point and the next M-step reuses them, so no
+    iteration computes an exponential of a ``(K, p)`` array twice.  ``ll`` is
+    the mean log-likelihood per observation ``sum_j w_j log pi_j``.  ``exact``
+    records that ``log_pi`` had to be computed in log space (some observed
+    item's mixture probability below ``_pi_tiny``); the next E-step then
+    forms the responsibilities in log space too.
     """
 
     weights: jax.Array  # (K,)
     atoms: jax.Array  # (K, L) = beta
     logits: jax.Array  # (K, p) = atoms @ xt.T
     log_norm: jax.Array  # (K,)  logsumexp_j logits[k, j]: log sigma = logits - log_norm
+    expd: jax.Array  # (K, p) exp(logits - max_j logits): sigma = inv_total * expd
+    inv_total: jax.Array  # (K,)  1 / sum_j expd[k, j]  (in (0, 1])
     log_pi: jax.Array  # (p,)  log of the mixture probabilities
     ll: jax.Array  # ()
+    exact: jax.Array  # () bool: log_pi (and the next E-step) in log space
+
+
+class _Norms(NamedTuple):
+    log_norm: jax.Array
+    expd: jax.Array
+    inv_total: jax.Array
+    log_pi: jax.Array
+    ll: jax.Array
+    exact: jax.Array
+
+
+def _state(weights, atoms, logits, norms: _Norms) -> EMState:
+    return EMState(weights, atoms, logits, norms.log_norm, norms.expd, norms.inv_total, norms.log_pi, norms.ll,
+                   norms.exact)
 
 
 def _over_classes(rows, op):
@@ -167,18 +192,21 @@ def _over_classes(rows, op):
     return out
 
 
-def _normalisers(w, log_weights, logits):
-    """Log-normalisers and log-likelihood at given logits (log space throughout).
+def _pi_tiny(dtype):
+    """Smallest mixture probability of an observed item the linear-space path accepts.
 
-    Returns ``(log_norm (K,), log_pi (p,), ll)``: a few reading passes over
-    the ``(K, p)`` logits and no ``(K, p)`` array written (on CPU these passes
-    are memory-bound, so not materialising intermediates is what keeps an
-    iteration close to the cost of its two matrix products).
+    ``tiny ** (2/3)`` (about ``4e-206`` in float64): a term ``alpha_k sigma_kj``
+    lost to underflow (below ``tiny``) then changes ``pi_j`` and
+    ``gamma_kj`` by at most ``tiny ** (1/3)`` (``6e-103``) relative, and
+    ``w_j / pi_j`` cannot overflow.
     """
+    return float(np.finfo(dtype).tiny) ** (2.0 / 3.0)
+
+
+def _log_pi_exact(weights, logits, log_norm):
+    """``log pi_j = logsumexp_k (log alpha_k + logits_kj - log_norm_k)``: exact at any logits."""
     K = logits.shape[0]
-    m = jnp.max(logits, axis=1)
-    log_norm = m + jnp.log(jnp.sum(jnp.exp(logits - m[:, None]), axis=1))
-    c = log_weights - log_norm
+    c = jnp.log(weights) - log_norm
     if K <= 32:
         rows = [logits[k] + c[k] for k in range(K)]  # log(alpha_k sigma_k), one row per class
         mk = _over_classes(rows, jnp.maximum)
@@ -187,16 +215,128 @@ def _normalisers(w, log_weights, logits):
         joint = logits + c[:, None]
         mk = jnp.max(joint, axis=0)
         z = jnp.sum(jnp.exp(joint - mk), axis=0)
-    log_pi = mk + jnp.log(z)
-    ll = jnp.sum(jnp.where(w > 0, w * log_pi, 0.0))
-    return log_norm, log_pi, ll
+    return mk + jnp.log(z)
+
+
+def _normalisers(w, weights, logits, exact=None) -> _Norms:
+    """Normalisers and log-likelihood at given logits: one ``(K, p)`` exponential.
+
+    ``expd = exp(logits - m)`` (``m`` the per-class maximum over items) gives
+    ``log_norm = m + log sum_j expd``, and the mixture probabilities follow in
+    linear space, ``pi_j = sum_k (alpha_k / sum_j expd_kj) expd_kj``, with no
+    further exponential (on CPU an exponential pass over a ``(K, p)`` array
+    costs about three plain passes).  That is exact to round-off unless some
+    observed item's ``pi_j`` falls below ``_pi_tiny`` (``log pi_j < -472``:
+    extreme logits, e.g. atoms a few hundred whitened units long); then
+    ``log_pi`` is recomputed in log space behind a ``lax.cond`` (under
+    ``vmap`` a select: both run) and ``exact`` is set.
+    ``exact=True`` / ``False`` forces a path (tests).
+    """
+    K = logits.shape[0]
+    m = jnp.max(logits, axis=1)
+    expd = jnp.exp(logits - m[:, None])
+    total = jnp.sum(expd, axis=1)  # >= 1 (the maximum contributes exp(0))
+    log_norm = m + jnp.log(total)
+    inv_total = 1.0 / total
+    coef = weights * inv_total  # alpha_k / sum_j expd_kj
+    if K <= 32:
+        pi = _over_classes([coef[k] * expd[k] for k in range(K)], jnp.add)
+    else:
+        pi = coef @ expd
+    # The predicate is taken on log(pi), not pi: XLA fuses the cheap sum giving
+    # pi into each of its consumers (one more read of expd each), but not the
+    # log, so expd is read once.
+    log_pi_fast = jnp.log(pi)
+    observed = w > 0
+
+    def slow(_):
+        return _log_pi_exact(weights, logits, log_norm)
+
+    if exact is None:
+        exact = jnp.any(observed & (log_pi_fast < math.log(_pi_tiny(logits.dtype))))
+        log_pi = lax.cond(exact, slow, lambda _: log_pi_fast, None)
+    else:
+        log_pi = slow(None) if exact else log_pi_fast
+        exact = jnp.asarray(bool(exact))
+    ll = jnp.sum(jnp.where(observed, w * log_pi, 0.0))
+    return _Norms(log_norm, expd, inv_total, log_pi, ll, exact)
 
 
 def em_init(data: EMData, weights: jax.Array, atoms: jax.Array) -> EMState:
     """Build the :class:`EMState` at ``(weights, atoms)`` (whitened coordinates)."""
     logits = atoms @ data.xt_t
-    log_norm, log_pi, ll = _normalisers(data.w, jnp.log(weights), logits)
-    return EMState(weights, atoms, logits, log_norm, log_pi, ll)
+    return _state(weights, atoms, logits, _normalisers(data.w, weights, logits))
+
+
+def _e_step(w, state: EMState, exact=None) -> jax.Array:
+    """The M-step's left operand ``[w gamma ; sigma]`` (2K, p) from the carried E-step.
+
+    ``sigma = inv_total * expd``.  Normally ``w_j gamma_kj = (alpha_k inv_total_k)
+    expd_kj (w_j / pi_j)``: a ``(p,)`` exponential, none over ``(K, p)``.
+    When ``state.exact`` (some observed ``pi_j`` underflowed) ``w_j / pi_j``
+    may overflow, so ``w gamma = w exp(log sigma + log alpha - log pi)`` in log
+    space instead (its exponent is ``<= 0``).  ``exact`` forces a path (tests).
+    """
+    # sigma is formed inside each branch so that it fuses into the one pass
+    # writing the product's operand (outside, it would be written separately).
+    def fast(_):
+        sigma = state.inv_total[:, None] * state.expd
+        # Items with w_j = 0 may have pi_j = 0 (w_j / pi_j = NaN): they get 0.
+        wr = jnp.where(w > 0, w * jnp.exp(-state.log_pi), 0.0)
+        wgamma = (state.weights * state.inv_total)[:, None] * state.expd * wr
+        return jnp.concatenate([wgamma, sigma], axis=0)
+
+    def slow(_):
+        sigma = state.inv_total[:, None] * state.expd
+        log_sigma = state.logits - state.log_norm[:, None]
+        wgamma = w * jnp.exp(log_sigma + jnp.log(state.weights)[:, None] - state.log_pi)
+        return jnp.concatenate([wgamma, sigma], axis=0)
+
+    if exact is None:
+        return lax.cond(state.exact, slow, fast, None)
+    return slow(None) if exact else fast(None)
+
+
+def _safe_weights(alpha_raw):
+    """``alpha`` (on the simplex), ``alive`` (above ``WEIGHT_FLOOR``) and a divisor safe for dead classes."""
+    alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
+    alive = alpha > WEIGHT_FLOOR
+    return alpha, alive, jnp.where(alive, alpha_raw, 1.0)
+
+
+def _residual(w, state: EMState, exact=None):
+    """``alpha_raw = sum_j w_j gamma_kj`` and the gradient's residual (K, p) for the gradient M-step.
+
+    The gradient ``Xt^T (w gamma_k / alpha_k - sigma_k)`` needs one product with
+    the residual ``R = w gamma / alpha_raw - sigma`` rather than two (K rows
+    instead of the 2K of ``[w gamma ; sigma]``: the product over the features
+    dominates an iteration).  That needs ``alpha_raw`` first: normally
+    ``alpha_raw_k = alpha_k inv_total_k (expd @ (w / pi))_k``, a read of
+    ``expd``, and ``R = expd * (alpha_k inv_total_k (w_j / pi_j) / alpha_raw_k -
+    inv_total_k)``.  When ``state.exact``, ``w gamma`` in log space as in
+    :func:`_e_step`.  ``exact`` forces a path (tests).
+    """
+
+    def fast(_):
+        # Items with w_j = 0 may have pi_j = 0 (w_j / pi_j = NaN): they get 0.
+        wr = jnp.where(w > 0, w * jnp.exp(-state.log_pi), 0.0)
+        coef = state.weights * state.inv_total
+        alpha_raw = coef * (state.expd @ wr)
+        _, _, safe = _safe_weights(alpha_raw)
+        r = state.expd * ((coef / safe)[:, None] * wr - state.inv_total[:, None])
+        return alpha_raw, r
+
+    def slow(_):
+        sigma = state.inv_total[:, None] * state.expd
+        log_sigma = state.logits - state.log_norm[:, None]
+        wgamma = w * jnp.exp(log_sigma + jnp.log(state.weights)[:, None] - state.log_pi)
+        alpha_raw = jnp.sum(wgamma, axis=1)
+        _, _, safe = _safe_weights(alpha_raw)
+        return alpha_raw, wgamma / safe[:, None] - sigma
+
+    if exact is None:
+        return lax.cond(state.exact, slow, fast, None)
+    return slow(None) if exact else fast(None)
 
 
 def _accept(ll, ll_ref):
@@ -212,8 +352,8 @@ def em_update(
 ) -> EMState:
     """One safeguarded EM iteration (pure, jittable, vmappable).
 
-    E-step: ``sigma_kj = exp(logits - log_norm)``, ``gamma_kj = exp(log alpha_k
-    + log sigma_kj - log pi_j)`` from the carried normalisers; the weights take
+    E-step: ``sigma_kj`` and ``gamma_kj = alpha_k sigma_kj / pi_j`` from the
+    carried normalisers (:func:`_residual`, :func:`_e_step`); the weights take
     their closed form ``alpha_k = sum_j w_j gamma_kj``; the atoms take one
     gradient step ``beta_k + step_size * Xt^T (w gamma_k / alpha_k - sigma_k)``
     or one Newton step (Hessian ``Xt^T (diag sigma_k - sigma_k sigma_k^T)
@@ -222,24 +362,20 @@ def em_update(
     w = data.w
     dtype = w.dtype
     K = state.atoms.shape[0]
-    log_sigma = state.logits - state.log_norm[:, None]
-    sigma = jnp.exp(log_sigma)
-    # log sigma + log alpha <= log pi, so the exponent is <= 0: no overflow.
-    wgamma = w * jnp.exp(log_sigma + jnp.log(state.weights)[:, None] - state.log_pi)
-    # One product for both halves of the gradient, [w gamma ; sigma] @ Xt
-    # (2K rows, one pass over the features, no residual array written).
-    both = jnp.concatenate([wgamma, sigma], axis=0) @ data.xt1  # (2K, L + 1): the pass X.T @ R
-    alpha_raw = both[:K, -1]  # the ones column: sum_j w_j gamma_kj
-    both = both[:, :-1]
-    alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
-    alive = alpha > WEIGHT_FLOOR
-    safe_alpha = jnp.where(alive, alpha_raw, 1.0)
-    mu = both[K:]  # Xt^T sigma_k: the class means of the features
-    grad = both[:K] / safe_alpha[:, None] - mu
     if m_step == "newton":
+        # The Hessian needs the class means mu on their own: one product for
+        # both halves of the gradient, [w gamma ; sigma] @ Xt (2K rows, one pass
+        # over the features).
+        h = _e_step(w, state)
+        both = h @ data.xt  # (2K, L): the pass X.T @ R
+        alpha_raw = jnp.sum(h[:K], axis=1)  # sum_j w_j gamma_kj
+        alpha, alive, safe_alpha = _safe_weights(alpha_raw)
+        mu = both[K:]  # Xt^T sigma_k: the class means of the features
+        grad = both[:K] / safe_alpha[:, None] - mu
         # One class at a time: O(p L^2) memory-light products (an einsum over all
         # classes at once materialises a (p, K, L) array and ran 2-3x slower).
         xt = data.xt
+        sigma = state.inv_total[:, None] * state.expd
         second = lax.map(lambda s: (xt * s[:, None]).T @ xt, sigma)
         hess = second - mu[:, :, None] * mu[:, None, :]
         L = xt.shape[1]
@@ -249,48 +385,44 @@ def em_update(
         norm = jnp.linalg.norm(direction, axis=1, keepdims=True)
         direction = direction * jnp.minimum(1.0, _NEWTON_MAX_STEP / jnp.maximum(norm, 1e-300))
     else:
-        direction = grad
+        alpha_raw, resid = _residual(w, state)
+        alpha, alive, _ = _safe_weights(alpha_raw)
+        direction = resid @ data.xt  # the pass X.T @ R
     direction = jnp.where(alive[:, None], direction, 0.0)
     atoms_full = state.atoms + step_size * direction
     logits_full = atoms_full @ data.xt_t  # the pass X @ B (reused by the next E-step)
-    log_alpha = jnp.log(alpha)
-    log_norm, log_pi, ll = _normalisers(w, log_alpha, logits_full)
-    ok = _accept(ll, state.ll)
+    norms = _normalisers(w, alpha, logits_full)
+    ok = _accept(norms.ll, state.ll)
 
-    # Backtracking along the step: logits are linear in the step length, so
-    # no pass over the features.  Trial i uses frac = 2^-i, the last one frac = 0
-    # (weights-only update).  Behind a lax.cond so that the common case (full
-    # step accepted) pays nothing for it; under vmap the cond becomes a select.
-    def backtrack(_):
-        def cond(c):
-            i, ok = c[0], c[1]
-            return (~ok) & (i <= _MAX_HALVINGS + 1)
+    # Backtracking along the step: trial i (i = 1 .. _MAX_HALVINGS) takes the
+    # step length 2^-i, trial _MAX_HALVINGS + 1 the weights-only update (0);
+    # the last trial is the old state itself, accepted unconditionally (if even
+    # the weights-only update lost to round-off, stay put).  A while_loop whose
+    # carry starts at the full step runs no trial in the common case and passes
+    # the (K, p) arrays through without copying them (a lax.cond choosing
+    # between the full step and a backtracking branch copied them).  Each trial
+    # recomputes its logits from its atoms rather than interpolating with the
+    # old logits: referring to those here would keep them alive past the new
+    # ones, and cost every iteration a copy.  Under vmap the loop runs until
+    # every start is done (per-start selects).
+    stay = _MAX_HALVINGS + 2
 
-        def body(c):
-            i = c[0]
-            frac = jnp.where(i <= _MAX_HALVINGS, jnp.asarray(0.5, dtype) ** i, 0.0).astype(dtype)
-            logits_t = state.logits + frac * (logits_full - state.logits)
-            log_norm_t, log_pi_t, ll_t = _normalisers(w, log_alpha, logits_t)
-            return i + 1, _accept(ll_t, state.ll), frac, log_norm_t, log_pi_t, ll_t
+    def cond(c):
+        return ~c[1]
 
-        init = (jnp.asarray(1), jnp.asarray(False), jnp.asarray(0.0, dtype), state.log_norm, state.log_pi, state.ll)
-        _, ok_b, frac_b, log_norm_b, log_pi_b, ll_b = lax.while_loop(cond, body, init)
-        logits_b = state.logits + frac_b * (logits_full - state.logits)
-        atoms_b = state.atoms + (frac_b * step_size) * direction
-        # If even the weights-only update lost to round-off, stay put.
-        return EMState(
-            jnp.where(ok_b, alpha, state.weights),
-            jnp.where(ok_b, atoms_b, state.atoms),
-            jnp.where(ok_b, logits_b, state.logits),
-            jnp.where(ok_b, log_norm_b, state.log_norm),
-            jnp.where(ok_b, log_pi_b, state.log_pi),
-            jnp.where(ok_b, ll_b, state.ll),
-        )
+    def body(c):
+        i, _, frac, _, _, logits_t, _ = c
+        frac_t = jnp.where(i <= _MAX_HALVINGS, 0.5 * frac, 0.0).astype(dtype)
+        weights_t = jnp.where(i < stay, alpha, state.weights)
+        atoms_t = jnp.where(i < stay, state.atoms + (frac_t * step_size) * direction, state.atoms)
+        logits_t = atoms_t @ data.xt_t
+        norms_t = _normalisers(w, weights_t, logits_t)
+        ok_t = _accept(norms_t.ll, state.ll) | (i >= stay)
+        return i + 1, ok_t, frac_t, weights_t, atoms_t, logits_t, norms_t
 
-    def accept_full(_):
-        return EMState(alpha, atoms_full, logits_full, log_norm, log_pi, ll)
-
-    return lax.cond(ok, accept_full, backtrack, None)
+    init = (jnp.asarray(1), ok, jnp.asarray(1.0, dtype), alpha, atoms_full, logits_full, norms)
+    _, _, _, weights_b, atoms_b, logits_b, norms_b = lax.while_loop(cond, body, init)
+    return _state(weights_b, atoms_b, logits_b, norms_b)
 
 
 def _to_vector(state: EMState) -> jax.Array:

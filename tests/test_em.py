@@ -108,6 +108,77 @@ def test_em_update_is_a_pure_safeguarded_map(problem):
 
 
 # --------------------------------------------------------------------------- #
+# E-step: the linear-space path and its log-space fallback
+# --------------------------------------------------------------------------- #
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+@pytest.mark.parametrize("start", ["poor", "truth"])
+def test_linear_and_log_space_e_steps_agree(problem, start):
+    """The one-exponential E-step (linear-space pi) and the log-space fallback give the same state."""
+    import jax.numpy as jnp
+
+    X, n, truth = problem
+    params = POOR if start == "poor" else truth
+    wh = em._whitening(X)
+    data = em.em_data(wh.xt, n / n.sum())
+    weights = jnp.asarray(params.weights)
+    logits = jnp.asarray(wh.to_whitened(params.atoms)) @ data.xt_t
+    fast = em._normalisers(data.w, weights, logits, exact=False)
+    slow = em._normalisers(data.w, weights, logits, exact=True)
+    assert not bool(em._normalisers(data.w, weights, logits).exact)  # the fast path is the one taken here
+    assert float(fast.ll) == pytest.approx(float(slow.ll), rel=1e-12)
+    assert _rel(fast.log_pi, slow.log_pi) <= 1e-12
+    # And the responsibilities built on either: the gradient step's residual
+    # (through the product it feeds), the weights' sums, the Newton operand.
+    state = em.em_init(data, weights, jnp.asarray(wh.to_whitened(params.atoms)))
+    s_fast = state._replace(log_pi=fast.log_pi, ll=fast.ll, exact=fast.exact)
+    s_slow = state._replace(log_pi=slow.log_pi, ll=slow.ll, exact=slow.exact)
+    a_fast, r_fast = em._residual(data.w, s_fast, exact=False)
+    a_slow, r_slow = em._residual(data.w, s_slow, exact=True)
+    assert _rel(a_fast, a_slow) <= 1e-12
+    assert _rel(r_fast @ data.xt, r_slow @ data.xt) <= 1e-11  # the gradient (a difference of two means)
+    assert _rel(em._e_step(data.w, s_fast, exact=False), em._e_step(data.w, s_slow, exact=True)) <= 1e-12
+    # Whole iterations: the flag carried in the state picks the path.
+    for m_step in ("gradient", "newton"):
+        u_fast = em.em_update(data, s_fast, m_step=m_step)
+        u_slow = em.em_update(data, s_slow, m_step=m_step)
+        assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
+        assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
+        assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
+
+
+@pytest.mark.parametrize("acceleration", ["none", "squarem"])
+def test_extreme_logits_fall_back_to_log_space(acceleration):
+    """Atoms hundreds of whitened units long: some observed items' pi underflow in linear space."""
+    import jax.numpy as jnp
+
+    L, K = 4, 3
+    X = smm.simulate_features(0, 2000, L)
+    n = smm.simulate_counts(2, X, smm.simulate_params(1, K, L), 50_000)
+    assert np.any(n == 0)  # unobserved items too (their pi may underflow: no NaN from them)
+    atoms = np.random.default_rng(5).standard_normal((K, L))
+    start = smm.SMMParams(np.full(K, 1.0 / K), 200.0 * atoms / np.linalg.norm(atoms, axis=1, keepdims=True))
+    wh = em._whitening(X)
+    data = em.em_data(wh.xt, n / n.sum())
+    state = em.em_init(data, jnp.asarray(start.weights), jnp.asarray(wh.to_whitened(start.atoms)))
+    assert bool(state.exact)  # the fallback is exercised
+    assert not np.isfinite(float(em._normalisers(data.w, state.weights, state.logits, exact=False).ll))
+    assert np.isfinite(float(state.ll))
+    assert float(state.ll) * n.sum() == pytest.approx(smm.log_likelihood(X, n, start), rel=1e-12)
+
+    res = _fit(X, n, K, init=start, acceleration=acceleration, max_iter=60, tol=0.0)
+    assert np.all(np.isfinite(res.params.atoms)) and np.all(np.isfinite(res.params.weights))
+    assert np.all(np.isfinite(res.trace))
+    assert _max_relative_decrease(res.trace) <= 1e-9
+    assert res.trace[-1] > 0.5 * res.trace[0]  # it climbed far out of the start
+
+
+# --------------------------------------------------------------------------- #
 # Stopping rule
 # --------------------------------------------------------------------------- #
 
