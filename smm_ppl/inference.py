@@ -65,6 +65,7 @@ from .data import SMMData, as_data
 from .likelihood import log_mixture_probs_jax
 from .params import SMMParams
 from .validation import (
+    check_bool,
     check_choice,
     check_key,
     check_n_components,
@@ -116,17 +117,11 @@ class SVIResult(NamedTuple):
 # ---------------------------------------------------------------------------
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}.")
-    return bool(value)
-
-
 def _check_progress_bar(value: Any) -> bool:
     if value is None:
         # On in a terminal, off in logs, notebooks' captured output and tests.
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return _check_bool(value, "progress_bar")
+    return check_bool(value, "progress_bar")
 
 
 def _check_open_unit(value: Any, name: str) -> float:
@@ -436,9 +431,9 @@ def sample_nuts(
     num_warmup = check_positive_int(num_warmup, "num_warmup", minimum=0)
     num_samples = check_positive_int(num_samples, "num_samples")
     jitter = check_nonnegative_float(jitter, "jitter")
-    relabel = _check_bool(relabel, "relabel")
-    ordered = _check_bool(ordered, "ordered")
-    dense_mass = _check_bool(dense_mass, "dense_mass")
+    relabel = check_bool(relabel, "relabel")
+    ordered = check_bool(ordered, "ordered")
+    dense_mass = check_bool(dense_mass, "dense_mass")
     weights_concentration = check_positive_float(weights_concentration, "weights_concentration")
     atoms_scale = check_positive_float(atoms_scale, "atoms_scale")
     target_accept_prob = _check_open_unit(target_accept_prob, "target_accept_prob")
@@ -593,8 +588,8 @@ def fit_svi(
         init_scale, "init_scale"
     )
     num_particles = check_positive_int(num_particles, "num_particles")
-    relabel = _check_bool(relabel, "relabel")
-    ordered = _check_bool(ordered, "ordered")
+    relabel = check_bool(relabel, "relabel")
+    ordered = check_bool(ordered, "ordered")
     weights_concentration = check_positive_float(weights_concentration, "weights_concentration")
     atoms_scale = check_positive_float(atoms_scale, "atoms_scale")
     progress_bar = _check_progress_bar(progress_bar)

@@ -24,6 +24,7 @@ __all__ = [
     "check_key",
     "check_choice",
     "check_draws",
+    "check_bool",
 ]
 
 
@@ -182,6 +183,13 @@ def check_nonnegative_float(value: Any, name: str) -> float:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}.")
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as bool if it is ``True`` or ``False`` (NumPy bools too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}.")
+    return bool(value)
 
 
 def check_choice(value: Any, name: str, choices) -> str:

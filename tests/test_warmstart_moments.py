@@ -27,19 +27,11 @@ from smm_ppl.warmstart.moments import (
     third_moment_eval_jax,
     third_moment_tensor_jax,
 )
+from _designs import whitened_design
 
 
 def _design(seed, p, L, K, radius=1.2):
-    """Non-identity covariance, non-zero mean; atoms given in whitened units."""
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((L, L)) / np.sqrt(L)
-    cov = A @ A.T + 0.5 * np.eye(L)
-    X = smm.simulate_features(seed, p, L, cov=cov, mean=rng.standard_normal(L))
-    beta = radius * np.linalg.qr(rng.standard_normal((L, K)))[0].T
-    weights = rng.dirichlet(np.full(K, 10.0))
-    wh = fit_whitening(X)
-    return X, smm.SMMParams(weights, beta @ wh.inv_root), beta, wh
-
+    return whitened_design(seed, p, L, K, radius)
 
 @pytest.fixture(scope="module")
 def big_design():

@@ -8,20 +8,12 @@ import pytest
 import smm_ppl as smm
 from smm_ppl.warmstart import WarmStartDiagnostics
 from smm_ppl.warmstart._whiten import fit_whitening
+from _designs import whitened_design
 
 
 def _design(seed, p, L, K, n_obs, radius=1.2):
-    """Non-identity covariance, non-zero mean; atoms given in whitened units."""
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((L, L)) / np.sqrt(L)
-    cov = A @ A.T + 0.5 * np.eye(L)
-    X = smm.simulate_features(seed, p, L, cov=cov, mean=rng.standard_normal(L))
-    beta = radius * np.linalg.qr(rng.standard_normal((L, K)))[0].T
-    weights = rng.dirichlet(np.full(K, 10.0))
-    wh = fit_whitening(X)
-    truth = smm.SMMParams(weights, beta @ wh.inv_root)
+    X, truth, beta, wh = whitened_design(seed, p, L, K, radius)
     return X, smm.simulate_counts(seed + 1, X, truth, n_obs), truth, beta, wh
-
 
 def _sin_angle(U, B):
     """Sine of the largest principal angle between span(U) and span(B)."""

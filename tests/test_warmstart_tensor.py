@@ -11,20 +11,12 @@ import smm_ppl as smm
 from smm_ppl.likelihood import log_component_probs_jax, log_responsibilities_jax
 from smm_ppl.warmstart._whiten import atoms_to_original, atoms_to_whitened, fit_whitening, whiten_features
 from smm_ppl.warmstart.tensor import _decode, _power_refine
+from _designs import whitened_design
 
 
 def _design(seed, p, L, K, n_obs, radius=1.3):
-    """Non-identity covariance, non-zero mean; orthogonal whitened atoms of norm ``radius``."""
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((L, L)) / np.sqrt(L)
-    cov = A @ A.T + 0.5 * np.eye(L)
-    X = smm.simulate_features(seed, p, L, cov=cov, mean=rng.standard_normal(L))
-    beta = radius * np.linalg.qr(rng.standard_normal((L, K)))[0].T
-    weights = rng.dirichlet(np.full(K, 10.0))
-    wh = fit_whitening(X)
-    truth = smm.SMMParams(weights, beta @ wh.inv_root)
+    X, truth, _, wh = whitened_design(seed, p, L, K, radius)
     return X, smm.simulate_counts(seed + 2, X, truth, n_obs), truth, wh
-
 
 @partial(jax.jit, static_argnames=("n_iter",))
 def _em_whitened(xt, w, weights, beta, n_iter):

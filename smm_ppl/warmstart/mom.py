@@ -12,7 +12,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from ..likelihood import log_likelihood_jax
 from ..params import SMMParams
-from ..validation import check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int
 from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
@@ -274,8 +274,7 @@ def mom_init(
     """
     key = check_key(seed)
     n_directions = check_positive_int(n_directions, "n_directions")
-    if not isinstance(return_diagnostics, bool):
-        raise TypeError(f"return_diagnostics must be a bool, got {type(return_diagnostics).__name__}.")
+    return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "mom_init")
     K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
     _require_subspace(K, L, "mom_init")

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..params import SMMParams
-from ..validation import check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int
 from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .mom import _candidate_log_likelihoods, _clip_norms
@@ -76,8 +76,7 @@ def subspace_random_inits(
     """
     key = check_key(seed)
     n_starts = check_positive_int(n_starts, "n_starts")
-    if not isinstance(return_diagnostics, bool):
-        raise TypeError(f"return_diagnostics must be a bool, got {type(return_diagnostics).__name__}.")
+    return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "subspace_random_inits")
     K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
     _require_subspace(K, L, "subspace_random_inits")

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import SMMData, as_data
-from ..validation import check_choice, check_n_components
+from ..validation import check_bool, check_choice, check_n_components
 from ._whiten import (
     GaussianityCheck,
     Whitening,
@@ -167,8 +167,7 @@ def estimate_subspace(
         When the whitened features are far from Gaussian.
     """
     coordinates = check_choice(coordinates, "coordinates", {"whitened", "original"})
-    if not isinstance(return_diagnostics, bool):
-        raise TypeError(f"return_diagnostics must be a bool, got {type(return_diagnostics).__name__}.")
+    return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "estimate_subspace")
     _require_subspace(prep.n_components, prep.data.n_features, "estimate_subspace")
     sub = _fit_subspace(prep)

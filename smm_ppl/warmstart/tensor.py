@@ -11,7 +11,7 @@ import numpy as np
 
 from ..likelihood import log_likelihood_jax
 from ..params import SMMParams
-from ..validation import check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int
 from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .mom import _candidate_log_likelihoods, _clip_norms, _floor_weights
@@ -125,8 +125,7 @@ def tensor_init(
     """
     key = check_key(seed)
     n_contractions = check_positive_int(n_contractions, "n_contractions")
-    if not isinstance(return_diagnostics, bool):
-        raise TypeError(f"return_diagnostics must be a bool, got {type(return_diagnostics).__name__}.")
+    return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "tensor_init")
     K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
     _require_subspace(K, L, "tensor_init")
