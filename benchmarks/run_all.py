@@ -412,6 +412,31 @@ def section_accuracy(d) -> tuple[str, list[str]]:
     return "\n".join(txt), head
 
 
+def section_memory(res):
+    """Peak resident memory of each stage, each run in its own process."""
+    if not res:
+        return "", []
+    rows = []
+    for st in res["stages"]:
+        if st.get("status") != "ok":
+            rows.append([st["stage"], "failed", "–", "–", "–"])
+            continue
+        note = (f"{st['n_iter']} iterations, start {st['init']}, converged {st['converged']}"
+                if st["stage"] == "fit_em" else "")
+        rows.append([st["stage"], f"{st['peak_rss_bytes'] / 2**30:.2f}",
+                     f"{st['peak_rss_bytes'] / st['features_bytes']:.1f}", f"{st['seconds']:.1f}", note])
+    table = _table(["stage", "peak RSS (GiB)", "x features", "stage s", "note"], rows)
+    intro = (f"`p = {res['p']:,}`, `L = {res['L']}`, `K = {res['K']}`, `N = {res['n_obs']:,}`; the feature matrix is "
+             f"{res['stages'][0].get('features_bytes', 0) / 2**20:.0f} MiB. `data` = simulate features and counts; "
+             "`warmstarts` = that plus the subspace, tensor, MoM (K = 3) and 16 subspace random starts; "
+             "`fit_em` = that plus `fit_em(init=\"auto\", max_iter=100)` with standard errors (memory does not grow "
+             "with the iteration count).")
+    fit = [st for st in res["stages"] if st["stage"] == "fit_em" and st.get("status") == "ok"]
+    head = ([f"peak memory of fit_em(init='auto') at p = {res['p']:,}, L = {res['L']}, K = {res['K']}: "
+             f"{fit[0]['peak_rss_bytes'] / 2**30:.1f} GiB (`python benchmarks/bench_memory.py`)"] if fit else [])
+    return intro + "\n\n" + table, head
+
+
 def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: float | None, path: Path) -> None:
     env = None
     for name in JSON_NAMES:
@@ -466,6 +491,10 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     if ws:
         sections += ["## Warm starts (the warm-start module's benchmark, `python benchmarks/bench_warmstart.py`)", "",
                      _generic(ws, "bench_warmstart"), ""]
+    body, h = section_memory(_load(results_dir, "memory"))
+    if body:
+        sections += ["## Memory at p = 10^6 items, L = 64 (`python benchmarks/bench_memory.py`)", "", body, ""]
+        headline += h
     parts += ["", "## Headline figures", ""] + [f"- {h}" for h in headline] + [""] + sections
     path.write_text("\n".join(parts).rstrip() + "\n")
     print(f"\nwrote {path}")
