@@ -18,7 +18,6 @@ import numpy as np
 from .data import as_data
 from .em import EMResult, fit_em
 from .likelihood import log_likelihood_jax, log_mixture_probs_jax, log_responsibilities_jax
-from .params import SMMParams
 from .validation import check_features
 
 __all__ = ["SoftmaxMixture", "NotFittedError"]

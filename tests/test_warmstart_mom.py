@@ -1,6 +1,5 @@
 """mom_init: the paper's method-of-moments warm start (SPEC section 3)."""
 
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -8,42 +7,14 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl.likelihood import log_component_probs_jax, log_likelihood_jax, log_responsibilities_jax
+from smm_ppl.likelihood import log_likelihood_jax
 from smm_ppl.warmstart import WarmStartDiagnostics
-from smm_ppl.warmstart._whiten import atoms_to_original, atoms_to_whitened, fit_whitening, whiten_features
 from smm_ppl.warmstart.mom import _gauss_quadrature, _project_moments_batch
-from _designs import whitened_design
 
 
-def _design(seed, p, L, K, n_obs, radius=1.3):
-    X, truth, _, wh = whitened_design(seed, p, L, K, radius)
-    return X, smm.simulate_counts(seed + 2, X, truth, n_obs), truth, wh
-
-@partial(jax.jit, static_argnames=("n_iter",))
-def _em_whitened(xt, w, weights, beta, n_iter):
-    """The paper's first-order EM (SPEC section 4) in whitened coordinates, step size 1."""
-
-    def step(_, state):
-        a, b = state
-        log_g, _ = log_responsibilities_jax(xt, a, b)
-        g = jnp.exp(log_g) * w[:, None]
-        a_new = jnp.clip(g.sum(0), 1e-12)
-        sig = jnp.exp(log_component_probs_jax(xt, b))
-        return a_new / a_new.sum(), b + (xt.T @ (g / a_new - sig)).T
-
-    return jax.lax.fori_loop(0, n_iter, step, (weights, beta))
-
-
-def local_em(X, n, params, n_iter=300):
-    wh = fit_whitening(X)
-    a, b = _em_whitened(jnp.asarray(whiten_features(X, wh)), jnp.asarray(n / n.sum()),
-                        jnp.asarray(params.weights), jnp.asarray(atoms_to_whitened(params.atoms, wh)), n_iter)
-    return smm.SMMParams(np.asarray(a), atoms_to_original(np.asarray(b), wh))
-
-
-def _whitened_error(est, truth, wh):
-    return smm.parameter_error(smm.SMMParams(est.weights, est.atoms @ wh.root),
-                               smm.SMMParams(truth.weights, truth.atoms @ wh.root))
+from _designs import design_with_counts as _design  # noqa: E402
+from _designs import local_em  # noqa: E402
+from _designs import whitened_error as _whitened_error  # noqa: E402
 
 
 @pytest.mark.parametrize("K,seed", [(2, 0), (3, 4)])

@@ -1,6 +1,5 @@
 """Hermite latent moments and whitening (SPEC section 2)."""
 
-import warnings
 
 import jax.numpy as jnp
 import numpy as np

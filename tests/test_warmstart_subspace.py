@@ -7,7 +7,6 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl.warmstart import WarmStartDiagnostics
-from smm_ppl.warmstart._whiten import fit_whitening
 from _designs import whitened_design
 
 
