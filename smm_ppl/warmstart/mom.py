@@ -16,7 +16,7 @@ from ..validation import check_bool, check_key, check_positive_int
 from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, _require_subspace, atom_bound
+from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
 
 __all__ = ["mom_init"]
 
@@ -276,8 +276,7 @@ def mom_init(
     n_directions = check_positive_int(n_directions, "n_directions")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "mom_init")
-    K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
-    _require_subspace(K, L, "mom_init")
+    K, p = prep.n_components, prep.data.n_items
     if K > MAX_COMPONENTS_MOM:
         raise ValueError(
             f"mom_init supports n_components <= {MAX_COMPONENTS_MOM}: it needs Hermite moments of order "

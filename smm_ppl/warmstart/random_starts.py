@@ -13,7 +13,7 @@ from ..validation import check_bool, check_key, check_positive_int
 from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .mom import _candidate_log_likelihoods, _clip_norms
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, _require_subspace, atom_bound
+from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
 
 __all__ = ["subspace_random_inits"]
 
@@ -78,8 +78,7 @@ def subspace_random_inits(
     n_starts = check_positive_int(n_starts, "n_starts")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "subspace_random_inits")
-    K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
-    _require_subspace(K, L, "subspace_random_inits")
+    K, p = prep.n_components, prep.data.n_items
     sub = _fit_subspace(prep)
     lam = sub.eigenvalues[:K]
     top = max(float(sub.eigenvalues[0]), 1e-8)

@@ -37,6 +37,8 @@ class _Prepared(NamedTuple):
 def _prepare(features: Any, counts: Any, n_components: Any, method: str, stacklevel: int = 4) -> _Prepared:
     data = as_data(features, counts)
     K = check_n_components(n_components, data.n_items)
+    # Every warm start lives in the K-dimensional subspace: fail before any work if it cannot exist.
+    _require_subspace(K, data.n_features, method)
     wh = fit_whitening(data.features)
     xt = whiten_features(data.features, wh)
     gauss = check_gaussian_design(xt)
@@ -169,7 +171,6 @@ def estimate_subspace(
     coordinates = check_choice(coordinates, "coordinates", {"whitened", "original"})
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "estimate_subspace")
-    _require_subspace(prep.n_components, prep.data.n_features, "estimate_subspace")
     sub = _fit_subspace(prep)
     basis = sub.basis
     if coordinates == "original":

@@ -16,7 +16,7 @@ from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .mom import _candidate_log_likelihoods, _clip_norms, _floor_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, _require_subspace, atom_bound
+from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
 
 __all__ = ["tensor_init"]
 
@@ -127,8 +127,7 @@ def tensor_init(
     n_contractions = check_positive_int(n_contractions, "n_contractions")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
     prep = _prepare(features, counts, n_components, "tensor_init")
-    K, L, p = prep.n_components, prep.data.n_features, prep.data.n_items
-    _require_subspace(K, L, "tensor_init")
+    K, p = prep.n_components, prep.data.n_items
     sub = _fit_subspace(prep)
     bound = atom_bound(p)
     notes = []
