@@ -1,9 +1,17 @@
 """NumPyro model programs of smm-ppl (installed as ``smm_ppl.models``)."""
 
-from .softmax_mixture import (
+from .mixture import (
     DEFAULT_ATOMS_SCALE,
     DEFAULT_WEIGHTS_CONCENTRATION,
-    softmax_mixture,
+    mixture_model,
+    sample_class_parameters,
 )
+from .softmax_mixture import softmax_mixture
 
-__all__ = ["softmax_mixture", "DEFAULT_ATOMS_SCALE", "DEFAULT_WEIGHTS_CONCENTRATION"]
+__all__ = [
+    "softmax_mixture",
+    "mixture_model",
+    "sample_class_parameters",
+    "DEFAULT_ATOMS_SCALE",
+    "DEFAULT_WEIGHTS_CONCENTRATION",
+]

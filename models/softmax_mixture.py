@@ -21,25 +21,22 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from numpyro import handlers
 
-from smm_ppl.likelihood import log_mixture_probs_jax
+from smm_ppl.layouts import item_counts
 
-DEFAULT_WEIGHTS_CONCENTRATION = 1.0
-DEFAULT_ATOMS_SCALE = 3.0
+from .mixture import DEFAULT_ATOMS_SCALE, DEFAULT_WEIGHTS_CONCENTRATION, mixture_model, sample_class_parameters
 
 __all__ = ["softmax_mixture", "DEFAULT_WEIGHTS_CONCENTRATION", "DEFAULT_ATOMS_SCALE"]
 
 
-def _observed_items(counts) -> np.ndarray:
+def _concrete_counts(counts) -> np.ndarray:
     try:
-        counts_np = np.asarray(counts)
+        return np.asarray(counts)
     except Exception as err:  # a tracer: the plate size must be known when the model is traced
         raise TypeError(
             "counts must be a concrete array, not a traced value: the plate over observed items needs "
             "its size when the model is traced (do not use jit_model_args=True with this model)."
         ) from err
-    return np.flatnonzero(counts_np > 0)
 
 
 def softmax_mixture(
@@ -83,32 +80,16 @@ def softmax_mixture(
     ------------
     ``"weights"`` (K,), ``"atoms"`` (K, L), and the likelihood site ``"counts"``.
     """
-    features = jnp.asarray(features)
-    n_items, n_features = features.shape
-    K = int(n_components)
-    weights = numpyro.sample("weights", dist.Dirichlet(jnp.full(K, weights_concentration)))
-    if ordered and K > 1:
-        # ImproperUniform on the ordered cone plus the Normal factor is the Normal
-        # prior restricted to the cone (up to the constant K!).
-        first = numpyro.sample("atoms_first", dist.ImproperUniform(dist.constraints.ordered_vector, (), (K,)))
-        # Normal prior on the ordered coordinate, restricted to the ordered cone.
-        numpyro.factor("atoms_first_prior", dist.Normal(0.0, atoms_scale).log_prob(first).sum())
-        rest = numpyro.sample(
-            "atoms_rest", dist.Normal(0.0, atoms_scale).expand([K, n_features - 1]).to_event(2)
-        ) if n_features > 1 else jnp.zeros((K, 0))
-        atoms = numpyro.deterministic("atoms", jnp.concatenate([first[:, None], rest], axis=1))
-    else:
-        atoms = numpyro.sample("atoms", dist.Normal(0.0, atoms_scale).expand([K, n_features]).to_event(2))
-    log_pi = log_mixture_probs_jax(features, weights, atoms)
-
     if counts is None:
+        features = jnp.asarray(features)
+        weights, atoms = sample_class_parameters(
+            int(n_components), features.shape[1], weights_concentration=weights_concentration,
+            atoms_scale=atoms_scale, ordered=ordered)
         if n_obs is None:
             raise ValueError("n_obs is required when counts is None (it is the number of draws to simulate).")
+        log_pi = item_counts(features, np.zeros(features.shape[0])).log_mixture_probs(weights, atoms)
         numpyro.sample("counts", dist.Multinomial(total_count=int(n_obs), logits=log_pi))
         return
-
-    items = _observed_items(counts)
-    counts = jnp.asarray(counts)
-    with numpyro.plate("items", items.shape[0]):
-        with handlers.scale(scale=counts[items].astype(log_pi.dtype)):
-            numpyro.factor("counts", log_pi[items])
+    layout = item_counts(features, _concrete_counts(counts))
+    mixture_model(layout, n_components=n_components, weights_concentration=weights_concentration,
+                  atoms_scale=atoms_scale, ordered=ordered)

@@ -1,8 +1,9 @@
-"""Log-likelihood of a softmax mixture, in log space throughout (SPEC section 1).
+"""The public, validated log-likelihood entry points (SPEC section 1).
 
-The ``*_jax`` functions are pure and jittable (no validation) and are what the
-EM, the NumPyro model and the diagnostics call; :func:`log_likelihood` is the
-validated public entry point.
+The computation itself lives in one place, the data layouts
+(:mod:`smm_ppl.layouts`; for counts over items :mod:`smm_ppl.layouts.items`,
+whose pure jittable functions are re-exported here under their historical
+``*_jax`` names).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import as_data
+from .layouts import as_layout
+from .layouts.items import log_component_probs as log_component_probs_jax
+from .layouts.items import log_likelihood as log_likelihood_jax
+from .layouts.items import log_mixture_probs as log_mixture_probs_jax
+from .layouts.items import log_responsibilities as log_responsibilities_jax
 from .params import SMMParams
-from .validation import check_params
+from .validation import check_features, check_params
 
 __all__ = [
     "log_likelihood",
@@ -27,30 +32,11 @@ __all__ = [
 ]
 
 
-def log_component_probs_jax(features: jax.Array, atoms: jax.Array) -> jax.Array:
-    """``log sigma_j(theta_k)`` as an array of shape ``(p, K)``."""
-    return jax.nn.log_softmax(features @ atoms.T, axis=0)
+@jax.jit
+def _layout_log_likelihood(layout, weights, atoms):
+    return layout.log_likelihood(weights, atoms)
 
 
-def log_mixture_probs_jax(features: jax.Array, weights: jax.Array, atoms: jax.Array) -> jax.Array:
-    """``log pi_j`` of shape ``(p,)``; zero weights give ``-inf`` terms that logsumexp ignores."""
-    return jax.nn.logsumexp(log_component_probs_jax(features, atoms) + jnp.log(weights), axis=1)
-
-
-def log_responsibilities_jax(features, weights, atoms):
-    """E-step quantities: ``(log gamma (p, K), log pi (p,))``."""
-    joint = log_component_probs_jax(features, atoms) + jnp.log(weights)
-    log_pi = jax.nn.logsumexp(joint, axis=1)
-    return joint - log_pi[:, None], log_pi
-
-
-def log_likelihood_jax(features, counts, weights, atoms) -> jax.Array:
-    """``sum_j n_j log pi_j``; items with ``n_j = 0`` contribute exactly zero (even if ``log pi_j = -inf``)."""
-    log_pi = log_mixture_probs_jax(features, weights, atoms)
-    return jnp.sum(jnp.where(counts > 0, counts * log_pi, 0.0))
-
-
-_log_likelihood_jit = jax.jit(log_likelihood_jax)
 _log_mixture_probs_jit = jax.jit(log_mixture_probs_jax)
 
 
@@ -63,7 +49,7 @@ def log_likelihood(features: Any, counts: Any, params: SMMParams) -> float:
 
     Parameters
     ----------
-    features : array of shape (p, L)
+    features : array of shape (p, L), or a data layout (then ``counts=None``)
     counts : array of shape (p,)
         Non-negative integer counts of how often each item was chosen.
     params : SMMParams
@@ -72,16 +58,13 @@ def log_likelihood(features: Any, counts: Any, params: SMMParams) -> float:
     -------
     float
     """
-    data = as_data(features, counts)
-    params = check_params(params, data.n_features)
-    return float(_log_likelihood_jit(jnp.asarray(data.features), jnp.asarray(data.counts),
-                                     jnp.asarray(params.weights), jnp.asarray(params.atoms)))
+    layout = as_layout(features, counts)
+    params = check_params(params, layout.n_features)
+    return float(_layout_log_likelihood(layout, jnp.asarray(params.weights), jnp.asarray(params.atoms)))
 
 
 def log_mixture_probs(features: Any, params: SMMParams) -> np.ndarray:
     """Log choice probabilities ``log pi_j`` of every item, shape ``(p,)``."""
-    from .validation import check_features
-
     features = check_features(features)
     params = check_params(params, features.shape[1])
     return np.asarray(_log_mixture_probs_jit(jnp.asarray(features), jnp.asarray(params.weights),

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SMMParams", "match_components", "align_params", "parameter_error"]
+__all__ = ["SMMParams", "match_components", "align_params", "parameter_error", "WEIGHT_FLOOR", "floor_weights"]
+
+#: A class whose weight falls below this is *collapsed*: EM freezes its atom
+#: (its M-step would divide by the weight) and its standard errors are NaN.
+WEIGHT_FLOOR = 1e-10
+
+
+def safe_divisor(weights_raw):
+    """``weights_raw`` where the class is alive (normalised weight above :data:`WEIGHT_FLOOR`), else 1."""
+    alive = weights_raw / jnp.sum(weights_raw) > WEIGHT_FLOOR
+    return jnp.where(alive, weights_raw, 1.0)
+
+
+def floor_weights(weights, floor: float = 0.0) -> np.ndarray:
+    """Weights (..., K) raised to at least ``floor`` and renormalised (non-finite entries count as 0;
+    a row summing to 0 becomes uniform).
+
+    Starting points must not sit on the simplex's boundary: a warm start floors
+    its weights at a fraction of ``1 / K`` (a class with almost no weight gets
+    no EM updates to speak of), the samplers at the smallest weight whose
+    stick-breaking coordinate is finite.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    K = w.shape[-1]
+    w = np.maximum(np.where(np.isfinite(w), w, 0.0), floor)
+    s = w.sum(axis=-1, keepdims=True)
+    return np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / K)
 
 
 class SMMParams(NamedTuple):

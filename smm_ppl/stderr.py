@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .data import as_data
 from .params import SMMParams
+from .prepared import Prepared, prepare
 from .validation import check_params
 
-__all__ = ["observed_information", "parameter_covariance", "standard_errors"]
+__all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
 
 
 def _unpack(z, K, L, ref):
@@ -39,20 +39,17 @@ def _unpack(z, K, L, ref):
     return eta, z[K - 1 :].reshape(K, L)
 
 
-def _loglik(z, xt, n, K, L, ref):
+def _loglik(z, layout, K, L, ref):
     eta, beta = _unpack(z, K, L, ref)
-    log_alpha = jax.nn.log_softmax(eta)
-    log_sigma = jax.nn.log_softmax(xt @ beta.T, axis=0)
-    log_pi = jax.nn.logsumexp(log_sigma + log_alpha, axis=1)
-    return jnp.sum(jnp.where(n > 0, n * log_pi, 0.0))
+    return layout.log_likelihood(jax.nn.softmax(eta), beta)
 
 
 @partial(jax.jit, static_argnames=("K", "L", "ref"))
-def _information(z, xt, n, *, K, L, ref):
+def _information(z, layout, *, K, L, ref):
     grad = jax.grad(_loglik)
 
     def hvp(v):
-        return jax.jvp(lambda zz: grad(zz, xt, n, K, L, ref), (z,), (v,))[1]
+        return jax.jvp(lambda zz: grad(zz, layout, K, L, ref), (z,), (v,))[1]
 
     eye = jnp.eye(z.shape[0], dtype=z.dtype)
     hess = lax.map(hvp, eye, batch_size=min(8, z.shape[0]))
@@ -69,17 +66,20 @@ def _pack(weights, beta, ref):
 
 def _invert(info: np.ndarray) -> np.ndarray | None:
     """Inverse of a symmetric information matrix, or None if it is not positive definite."""
+    if not np.all(np.isfinite(info)):  # e.g. a weight that underflows in the logit parametrisation
+        return None
     lam, vec = np.linalg.eigh(info)
     if not np.all(np.isfinite(lam)) or lam[0] <= 1e-12 * max(lam[-1], 1e-300):
         return None
     return (vec / lam) @ vec.T
 
 
-def _covariance_whitened(xt: np.ndarray, n: np.ndarray, weights: np.ndarray, beta: np.ndarray, inv_half: np.ndarray):
+def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarray):
     """Covariance of ``(weights, atoms.ravel())`` (original atoms) or None if singular."""
     K, L = beta.shape
+    layout, inv_half = prepared.white, prepared.whitening.inv_root
     if K == 1:
-        info = np.asarray(_information(jnp.asarray(beta.ravel()), jnp.asarray(xt), jnp.asarray(n), K=1, L=L, ref=0))
+        info = np.asarray(_information(jnp.asarray(beta.ravel()), layout, K=1, L=L, ref=0))
         cov_beta = _invert(info)
         if cov_beta is None:
             return None
@@ -91,7 +91,7 @@ def _covariance_whitened(xt: np.ndarray, n: np.ndarray, weights: np.ndarray, bet
         return None
     ref = int(np.argmax(weights))
     z, _ = _pack(weights, beta, ref)
-    info = np.asarray(_information(jnp.asarray(z), jnp.asarray(xt), jnp.asarray(n), K=K, L=L, ref=ref))
+    info = np.asarray(_information(jnp.asarray(z), layout, K=K, L=L, ref=ref))
     cov_z = _invert(info)
     if cov_z is None:
         return None
@@ -124,22 +124,18 @@ _SINGULAR_MSG = (
 )
 
 
-def _standard_errors_whitened(wh, n, weights, beta) -> SMMParams:
-    """Used by :func:`smm_ppl.fit_em` with its whitening already computed."""
+def whitened_standard_errors(prepared: Prepared, weights: np.ndarray, beta: np.ndarray) -> SMMParams:
+    """Standard errors at whitened atoms ``beta`` (what :func:`smm_ppl.fit_em` has), original coordinates."""
     K, L = beta.shape
-    cov = _covariance_whitened(wh.xt, n, weights, beta, wh.inv_half)
+    cov = _covariance_whitened(prepared, weights, beta)
     if cov is None:
         warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=3)
     return _split_se(cov, K, L)
 
 
 def _prepare(features, counts, params):
-    from .em import _whitening
-
-    data = as_data(features, counts)
-    params = check_params(params, data.n_features)
-    wh = _whitening(data.features)
-    return data, params, wh
+    prepared = prepare(features, counts)
+    return prepared, check_params(params, prepared.n_features)
 
 
 def observed_information(features: Any, counts: Any, params: SMMParams) -> np.ndarray:
@@ -160,7 +156,8 @@ def observed_information(features: Any, counts: Any, params: SMMParams) -> np.nd
     -------
     ndarray of shape (K - 1 + K L, K - 1 + K L)
     """
-    data, params, wh = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params)
+    wh = prepared.whitening
     K, L = params.atoms.shape
     if K > 1 and np.any(params.weights <= 0):
         raise ValueError("params.weights must be strictly positive for the logit parametrisation of the weights.")
@@ -169,11 +166,10 @@ def observed_information(features: Any, counts: Any, params: SMMParams) -> np.nd
         z = beta.ravel()
     else:
         z, _ = _pack(params.weights, beta, K - 1)
-    info = np.asarray(_information(jnp.asarray(z), jnp.asarray(wh.xt), jnp.asarray(data.counts), K=K, L=L,
-                                   ref=max(K - 1, 0)))
+    info = np.asarray(_information(jnp.asarray(z), prepared.white, K=K, L=L, ref=max(K - 1, 0)))
     # d beta = half @ d theta per class: info_theta = A^T info_beta A.
     A = np.eye(z.shape[0])
-    A[K - 1 :, K - 1 :] = np.kron(np.eye(K), wh.half)
+    A[K - 1 :, K - 1 :] = np.kron(np.eye(K), wh.root)
     return A.T @ info @ A
 
 
@@ -188,9 +184,9 @@ def parameter_covariance(features: Any, counts: Any, params: SMMParams) -> np.nd
     ndarray of shape (K + K L, K + K L); NaN (with a warning) when the
     information is not positive definite.
     """
-    data, params, wh = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params)
     K, L = params.atoms.shape
-    cov = _covariance_whitened(wh.xt, data.counts, params.weights, wh.to_whitened(params.atoms), wh.inv_half)
+    cov = _covariance_whitened(prepared, params.weights, prepared.whitening.to_whitened(params.atoms))
     if cov is None:
         warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=2)
         return np.full((K + K * L, K + K * L), np.nan)
@@ -213,9 +209,9 @@ def standard_errors(features: Any, counts: Any, params: SMMParams) -> SMMParams:
         Same shapes as ``params``; NaN (with a warning) when the information
         is not positive definite.
     """
-    data, params, wh = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params)
     K, L = params.atoms.shape
-    cov = _covariance_whitened(wh.xt, data.counts, params.weights, wh.to_whitened(params.atoms), wh.inv_half)
+    cov = _covariance_whitened(prepared, params.weights, prepared.whitening.to_whitened(params.atoms))
     if cov is None:
         warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=2)
     return _split_se(cov, K, L)

@@ -253,3 +253,57 @@ def check_key(seed: Any, name: str = "seed") -> jax.Array:
     raise TypeError(
         f"{name} must be an int or a jax.random key (jax.random.PRNGKey(...)), got {type(seed).__name__}."
     )
+
+
+# --------------------------------------------------------------------------- #
+# Declarative parameter constraints (scikit-learn's ``_parameter_constraints``)
+# --------------------------------------------------------------------------- #
+
+
+class Constraint:
+    """A named check: ``constraint(value, name)`` returns the checked value or raises."""
+
+    def __init__(self, check, description: str):
+        self._check = check
+        self.description = description
+
+    def __call__(self, value: Any, name: str) -> Any:
+        return self._check(value, name)
+
+    def __repr__(self) -> str:
+        return f"Constraint({self.description})"
+
+
+def Integer(minimum: int = 1) -> Constraint:  # noqa: N802  (reads like a type in a constraint table)
+    return Constraint(lambda v, n: check_positive_int(v, n, minimum=minimum), f"integer >= {minimum}")
+
+
+def Real(*, strict: bool) -> Constraint:  # noqa: N802
+    if strict:
+        return Constraint(check_positive_float, "finite real > 0")
+    return Constraint(check_nonnegative_float, "finite real >= 0")
+
+
+def Options(choices) -> Constraint:  # noqa: N802
+    choices = tuple(choices)
+    return Constraint(lambda v, n: check_choice(v, n, choices), f"one of {list(choices)}")
+
+
+def Boolean() -> Constraint:  # noqa: N802
+    return Constraint(check_bool, "True or False")
+
+
+def Optional(inner: Constraint) -> Constraint:  # noqa: N802
+    return Constraint(lambda v, n: None if v is None else inner(v, n), f"None or {inner.description}")
+
+
+def validate_params(constraints: dict, values: dict) -> dict:
+    """Check every ``values[name]`` against ``constraints[name]``; return the checked values.
+
+    A name without a constraint is a programming error (the table must cover
+    every argument it is given).
+    """
+    missing = set(values) - set(constraints)
+    if missing:
+        raise KeyError(f"no constraint declared for {sorted(missing)}")
+    return {name: constraints[name](value, name) for name, value in values.items()}

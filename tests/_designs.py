@@ -8,7 +8,7 @@ import numpy as np
 
 import smm_ppl as smm
 from smm_ppl.likelihood import log_component_probs_jax, log_responsibilities_jax
-from smm_ppl.warmstart._whiten import atoms_to_original, atoms_to_whitened, fit_whitening, whiten_features
+from smm_ppl.whitening import fit_whitening
 
 
 def whitened_design(seed, p, L, K, radius):
@@ -53,9 +53,9 @@ def _em_whitened(xt, w, weights, beta, n_iter):
 def local_em(X, n, params, n_iter=300):
     """``n_iter`` iterations of the paper's EM from ``params`` (original coordinates in and out)."""
     wh = fit_whitening(X)
-    a, b = _em_whitened(jnp.asarray(whiten_features(X, wh)), jnp.asarray(n / n.sum()),
-                        jnp.asarray(params.weights), jnp.asarray(atoms_to_whitened(params.atoms, wh)), n_iter)
-    return smm.SMMParams(np.asarray(a), atoms_to_original(np.asarray(b), wh))
+    a, b = _em_whitened(jnp.asarray(wh.whiten(X)), jnp.asarray(n / n.sum()),
+                        jnp.asarray(params.weights), jnp.asarray(wh.to_whitened(params.atoms)), n_iter)
+    return smm.SMMParams(np.asarray(a), wh.to_original(np.asarray(b)))
 
 
 def whitened_error(est, truth, wh):

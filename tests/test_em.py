@@ -9,6 +9,8 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl import em
+from smm_ppl.prepared import prepare
+from smm_ppl.whitening import fit_whitening
 
 # --------------------------------------------------------------------------- #
 # Shared problems
@@ -94,14 +96,15 @@ def test_em_update_is_a_pure_safeguarded_map(problem):
     import jax.numpy as jnp
 
     X, n, _ = problem
-    wh = em._whitening(X)
-    data = em.em_data(wh.xt, n / n.sum())
+    prep = prepare(X, n)
+    wh, data = prep.whitening, prep.white
     state = em.em_init(data, jnp.asarray(POOR.weights), jnp.asarray(wh.to_whitened(POOR.atoms)))
-    update = jax.jit(lambda s: em.em_update(data, s, m_step="gradient", step_size=3.0))
+    update = jax.jit(lambda s: em.em_update(data, s, 3.0, m_step="gradient"))
     lls = [float(state.ll)]
     for _ in range(5):
-        state = update(state)
+        state, info = update(state)
         lls.append(float(state.ll))
+        assert 0 <= int(info.halvings) <= em.kernel.MAX_HALVINGS + 1
     assert _max_relative_decrease(np.array(lls)) <= 1e-9
     assert lls[-1] > lls[0]
     assert float(jnp.sum(state.weights)) == pytest.approx(1.0, abs=1e-12)
@@ -124,29 +127,32 @@ def test_linear_and_log_space_e_steps_agree(problem, start):
 
     X, n, truth = problem
     params = POOR if start == "poor" else truth
-    wh = em._whitening(X)
-    data = em.em_data(wh.xt, n / n.sum())
+    prep = prepare(X, n)
+    wh, data = prep.whitening, prep.white
     weights = jnp.asarray(params.weights)
-    logits = jnp.asarray(wh.to_whitened(params.atoms)) @ data.xt_t
-    fast = em._normalisers(data.w, weights, logits, exact=False)
-    slow = em._normalisers(data.w, weights, logits, exact=True)
-    assert not bool(em._normalisers(data.w, weights, logits).exact)  # the fast path is the one taken here
+    logits = jnp.asarray(wh.to_whitened(params.atoms)) @ data.features_t
+    fast = data.statistics(weights, logits, exact=False)
+    slow = data.statistics(weights, logits, exact=True)
+    assert not bool(data.statistics(weights, logits).exact)  # the fast path is the one taken here
     assert float(fast.ll) == pytest.approx(float(slow.ll), rel=1e-12)
     assert _rel(fast.log_pi, slow.log_pi) <= 1e-12
     # And the responsibilities built on either: the gradient step's residual
     # (through the product it feeds), the weights' sums, the Newton operand.
     state = em.em_init(data, weights, jnp.asarray(wh.to_whitened(params.atoms)))
-    s_fast = state._replace(log_pi=fast.log_pi, ll=fast.ll, exact=fast.exact)
-    s_slow = state._replace(log_pi=slow.log_pi, ll=slow.ll, exact=slow.exact)
-    a_fast, r_fast = em._residual(data.w, s_fast, exact=False)
-    a_slow, r_slow = em._residual(data.w, s_slow, exact=True)
+    s_fast = state._replace(stats=fast)
+    s_slow = state._replace(stats=slow)
+    a_fast, r_fast = data.weights_and_residual(weights, state.logits, fast, exact=False)
+    a_slow, r_slow = data.weights_and_residual(weights, state.logits, slow, exact=True)
     assert _rel(a_fast, a_slow) <= 1e-12
-    assert _rel(r_fast @ data.xt, r_slow @ data.xt) <= 1e-11  # the gradient (a difference of two means)
-    assert _rel(em._e_step(data.w, s_fast, exact=False), em._e_step(data.w, s_slow, exact=True)) <= 1e-12
+    # the gradient (a difference of two means)
+    assert _rel(r_fast @ data.features, r_slow @ data.features) <= 1e-11
+    rows_fast = data.responsibility_rows(weights, state.logits, fast, exact=False)
+    rows_slow = data.responsibility_rows(weights, state.logits, slow, exact=True)
+    assert _rel(rows_fast, rows_slow) <= 1e-12
     # Whole iterations: the flag carried in the state picks the path.
     for m_step in ("gradient", "newton"):
-        u_fast = em.em_update(data, s_fast, m_step=m_step)
-        u_slow = em.em_update(data, s_slow, m_step=m_step)
+        u_fast, _ = em.em_update(data, s_fast, m_step=m_step)
+        u_slow, _ = em.em_update(data, s_slow, m_step=m_step)
         assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
         assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
         assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
@@ -163,11 +169,11 @@ def test_extreme_logits_fall_back_to_log_space(acceleration):
     assert np.any(n == 0)  # unobserved items too (their pi may underflow: no NaN from them)
     atoms = np.random.default_rng(5).standard_normal((K, L))
     start = smm.SMMParams(np.full(K, 1.0 / K), 200.0 * atoms / np.linalg.norm(atoms, axis=1, keepdims=True))
-    wh = em._whitening(X)
-    data = em.em_data(wh.xt, n / n.sum())
+    prep = prepare(X, n)
+    wh, data = prep.whitening, prep.white
     state = em.em_init(data, jnp.asarray(start.weights), jnp.asarray(wh.to_whitened(start.atoms)))
-    assert bool(state.exact)  # the fallback is exercised
-    assert not np.isfinite(float(em._normalisers(data.w, state.weights, state.logits, exact=False).ll))
+    assert bool(state.stats.exact)  # the fallback is exercised
+    assert not np.isfinite(float(data.statistics(state.weights, state.logits, exact=False).ll))
     assert np.isfinite(float(state.ll))
     assert float(state.ll) * n.sum() == pytest.approx(smm.log_likelihood(X, n, start), rel=1e-12)
 
@@ -316,23 +322,10 @@ def test_k_equal_one(problem):
 
 
 # --------------------------------------------------------------------------- #
-# Warm starts (need smm_ppl.warmstart)
+# Warm starts
 # --------------------------------------------------------------------------- #
 
 
-def _warmstart_available() -> bool:
-    try:
-        from smm_ppl import warmstart
-
-        return all(hasattr(warmstart, f) for f in ("mom_init", "tensor_init", "subspace_random_inits"))
-    except Exception:  # pragma: no cover
-        return False
-
-
-needs_warmstart = pytest.mark.skipif(not _warmstart_available(), reason="smm_ppl.warmstart not available yet")
-
-
-@needs_warmstart
 def test_auto_records_its_starts(problem):
     X, n, truth = problem
     res = _fit(X, n, 3, n_starts=4, seed=1)
@@ -344,7 +337,6 @@ def test_auto_records_its_starts(problem):
     assert smm.parameter_error(res.params, truth)["atoms"] < 0.2
 
 
-@needs_warmstart
 @pytest.mark.parametrize("name", ["mom", "tensor", "subspace"])
 def test_named_warm_starts(problem, name):
     X, n, truth = problem
@@ -353,7 +345,6 @@ def test_named_warm_starts(problem, name):
     assert np.isfinite(res.log_likelihood)
 
 
-@needs_warmstart
 def test_auto_survives_a_failing_warm_start(problem, monkeypatch):
     from smm_ppl import warmstart
 
@@ -395,14 +386,13 @@ def _oracle_problem(K: int):
     cov = A @ A.T / L + 0.5 * np.eye(L)  # non-identity, condition number ~10
     X = smm.simulate_features(10 + K, 4000, L, cov=cov, mean=rng.normal(size=L))
     # Atoms well separated in whitened coordinates (|beta| ~ 1.2), mapped back.
-    wh = em._whitening(X)
+    wh = fit_whitening(X)
     beta = smm.simulate_params(20 + K, K, L, atoms_scale=0.6, min_separation=1.0).atoms
     truth = smm.SMMParams(np.array(_ORACLE_CASES[K]["weights"]), wh.to_original(beta))
     n = smm.simulate_counts(30 + K, X, truth, _ORACLE_CASES[K]["n_obs"])
     return X, n, truth
 
 
-@needs_warmstart
 @pytest.mark.parametrize("K", [2, 3, pytest.param(4, marks=pytest.mark.slow), pytest.param(5, marks=pytest.mark.slow)])
 def test_auto_reaches_the_oracle_error(K):
     X, n, truth = _oracle_problem(K)

@@ -9,13 +9,8 @@ from numpy.polynomial.hermite_e import hermegauss, hermeval
 import smm_ppl as smm
 from smm_ppl.likelihood import log_likelihood_jax, log_mixture_probs_jax
 from smm_ppl.warmstart import directional_moments, latent_moments
-from smm_ppl.warmstart._whiten import (
-    atoms_to_original,
-    atoms_to_whitened,
-    check_gaussian_design,
-    fit_whitening,
-    whiten_features,
-)
+from smm_ppl.warmstart.design import check_gaussian_design
+from smm_ppl.whitening import fit_whitening
 from smm_ppl.warmstart.moments import (
     directional_moments_jax,
     first_moment_jax,
@@ -35,7 +30,7 @@ def _design(seed, p, L, K, radius=1.2):
 @pytest.fixture(scope="module")
 def big_design():
     X, truth, beta, wh = _design(0, 100_000, 4, 2)
-    xt = jnp.asarray(whiten_features(X, wh))
+    xt = jnp.asarray(wh.whiten(X))
     # N = infinity: the exact choice probabilities, so only the design approximation remains.
     pi = jnp.exp(log_mixture_probs_jax(jnp.asarray(X), jnp.asarray(truth.weights), jnp.asarray(truth.atoms)))
     n = smm.simulate_counts(7, X, truth, 1_000_000)
@@ -60,11 +55,11 @@ def test_whitening_coordinates_and_likelihood_invariance(big_design):
     xt = np.asarray(xt)
     np.testing.assert_allclose(xt.mean(axis=0), 0.0, atol=1e-10)
     np.testing.assert_allclose(xt.T @ xt / xt.shape[0], np.eye(4), atol=1e-10)
-    np.testing.assert_allclose(atoms_to_original(atoms_to_whitened(truth.atoms, wh), wh), truth.atoms, atol=1e-12)
+    np.testing.assert_allclose(wh.to_original(wh.to_whitened(truth.atoms)), truth.atoms, atol=1e-12)
     ll_orig = float(log_likelihood_jax(jnp.asarray(X), jnp.asarray(n), jnp.asarray(truth.weights),
                                        jnp.asarray(truth.atoms)))
     ll_white = float(log_likelihood_jax(jnp.asarray(xt), jnp.asarray(n), jnp.asarray(truth.weights),
-                                        jnp.asarray(atoms_to_whitened(truth.atoms, wh))))
+                                        jnp.asarray(wh.to_whitened(truth.atoms))))
     assert ll_orig == pytest.approx(ll_white, rel=1e-10)
 
 
@@ -119,7 +114,7 @@ def test_moment_error_shrinks_with_p():
     errs = []
     for p in (2_000, 100_000):
         X, truth, beta, wh = _design(5, p, 3, 2)
-        xt = jnp.asarray(whiten_features(X, wh))
+        xt = jnp.asarray(wh.whiten(X))
         pi = jnp.exp(log_mixture_probs_jax(jnp.asarray(X), jnp.asarray(truth.weights), jnp.asarray(truth.atoms)))
         m2 = np.asarray(second_moment_jax(xt, pi))
         errs.append(np.abs(m2 - (beta.T * truth.weights) @ beta).max())
@@ -144,12 +139,12 @@ def test_contraction_agrees_with_full_tensor():
 def test_gaussian_check_flags_non_gaussian_designs():
     rng = np.random.default_rng(0)
     gauss = rng.standard_normal((20_000, 4))
-    assert check_gaussian_design(whiten_features(gauss, fit_whitening(gauss))).ok
+    assert check_gaussian_design(fit_whitening(gauss).whiten(gauss)).ok
     uniform = rng.uniform(size=(20_000, 4))
-    chk = check_gaussian_design(whiten_features(uniform, fit_whitening(uniform)))
+    chk = check_gaussian_design(fit_whitening(uniform).whiten(uniform))
     assert not chk.ok and chk.excess_kurtosis > 1.0
     skewed = rng.exponential(size=(20_000, 4))
-    assert not check_gaussian_design(whiten_features(skewed, fit_whitening(skewed))).ok
+    assert not check_gaussian_design(fit_whitening(skewed).whiten(skewed)).ok
 
 
 def test_input_errors():

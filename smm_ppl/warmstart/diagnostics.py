@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..likelihood import log_component_probs_jax
+from ..layouts.items import log_component_probs as log_component_probs_jax
 
 __all__ = ["WarmStartDiagnostics", "effective_items"]
 

@@ -10,13 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
-from ..likelihood import log_likelihood_jax
-from ..params import SMMParams
+from ..layouts.items import log_likelihood as log_likelihood_jax
+from ..params import SMMParams, floor_weights
 from ..validation import check_bool, check_key, check_positive_int
-from ._whiten import atoms_to_original
 from .diagnostics import effective_items
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
+from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["mom_init"]
 
@@ -24,7 +23,7 @@ __all__ = ["mom_init"]
 # past this K the quadrature is numerically meaningless (the paper: exponential decay).
 MAX_COMPONENTS_MOM = 8
 # No class starts EM with less weight than this fraction of 1/K: EM cannot revive a dead class.
-_WEIGHT_FLOOR = 0.01
+START_WEIGHT_FLOOR = 0.01
 # The denoised quadrature must give every class at least this fraction of 1/K: a
 # tiny weight attached to a far atom is how noise in the high moments shows up.
 _MIN_QUAD_WEIGHT = 0.1
@@ -186,22 +185,20 @@ def _other_coordinates(t, a, g, scale, bound):
     return c
 
 
-def _clip_norms(b: np.ndarray, bound: float) -> np.ndarray:
+def clip_norms(b: np.ndarray, bound: float) -> np.ndarray:
     norms = np.linalg.norm(b, axis=-1, keepdims=True)
     return b * np.minimum(1.0, bound / np.maximum(norms, 1e-300))
 
 
-def _floor_weights(a: np.ndarray) -> np.ndarray:
-    K = a.shape[-1]
-    a = np.where(np.isfinite(a), a, 0.0)
-    a = np.maximum(a, _WEIGHT_FLOOR / K)
-    return a / a.sum(axis=-1, keepdims=True)
+def floor_start_weights(a: np.ndarray) -> np.ndarray:
+    """A warm start's weights, floored at ``START_WEIGHT_FLOOR / K``."""
+    return floor_weights(a, START_WEIGHT_FLOOR / a.shape[-1])
 
 
 _batched_ll = jax.jit(jax.vmap(log_likelihood_jax, in_axes=(None, None, 0, 0)))
 
 
-def _candidate_log_likelihoods(z, counts, weights, atoms) -> np.ndarray:
+def candidate_log_likelihoods(z, counts, weights, atoms) -> np.ndarray:
     ll = np.asarray(_batched_ll(z, counts, jnp.asarray(weights), jnp.asarray(atoms)))
     return np.where(np.isfinite(ll), ll, -np.inf)
 
@@ -275,29 +272,29 @@ def mom_init(
     key = check_key(seed)
     n_directions = check_positive_int(n_directions, "n_directions")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
-    prep = _prepare(features, counts, n_components, "mom_init")
-    K, p = prep.n_components, prep.data.n_items
+    prep = moment_input(features, counts, n_components, "mom_init")
+    K, p = prep.n_components, prep.n_items
     if K > MAX_COMPONENTS_MOM:
         raise ValueError(
             f"mom_init supports n_components <= {MAX_COMPONENTS_MOM}: it needs Hermite moments of order "
             f"2K - 1 = {2 * K - 1}, whose noise grows factorially. Use tensor_init (third moments only) or "
             "subspace_random_inits with EM instead."
         )
-    sub = _fit_subspace(prep)
+    sub = fit_subspace(prep)
     bound = atom_bound(p)
     min_weight = _MIN_QUAD_WEIGHT / K
     notes = []
 
     if K == 1:
         beta = np.asarray(first_moment_jax(prep.xt, prep.w))[None, :]
-        beta = _clip_norms(beta, bound)
+        beta = clip_norms(beta, bound)
         weights = np.ones(1)
-        atoms = atoms_to_original(beta, prep.whitening)
+        atoms = prep.whitening.to_original(beta)
         params = SMMParams(weights, atoms)
         if not return_diagnostics:
             return params
         ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
-        diag = _base_diagnostics(
+        diag = base_diagnostics(
             prep, sub, "mom", n_candidates=0, log_likelihood=ll,
             effective_items=effective_items(prep.xt, beta),
             notes=("K = 1: the atom is the first latent moment",),
@@ -331,10 +328,10 @@ def mom_init(
             t, a = quads[d]
         c = _other_coordinates(t, a, g[d], scale[d], bound)  # (K, K-1)
         b = t[:, None] * dirs[d][None, :] + c @ others[d]
-        cand_b[d] = _clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
-        cand_w[d] = _floor_weights(a)
+        cand_b[d] = clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
+        cand_w[d] = floor_start_weights(a)
 
-    lls = _candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
+    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
     if not np.any(np.isfinite(lls)):
         # Every candidate degenerated (cannot happen with finite clipped inputs, but never return NaN):
         # spread the atoms along the subspace axes by the eigenvalue scale.
@@ -342,16 +339,16 @@ def mom_init(
         spread = np.sqrt(np.clip(sub.eigenvalues[:K], 1e-4, None))
         cand_b[0] = np.diag(spread) * np.where(np.arange(K) % 2 == 0, 1.0, -1.0)[:, None]
         cand_w[0] = np.full(K, 1.0 / K)
-        lls[0] = float(_candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
+        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
     best = int(np.argmax(lls))
     beta = cand_b[best] @ sub.basis.T  # (K, L) whitened
-    atoms = atoms_to_original(beta, prep.whitening)
+    atoms = prep.whitening.to_original(beta)
     params = SMMParams(np.asarray(cand_w[best], dtype=np.float64), np.asarray(atoms, dtype=np.float64))
     if not return_diagnostics:
         return params
     if denoised.any():
         notes.append(f"denoising projected the moments along {int(denoised.sum())} of {n_directions} directions")
-    diag = _base_diagnostics(
+    diag = base_diagnostics(
         prep, sub, "mom",
         n_candidates=n_directions,
         directions=dirs,

@@ -9,7 +9,7 @@ observations.  No ``d^3`` tensor is formed except by
 ``K``-dimensional coordinates only.
 
 The ``*_jax`` functions are pure and jittable; they take coordinates that are
-already centred and whitened (:mod:`smm_ppl.warmstart._whiten`).  Under a
+already centred and whitened (:mod:`smm_ppl.whitening`).  Under a
 Gaussian design, with ``beta_k`` the whitened atoms:
 
 - ``first_moment_jax``      ~ ``sum_k alpha_k beta_k``
@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import as_data
+from ..whitening import Whitening, fit_whitening
 from ..validation import check_positive_int
-from ._whiten import Whitening, fit_whitening, whiten_features
 
 __all__ = [
     "hermite_jax",
@@ -194,7 +194,7 @@ def latent_moments(features: Any, counts: Any) -> LatentMoments:
     """
     data = as_data(features, counts)
     wh = fit_whitening(data.features)
-    xt = jnp.asarray(whiten_features(data.features, wh))
+    xt = jnp.asarray(wh.whiten(data.features))
     w = jnp.asarray(data.frequencies)
     return LatentMoments(np.asarray(first_moment_jax(xt, w)), np.asarray(second_moment_jax(xt, w)), wh)
 
@@ -225,6 +225,6 @@ def directional_moments(features: Any, counts: Any, direction: Any, order: int) 
     if not np.isfinite(norm) or norm == 0:
         raise ValueError("direction must be a finite, non-zero vector.")
     wh = fit_whitening(data.features)
-    xt = jnp.asarray(whiten_features(data.features, wh))
+    xt = jnp.asarray(wh.whiten(data.features))
     m, _ = directional_moments_jax(xt, jnp.asarray(data.frequencies), jnp.asarray(v / norm)[None, :], order)
     return np.asarray(m[0])

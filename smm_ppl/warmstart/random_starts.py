@@ -10,10 +10,9 @@ import numpy as np
 
 from ..params import SMMParams
 from ..validation import check_bool, check_key, check_positive_int
-from ._whiten import atoms_to_original
 from .diagnostics import effective_items
-from .mom import _candidate_log_likelihoods, _clip_norms
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
+from .mom import candidate_log_likelihoods, clip_norms
+from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["subspace_random_inits"]
 
@@ -77,9 +76,9 @@ def subspace_random_inits(
     key = check_key(seed)
     n_starts = check_positive_int(n_starts, "n_starts")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
-    prep = _prepare(features, counts, n_components, "subspace_random_inits")
-    K, p = prep.n_components, prep.data.n_items
-    sub = _fit_subspace(prep)
+    prep = moment_input(features, counts, n_components, "subspace_random_inits")
+    K, p = prep.n_components, prep.n_items
+    sub = fit_subspace(prep)
     lam = sub.eigenvalues[:K]
     top = max(float(sub.eigenvalues[0]), 1e-8)
     notes = []
@@ -87,15 +86,15 @@ def subspace_random_inits(
         notes.append("some M2 eigenvalues were floored to give the random starts a spread along every axis")
     scale = np.sqrt(np.maximum(lam, _SCALE_FLOOR * top))
     b = np.asarray(jax.random.normal(key, (n_starts, K, K), dtype=jnp.float64)) * scale
-    b = _clip_norms(b, atom_bound(p))
+    b = clip_norms(b, atom_bound(p))
     weights = np.full((n_starts, K), 1.0 / K)
     beta = b @ sub.basis.T  # (n_starts, K, L)
-    params = SMMParams(weights, np.asarray(atoms_to_original(beta, prep.whitening), dtype=np.float64))
+    params = SMMParams(weights, np.asarray(prep.whitening.to_original(beta), dtype=np.float64))
     if not return_diagnostics:
         return params
-    lls = _candidate_log_likelihoods(sub.z, prep.counts, weights, b)
+    lls = candidate_log_likelihoods(sub.z, prep.counts, weights, b)
     best = int(np.argmax(lls))
-    diag = _base_diagnostics(
+    diag = base_diagnostics(
         prep, sub, "subspace_random",
         n_candidates=n_starts,
         candidate_log_likelihoods=lls,

@@ -8,45 +8,53 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import SMMData, as_data
+from ..prepared import Prepared, prepare
 from ..validation import check_bool, check_choice, check_n_components
-from ._whiten import (
-    GaussianityCheck,
-    Whitening,
-    check_gaussian_design,
-    fit_whitening,
-    warn_if_not_gaussian,
-    whiten_features,
-)
+from .design import GaussianityCheck, warn_if_not_gaussian
 from .diagnostics import WarmStartDiagnostics
 from .moments import second_moment_jax
 
-__all__ = ["estimate_subspace"]
+__all__ = ["estimate_subspace", "MomentData", "moment_data", "moment_input", "atom_bound", "fit_subspace", "base_diagnostics"]
 
 
-class _Prepared(NamedTuple):
-    data: SMMData
-    whitening: Whitening
+class MomentData(NamedTuple):
+    """What every latent-moment warm start works on (whitened coordinates)."""
+
+    prepared: Prepared
     xt: jax.Array  # (p, L) whitened, centred features
     w: jax.Array  # (p,) frequencies
     counts: jax.Array  # (p,)
+    n_items: int
     n_components: int
     gauss: GaussianityCheck
 
+    @property
+    def whitening(self):
+        return self.prepared.whitening
 
-def _prepare(features: Any, counts: Any, n_components: Any, method: str, stacklevel: int = 4) -> _Prepared:
-    data = as_data(features, counts)
-    K = check_n_components(n_components, data.n_items)
+
+def moment_data(prepared: Prepared, n_components: Any, method: str, stacklevel: int = 4) -> MomentData:
+    """Check that the moment starts apply (K <= L, counts over one set of items) and warn on a non-Gaussian design."""
+    layout = prepared.white
+    K = check_n_components(n_components, layout.n_rows)
+    if not getattr(layout, "supports_moments", False):
+        raise ValueError(
+            f"{method} needs counts over one set of items (the latent moments are sums over items); this data "
+            f"layout ({type(layout).__name__}) does not have them. Use fit_em(..., init='random')."
+        )
     # Every warm start lives in the K-dimensional subspace: fail before any work if it cannot exist.
-    _require_subspace(K, data.n_features, method)
-    wh = fit_whitening(data.features)
-    xt = whiten_features(data.features, wh)
-    gauss = check_gaussian_design(xt)
+    require_subspace(K, layout.n_features, method)
+    gauss = prepared.gaussianity
     warn_if_not_gaussian(gauss, method, stacklevel=stacklevel)
-    return _Prepared(data, wh, jnp.asarray(xt), jnp.asarray(data.frequencies), jnp.asarray(data.counts), K, gauss)
+    return MomentData(prepared, layout.features, layout.frequencies, layout.counts, layout.n_rows, K, gauss)
 
 
-def _require_subspace(K: int, L: int, method: str) -> None:
+def moment_input(features: Any, counts: Any, n_components: Any, method: str, stacklevel: int = 5) -> MomentData:
+    """:func:`moment_data` of user input (or of a :class:`Prepared`, not whitened again)."""
+    return moment_data(prepare(features, counts), n_components, method, stacklevel)
+
+
+def require_subspace(K: int, L: int, method: str) -> None:
     if K > L:
         raise ValueError(
             f"{method} needs n_components <= n_features: the K = {K} whitened atoms are assumed to span a "
@@ -75,7 +83,7 @@ class _Subspace(NamedTuple):
     notes: tuple
 
 
-def _fit_subspace(prep: _Prepared) -> _Subspace:
+def fit_subspace(prep: MomentData) -> _Subspace:
     K = prep.n_components
     L = prep.xt.shape[1]
     m2 = np.asarray(second_moment_jax(prep.xt, prep.w))
@@ -103,7 +111,7 @@ def _fit_subspace(prep: _Prepared) -> _Subspace:
     return _Subspace(basis, eigval, gap, float(rel), z, tuple(notes))
 
 
-def _base_diagnostics(prep: _Prepared, sub: _Subspace, method: str, **kwargs) -> WarmStartDiagnostics:
+def base_diagnostics(prep: MomentData, sub: _Subspace, method: str, **kwargs) -> WarmStartDiagnostics:
     notes = tuple(sub.notes) + tuple(kwargs.pop("notes", ()))
     return WarmStartDiagnostics(
         method=method,
@@ -170,8 +178,8 @@ def estimate_subspace(
     """
     coordinates = check_choice(coordinates, "coordinates", {"whitened", "original"})
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
-    prep = _prepare(features, counts, n_components, "estimate_subspace")
-    sub = _fit_subspace(prep)
+    prep = moment_input(features, counts, n_components, "estimate_subspace")
+    sub = fit_subspace(prep)
     basis = sub.basis
     if coordinates == "original":
         basis, _ = np.linalg.qr(prep.whitening.inv_root @ basis)
@@ -180,4 +188,4 @@ def estimate_subspace(
     basis = np.asarray(basis, dtype=np.float64)
     if not return_diagnostics:
         return basis
-    return basis, _base_diagnostics(prep, sub, "subspace", n_candidates=0)
+    return basis, base_diagnostics(prep, sub, "subspace", n_candidates=0)

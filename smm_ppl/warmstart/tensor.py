@@ -9,14 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..likelihood import log_likelihood_jax
+from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
 from ..validation import check_bool, check_key, check_positive_int
-from ._whiten import atoms_to_original
 from .diagnostics import effective_items
-from .mom import _candidate_log_likelihoods, _clip_norms, _floor_weights
+from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
-from .subspace import _base_diagnostics, _fit_subspace, _prepare, atom_bound
+from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["tensor_init"]
 
@@ -126,20 +125,20 @@ def tensor_init(
     key = check_key(seed)
     n_contractions = check_positive_int(n_contractions, "n_contractions")
     return_diagnostics = check_bool(return_diagnostics, "return_diagnostics")
-    prep = _prepare(features, counts, n_components, "tensor_init")
-    K, p = prep.n_components, prep.data.n_items
-    sub = _fit_subspace(prep)
+    prep = moment_input(features, counts, n_components, "tensor_init")
+    K, p = prep.n_components, prep.n_items
+    sub = fit_subspace(prep)
     bound = atom_bound(p)
     notes = []
 
     if K == 1:
-        beta = _clip_norms(np.asarray(first_moment_jax(prep.xt, prep.w))[None, :], bound)
+        beta = clip_norms(np.asarray(first_moment_jax(prep.xt, prep.w))[None, :], bound)
         weights = np.ones(1)
-        params = SMMParams(weights, atoms_to_original(beta, prep.whitening))
+        params = SMMParams(weights, prep.whitening.to_original(beta))
         if not return_diagnostics:
             return params
         ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
-        return params, _base_diagnostics(
+        return params, base_diagnostics(
             prep, sub, "tensor", n_candidates=0, log_likelihood=ll,
             effective_items=effective_items(prep.xt, beta),
             notes=("K = 1: the atom is the first latent moment",),
@@ -186,18 +185,18 @@ def tensor_init(
     cand_b = np.empty((2 * n_contractions, K, K))
     for i, vecs in enumerate(np.concatenate([raw_vecs, polished])):
         a, b = _decode(tensor, vecs, root, K)
-        cand_w[i] = _floor_weights(a)
-        cand_b[i] = _clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
-    lls = _candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
+        cand_w[i] = floor_start_weights(a)
+        cand_b[i] = clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
+    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
     if not np.any(np.isfinite(lls)):
         notes.append("every contraction degenerated; fell back to atoms spread along the subspace axes")
         cand_b[0] = np.diag(np.sqrt(np.clip(sub.eigenvalues[:K], 1e-4, None)))
         cand_w[0] = np.full(K, 1.0 / K)
-        lls[0] = float(_candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
+        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
     best = int(np.argmax(lls))
     beta = cand_b[best] @ sub.basis.T
     params = SMMParams(np.asarray(cand_w[best], dtype=np.float64),
-                       np.asarray(atoms_to_original(beta, prep.whitening), dtype=np.float64))
+                       np.asarray(prep.whitening.to_original(beta), dtype=np.float64))
     if not return_diagnostics:
         return params
     # One score per contraction: the better of its raw and polished candidates.
@@ -206,7 +205,7 @@ def tensor_init(
         f"returned the {'polished' if best >= n_contractions else 'raw'} eigenvectors of contraction "
         f"{best % n_contractions}"
     )
-    diag = _base_diagnostics(
+    diag = base_diagnostics(
         prep, sub, "tensor",
         n_candidates=n_contractions,
         directions=dirs,

@@ -1,0 +1,76 @@
+"""The mixture model over any data layout, with the class marginalised (SPEC section 5).
+
+``weights ~ Dirichlet(weights_concentration * 1_K)``, ``atoms[k] ~
+Normal(0, atoms_scale^2 I_L)`` i.i.d.; the layout gives ``log pi(unit)`` by
+logsumexp over classes (never sampled).  The observations enter as a plate
+over the units with observations, each a ``numpyro.factor`` of ``log pi``
+scaled by the unit's count: the exact log density *and* one pointwise
+log-likelihood value per unit through :func:`numpyro.infer.log_likelihood`
+(which ignores the scale), as the count-weighted LOO needs.  Units without
+observations still shape every normaliser through the layout.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro import handlers
+
+DEFAULT_WEIGHTS_CONCENTRATION = 1.0
+DEFAULT_ATOMS_SCALE = 3.0
+
+__all__ = ["mixture_model", "sample_class_parameters", "DEFAULT_WEIGHTS_CONCENTRATION", "DEFAULT_ATOMS_SCALE"]
+
+
+def sample_class_parameters(
+    n_components: int,
+    n_features: int,
+    *,
+    weights_concentration: float = DEFAULT_WEIGHTS_CONCENTRATION,
+    atoms_scale: float = DEFAULT_ATOMS_SCALE,
+    ordered: bool = False,
+):
+    """The sample sites ``"weights"`` (K,) and ``"atoms"`` (K, L) under the priors.
+
+    ``ordered=True`` identifies the classes by ordering the first atom
+    coordinate (sites ``"atoms_first"``, ``"atoms_rest"``, and ``"atoms"`` as a
+    deterministic site): the Normal prior restricted to the ordered cone
+    (times ``K!``).
+    """
+    K = int(n_components)
+    weights = numpyro.sample("weights", dist.Dirichlet(jnp.full(K, weights_concentration)))
+    if ordered and K > 1:
+        first = numpyro.sample("atoms_first", dist.ImproperUniform(dist.constraints.ordered_vector, (), (K,)))
+        numpyro.factor("atoms_first_prior", dist.Normal(0.0, atoms_scale).log_prob(first).sum())
+        rest = numpyro.sample(
+            "atoms_rest", dist.Normal(0.0, atoms_scale).expand([K, n_features - 1]).to_event(2)
+        ) if n_features > 1 else jnp.zeros((K, 0))
+        atoms = numpyro.deterministic("atoms", jnp.concatenate([first[:, None], rest], axis=1))
+    else:
+        atoms = numpyro.sample("atoms", dist.Normal(0.0, atoms_scale).expand([K, n_features]).to_event(2))
+    return weights, atoms
+
+
+def mixture_model(
+    layout,
+    *,
+    n_components: int,
+    weights_concentration: float = DEFAULT_WEIGHTS_CONCENTRATION,
+    atoms_scale: float = DEFAULT_ATOMS_SCALE,
+    ordered: bool = False,
+    site: str = "counts",
+):
+    """NumPyro model of a softmax mixture on a data layout (sample sites ``"weights"``, ``"atoms"``).
+
+    The likelihood site ``site`` has one value per unit with observations.
+    """
+    weights, atoms = sample_class_parameters(
+        n_components, layout.n_features, weights_concentration=weights_concentration, atoms_scale=atoms_scale,
+        ordered=ordered)
+    log_pi = layout.log_mixture_probs(weights, atoms)
+    units = layout.observed_units()
+    counts = jnp.asarray(layout.unit_counts())[units]
+    with numpyro.plate("units", units.shape[0]):
+        with handlers.scale(scale=counts.astype(log_pi.dtype)):
+            numpyro.factor(site, log_pi[units])

@@ -1,0 +1,279 @@
+"""``fit_em``: a thin driver over validation, the start registry, the runner and result assembly."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..params import WEIGHT_FLOOR, SMMParams
+from ..prepared import Prepared, prepare
+from ..stderr import whitened_standard_errors
+from ..validation import (
+    Boolean,
+    Constraint,
+    Integer,
+    Optional,
+    Options,
+    Real,
+    check_key,
+    check_n_components,
+    validate_params,
+)
+from .driver import ACCELERATIONS, StartsOutcome, em_algorithm, run_starts
+from .kernel import M_STEPS
+from .starts import Starts, build_starts, check_init
+
+__all__ = ["fit_em", "EMResult", "ConvergenceWarning"]
+
+DEFAULT_MAX_ITER = 2000
+DEFAULT_TOL = 1e-12
+DEFAULT_N_STARTS = 16
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before meeting the tolerance."""
+
+
+class EMResult(NamedTuple):
+    """Result of :func:`fit_em`.
+
+    Attributes
+    ----------
+    params : SMMParams
+        The estimate (NumPy float64, original coordinates).
+    log_likelihood : float
+        ``sum_u n_u log pi_u`` at ``params`` (no multinomial coefficient).
+    trace : ndarray of shape (n_iter + 1,)
+        Log-likelihood after each iteration, starting with the value at the
+        start (for multi-start inits, the winning start's short run followed
+        by its continuation).  With ``acceleration="squarem"`` one iteration
+        is one SQUAREM cycle.
+    n_iter : int
+        Iterations run (including the short run of the winning start).
+    converged : bool
+    stop_reason : str
+        ``"tol"`` or ``"max_iter"``.
+    init : str
+        The start that won: ``"mom"``, ``"tensor"``, ``"subspace[i]"``,
+        ``"random[i]"``, ``"user"`` or ``"user[i]"``.
+    init_params : SMMParams
+        That start's parameters, before any EM iteration.
+    standard_errors : SMMParams or None
+        From the observed information (see :func:`smm_ppl.standard_errors`);
+        ``None`` when not requested, NaN where the information is singular.
+    n_obs : int
+        Number of observations ``N``.
+    starts : list of dict
+        One row per start: ``name``, ``log_likelihood_start``,
+        ``log_likelihood_short`` (after the short run; NaN with a single
+        start) and ``error`` (why a start could not be computed or does not
+        apply, else ``None``).
+    collapsed : tuple of int
+        Classes whose weight fell below ``WEIGHT_FLOOR`` (atoms frozen).
+    m_step, acceleration : str
+        The variant that ran.
+    """
+
+    params: SMMParams
+    log_likelihood: float
+    trace: np.ndarray
+    n_iter: int
+    converged: bool
+    stop_reason: str
+    init: str
+    init_params: SMMParams
+    standard_errors: SMMParams | None
+    n_obs: int
+    starts: list
+    collapsed: tuple
+    m_step: str
+    acceleration: str
+
+
+def _check_acceleration(value: Any, name: str) -> str:
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "squarem"
+    if isinstance(value, str) and value.lower() in ACCELERATIONS:
+        return value.lower()
+    raise ValueError(
+        f"{name} must be one of {list(ACCELERATIONS)} (or None/False for none, True for squarem), got {value!r}."
+    )
+
+
+#: Declarative argument constraints of :func:`fit_em` (scikit-learn style).
+PARAMETER_CONSTRAINTS = {
+    "max_iter": Integer(1),
+    "tol": Real(strict=False),
+    "m_step": Options(M_STEPS),
+    "step_size": Real(strict=True),
+    "acceleration": Constraint(_check_acceleration, f"one of {list(ACCELERATIONS)}, None or a bool"),
+    "short_iter": Integer(1),
+    "n_starts": Optional(Integer(1)),
+    "compute_standard_errors": Boolean(),
+}
+
+
+def fit_em(
+    features: Any,
+    counts: Any,
+    n_components: int,
+    init: Any = "auto",
+    n_starts: int | None = None,
+    seed: Any = 0,
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
+    m_step: str = "gradient",
+    step_size: float = 1.0,
+    acceleration: Any = "squarem",
+    *,
+    short_iter: int = 20,
+    compute_standard_errors: bool = True,
+) -> EMResult:
+    """Fit a softmax mixture by EM (SPEC section 4).
+
+    Parameters
+    ----------
+    features : array of shape (p, L), or a data layout
+        With a :class:`~smm_ppl.layouts.Layout` (or a prepared one),
+        ``counts`` must be ``None``.
+    counts : array of shape (p,) or None
+        Non-negative integer counts.
+    n_components : int
+        Number of classes ``K``.
+    init : str or SMMParams, default "auto"
+        A start name from :data:`smm_ppl.em.INIT_NAMES`.  ``"auto"``: the
+        method-of-moments start when ``K <= 3``, the tensor start, and
+        ``n_starts`` random starts in the estimated subspace (the subspace
+        methods need ``K <= L`` and counts over one set of items; otherwise
+        random starts in the full space), each run for ``short_iter``
+        iterations, the best continued.  ``"mom"``, ``"tensor"``: that single
+        warm start.  ``"subspace"``, ``"random"``: ``n_starts`` random starts
+        in the subspace / in the full space, short runs, best continued.  An
+        ``SMMParams`` (weights ``(K,)``, atoms ``(K, L)``) starts there; with a
+        leading starts axis it is a batch of user starts.  An :class:`EMResult`
+        starts at its estimate.  The winner is recorded in ``EMResult.init``.
+    n_starts : int, optional
+        Number of random starts for ``"auto"``, ``"subspace"`` and
+        ``"random"`` (default 16).
+    seed : int or jax.random key
+        All randomness derives from it: the same seed gives the same result.
+    max_iter : int, default 2000
+        Maximum number of iterations in total (short runs included).  With
+        acceleration an iteration is one SQUAREM cycle (three EM maps).
+    tol : float, default 1e-12
+        Stop when the projected remaining gain of the log-likelihood
+        (Aitken) is ``< tol * |ll|`` and the projected remaining parameter
+        change is ``< sqrt(tol)`` (relative to ``max(1, max |atom|)``,
+        whitened).  ``tol = 0`` runs exactly ``max_iter`` iterations (and
+        does not warn).
+    m_step : {"gradient", "newton"}
+        The atoms' M-step: the paper's single gradient step in whitened
+        coordinates, or a single Newton step on each class's weighted logit.
+    step_size : float, default 1.0
+        Step length of the gradient (or Newton) step.  Any positive value
+        keeps the likelihood monotone: steps that lower it are halved.
+    acceleration : {"squarem", "none"} or None or bool, default "squarem"
+        SQUAREM acceleration with a monotonicity safeguard.
+    short_iter : int, default 20
+        Length of the short runs of a multi-start init.
+    compute_standard_errors : bool, default True
+        Compute ``standard_errors`` from the observed information.
+
+    Returns
+    -------
+    EMResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``tol > 0`` and ``max_iter`` was reached first.
+    UserWarning
+        When a class collapsed (weight below ``WEIGHT_FLOOR``) or a start
+        failed under ``init="auto"`` (the failure is also in ``starts``).
+    """
+    prepared = prepare(features, counts)
+    K = check_n_components(n_components, prepared.layout.n_rows)
+    opts = validate_params(PARAMETER_CONSTRAINTS, dict(
+        max_iter=max_iter, tol=tol, m_step=m_step, step_size=step_size, acceleration=acceleration,
+        short_iter=short_iter, n_starts=n_starts, compute_standard_errors=compute_standard_errors))
+    check_init(init)
+    key = check_key(seed)
+    n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
+
+    starts = build_starts(init, prepared, K, key, n_random)
+    _warn_starts(starts, init)
+    outcome = run_starts(
+        prepared.white,
+        starts.params.weights,
+        prepared.whitening.to_whitened(starts.params.atoms),
+        tol=opts["tol"], max_iter=opts["max_iter"], step_size=opts["step_size"], short_iter=opts["short_iter"],
+        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
+    )
+    return _assemble(prepared, starts, outcome, opts)
+
+
+def _warn_starts(starts: Starts, init: Any) -> None:
+    for message in starts.warnings:
+        warnings.warn(f"init={init!r} warm start: {message}", UserWarning, stacklevel=3)
+    failed = [f for f in starts.failed if not f["skipped"]]
+    if failed:
+        warnings.warn(
+            f"init={init!r}: warm start(s) failed and were skipped: "
+            + "; ".join(f"{f['name']} ({f['error']})" for f in failed),
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: dict) -> EMResult:
+    """Map back to original coordinates, warn, add standard errors: the :class:`EMResult`."""
+    N = prepared.layout.n_obs
+    weights = outcome.weights / outcome.weights.sum()
+    collapsed = tuple(int(k) for k in np.flatnonzero(weights < WEIGHT_FLOOR))
+    if collapsed:
+        warnings.warn(
+            f"class(es) {list(collapsed)} collapsed to weight < {WEIGHT_FLOOR:g}; their atoms were frozen and are "
+            "not estimates (standard errors NaN). Consider fewer components.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not outcome.converged and opts["tol"] > 0:
+        hint = "" if opts["acceleration"] == "squarem" else ", or use acceleration='squarem'"
+        warnings.warn(
+            f"EM did not converge in max_iter={opts['max_iter']} iterations (tol={opts['tol']:g}); raise max_iter "
+            f"or loosen tol{hint}. (Slow convergence can also mean too many components: a flat likelihood.)",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    S = len(starts.names)
+    rows = [
+        {"name": starts.names[i], "log_likelihood_start": float(outcome.ll_start[i] * N),
+         "log_likelihood_short": float(outcome.ll_short[i] * N), "error": None}
+        for i in range(S)
+    ] + [{"name": f["name"], "log_likelihood_start": np.nan, "log_likelihood_short": np.nan, "error": f["error"]}
+         for f in starts.failed]
+    se = None
+    if opts["compute_standard_errors"]:
+        se = whitened_standard_errors(prepared, weights, outcome.atoms)
+    trace = outcome.trace * N
+    best = outcome.best
+    return EMResult(
+        params=SMMParams(weights, prepared.whitening.to_original(outcome.atoms)),
+        log_likelihood=float(trace[-1]),
+        trace=trace,
+        n_iter=int(outcome.n_iter),
+        converged=outcome.converged,
+        stop_reason="tol" if outcome.converged else "max_iter",
+        init=starts.names[best],
+        init_params=SMMParams(starts.params.weights[best].copy(), starts.params.atoms[best].copy()),
+        standard_errors=se,
+        n_obs=N,
+        starts=rows,
+        collapsed=collapsed,
+        m_step=opts["m_step"],
+        acceleration=opts["acceleration"],
+    )

@@ -1,0 +1,155 @@
+"""The EM map: a pure ``init``/``update`` pair over :class:`EMState` (SPEC section 4).
+
+Works on any :class:`~smm_ppl.layouts.Layout` in whitened coordinates
+(``beta_k = Sigma_hat^{1/2} theta_k``), where the Hessian of each class's
+weighted logit is close to minus the identity: that is what makes the
+paper's single gradient step with ``step_size = 1`` a sensible M-step.
+
+Cost per plain iteration: the two passes over the features, ``residual @
+features`` (the M-step gradient) and ``atoms @ features_t`` (the new logits),
+plus what the layout does between them (for counts over items: a few
+memory-bound passes over ``(K, p)`` arrays, one of them exponential).  The
+log-likelihood at the new point, which the monotonicity safeguard needs,
+comes with the layout's statistics, which the next M-step reuses, so a
+safeguarded iteration costs no extra pass in the common (accepted) case.
+
+Safeguard.  The single gradient (or Newton) step is not guaranteed to raise
+the likelihood, so each iteration evaluates the observed log-likelihood at
+the proposed point and, if it fell, backtracks along the step.  The last
+candidate is the weights-only update (a generalised EM step that cannot
+lower the likelihood in exact arithmetic); if even that fails by round-off,
+the iteration keeps the parameters.  The trace is therefore monotone up to a
+relative slack of ``1e-12``.
+
+Collapsed classes.  A class whose weight falls below
+:data:`~smm_ppl.params.WEIGHT_FLOOR` has its atom frozen (its M-step would
+divide by the weight); the weight keeps following the closed-form update.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..layouts import Layout
+from ..params import WEIGHT_FLOOR
+
+__all__ = ["EMState", "EMInfo", "em_init", "em_update", "M_STEPS", "accept"]
+
+M_STEPS = ("gradient", "newton")
+
+#: Relative slack of the monotonicity safeguard (far below the 1e-9 the tests demand).
+SLACK = 1e-12
+#: Backtracking halvings of the atom step before the weights-only update is tried.
+MAX_HALVINGS = 30
+#: Newton directions longer than this (whitened units, per class) are shortened:
+#: a near-degenerate class (its softmax on few rows) has a near-singular Hessian.
+NEWTON_MAX_STEP = 5.0
+
+
+class EMState(NamedTuple):
+    """State of the EM map for one start, in whitened coordinates.
+
+    Besides the parameters it carries the logits ``atoms @ features_t`` (K, R)
+    and the layout's statistics at them (normalisers, ``log_pi``, the mean
+    log-likelihood per observation ``ll``): the safeguard computes them at the
+    new point and the next M-step reuses them.
+    """
+
+    weights: jax.Array  # (K,)
+    atoms: jax.Array  # (K, L) = beta
+    logits: jax.Array  # (K, R)
+    stats: Any  # the layout's Statistics
+
+    @property
+    def ll(self) -> jax.Array:
+        return self.stats.ll
+
+
+class EMInfo(NamedTuple):
+    """What one EM update did."""
+
+    halvings: jax.Array  # () int: 0 when the full step was accepted; MAX_HALVINGS + 1: weights only
+    kept: jax.Array  # () bool: even the weights-only update lost to round-off; parameters kept
+
+
+def em_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> EMState:
+    """The :class:`EMState` at ``(weights, atoms)`` (whitened coordinates)."""
+    logits = atoms @ layout.features_t
+    return EMState(weights, atoms, logits, layout.statistics(weights, logits))
+
+
+def accept(ll: jax.Array, ll_ref: jax.Array) -> jax.Array:
+    """The monotonicity test: finite and not below ``ll_ref`` beyond the relative slack."""
+    return jnp.isfinite(ll) & (ll >= ll_ref - SLACK * jnp.abs(ll_ref))
+
+
+def _alive_weights(alpha_raw):
+    alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
+    return alpha, alpha > WEIGHT_FLOOR
+
+
+def _newton_direction(layout, state):
+    alpha_raw, grad, hess = layout.newton_system(state.weights, state.logits, state.stats)
+    L = hess.shape[-1]
+    scale = jnp.trace(hess, axis1=1, axis2=2) / L
+    hess = hess + (1e-8 * scale + 1e-12)[:, None, None] * jnp.eye(L, dtype=hess.dtype)
+    direction = jnp.linalg.solve(hess, grad[..., None])[..., 0]
+    norm = jnp.linalg.norm(direction, axis=1, keepdims=True)
+    return alpha_raw, direction * jnp.minimum(1.0, NEWTON_MAX_STEP / jnp.maximum(norm, 1e-300))
+
+
+def em_update(
+    layout: Layout, state: EMState, step_size: Any = 1.0, *, m_step: str = "gradient"
+) -> tuple[EMState, EMInfo]:
+    """One safeguarded EM iteration (pure, jittable, vmappable).
+
+    E-step from the carried statistics; the weights take their closed form
+    ``alpha_k = sum_u w_u gamma_uk``; the atoms take one gradient step
+    ``beta_k + step_size * residual_k @ features`` or one Newton step, then
+    backtrack on the observed log-likelihood (module docstring).
+    """
+    dtype = state.atoms.dtype
+    if m_step == "newton":
+        alpha_raw, direction = _newton_direction(layout, state)
+    else:
+        alpha_raw, residual = layout.weights_and_residual(state.weights, state.logits, state.stats)
+        direction = residual @ layout.features  # the pass X.T @ R
+    alpha, alive = _alive_weights(alpha_raw)
+    direction = jnp.where(alive[:, None], direction, 0.0)
+    atoms_full = state.atoms + step_size * direction
+    logits_full = atoms_full @ layout.features_t  # the pass X @ B (reused by the next E-step)
+    stats_full = layout.statistics(alpha, logits_full)
+    ok = accept(stats_full.ll, state.ll)
+
+    # Backtracking along the step: trial i (i = 1 .. MAX_HALVINGS) takes the
+    # step length 2^-i, trial MAX_HALVINGS + 1 the weights-only update (0); the
+    # last trial is the old state itself, accepted unconditionally.  A
+    # while_loop whose carry starts at the full step runs no trial in the
+    # common case and passes the (K, R) arrays through without copying them (a
+    # lax.cond choosing between the full step and a backtracking branch copied
+    # them).  Each trial recomputes its logits from its atoms rather than
+    # interpolating with the old ones: referring to those here would keep them
+    # alive past the new ones, and cost every iteration a copy.
+    stay = MAX_HALVINGS + 2
+
+    def cond(c):
+        return ~c[1]
+
+    def body(c):
+        i, _, frac, _ = c
+        frac_t = jnp.where(i <= MAX_HALVINGS, 0.5 * frac, 0.0).astype(dtype)
+        weights_t = jnp.where(i < stay, alpha, state.weights)
+        atoms_t = jnp.where(i < stay, state.atoms + (frac_t * step_size) * direction, state.atoms)
+        logits_t = atoms_t @ layout.features_t
+        stats_t = layout.statistics(weights_t, logits_t)
+        ok_t = accept(stats_t.ll, state.ll) | (i >= stay)
+        return i + 1, ok_t, frac_t, EMState(weights_t, atoms_t, logits_t, stats_t)
+
+    init = (jnp.asarray(1), ok, jnp.asarray(1.0, dtype), EMState(alpha, atoms_full, logits_full, stats_full))
+    trials, _, _, new = lax.while_loop(cond, body, init)
+    info = EMInfo(halvings=trials - 1, kept=trials - 1 >= stay)
+    return new, info

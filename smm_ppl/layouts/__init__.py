@@ -1,0 +1,33 @@
+"""Data layouts: the only code that knows how observations are arranged.
+
+See :mod:`smm_ppl.layouts._base` for the protocol and
+:mod:`smm_ppl.layouts.items` for counts over one set of items (the paper's
+SMM).  :func:`as_layout` validates user input into a layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import Layout, Statistics
+from .items import ItemCounts, ItemStatistics, item_counts
+
+__all__ = ["Layout", "Statistics", "ItemCounts", "ItemStatistics", "item_counts", "as_layout"]
+
+
+def as_layout(features: Any, counts: Any = None) -> Layout:
+    """A validated layout: a :class:`Layout` as it is, else ``(features, counts)`` as :class:`ItemCounts`.
+
+    Raises the validation errors of :func:`smm_ppl.as_data` (naming the
+    argument and what to do).
+    """
+    if isinstance(features, Layout):
+        if counts is not None:
+            raise ValueError(
+                "counts must be None when features is a data layout (the layout carries its observations)."
+            )
+        return features
+    from ..data import as_data
+
+    data = as_data(features, counts)
+    return item_counts(data.features, data.counts)

@@ -1,0 +1,142 @@
+"""What a data layout is: the only code that knows how observations are arranged.
+
+A *layout* holds the feature rows of every softmax the data touch and the
+observations on them, and answers the questions every method asks:
+
+* the class log-probabilities of each *unit* (the thing with its own
+  log-likelihood value: an item with its count, a choice situation, a
+  person), the mixture's log-probability of each unit and the total
+  log-likelihood, in log space only (the NumPyro model, the observed
+  information, LOO);
+* for EM, at given logits ``atoms @ features.T`` (K, R): the normalisers and
+  the log-likelihood (:meth:`Layout.statistics`, whose result the next step
+  reuses), the new weights with the gradient's residual (K, R) so that the
+  atoms' gradient is one product ``residual @ features`` (the second pass),
+  and the Newton system.
+
+The EM kernel only ever computes ``atoms @ features_t`` and
+``residual @ features``: the two passes over the features.  Everything
+between them belongs to the layout.  A layout is a JAX pytree (a NamedTuple
+of arrays), so jitted programs take it as an argument, and
+:meth:`Layout.with_features` gives the same observations on other (whitened)
+feature rows.
+
+A new data shape is one module implementing this protocol plus its tests;
+see :mod:`smm_ppl.layouts.items` for the reference implementation and
+``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+__all__ = ["Layout", "Statistics", "over_classes", "pi_tiny", "log_pi_floor"]
+
+
+class Statistics(Protocol):
+    """What :meth:`Layout.statistics` returns: layout-specific arrays plus these."""
+
+    log_pi: jax.Array  # (U,) log mixture probability of each unit
+    ll: jax.Array  # () mean log-likelihood per observation
+
+
+@runtime_checkable
+class Layout(Protocol):
+    """The protocol every data layout implements (see the module docstring).
+
+    ``R`` is the number of feature rows, ``U`` the number of units, ``K`` the
+    number of classes, ``L`` the number of features.
+    """
+
+    features: jax.Array  # (R, L)
+    features_t: jax.Array  # (L, R), contiguous: the logits are atoms @ features_t
+
+    #: Whether the Hermite latent-moment warm starts apply (one softmax over
+    #: all rows, observations as item frequencies).
+    supports_moments: bool
+
+    # ---- structure (concrete, outside jit) -------------------------------
+    @property
+    def n_rows(self) -> int: ...
+
+    @property
+    def n_features(self) -> int: ...
+
+    @property
+    def n_units(self) -> int: ...
+
+    @property
+    def n_obs(self) -> int: ...
+
+    def unit_counts(self) -> np.ndarray:
+        """(U,) observations per unit (the weight of each unit's log-likelihood)."""
+
+    def observed_units(self) -> np.ndarray:
+        """Indices of the units with observations (concrete)."""
+
+    def with_features(self, features: Any) -> Layout:
+        """The same observations on other feature rows (e.g. whitened)."""
+
+    # ---- exact log space (model, information, LOO) -----------------------
+    def log_component_probs(self, atoms: jax.Array) -> jax.Array:
+        """(K, U) ``log P_k(unit)``."""
+
+    def log_mixture_probs(self, weights: jax.Array, atoms: jax.Array) -> jax.Array:
+        """(U,) ``log pi(unit) = logsumexp_k (log alpha_k + log P_k(unit))``."""
+
+    def log_likelihood(self, weights: jax.Array, atoms: jax.Array) -> jax.Array:
+        """``sum_u n_u log pi(unit)``; units without observations contribute exactly 0."""
+
+    # ---- EM (fast path, reusing the logits) ------------------------------
+    def statistics(self, weights: jax.Array, logits: jax.Array, exact: Any = None) -> Statistics:
+        """Normalisers and the mean log-likelihood at ``logits`` (K, R)."""
+
+    def weights_and_residual(
+        self, weights: jax.Array, logits: jax.Array, stats: Statistics, exact: Any = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """``alpha_raw`` (K,), the unnormalised new weights, and the residual (K, R).
+
+        ``residual @ features`` is the gradient of class ``k``'s M-step
+        objective divided by ``alpha_raw_k`` (zero for classes below the
+        weight floor is the kernel's business).
+        """
+
+    def newton_system(
+        self, weights: jax.Array, logits: jax.Array, stats: Statistics
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``alpha_raw`` (K,), the gradient (K, L) (per unit weight) and the Hessians (K, L, L)."""
+
+
+def over_classes(rows, op):
+    """Reduce a short list of rows elementwise (K is small and static).
+
+    An unrolled elementwise reduction fuses into one vectorised loop; XLA:CPU's
+    reduction over the leading axis of a ``(K, R)`` array was several times
+    slower.
+    """
+    out = rows[0]
+    for r in rows[1:]:
+        out = op(out, r)
+    return out
+
+
+def pi_tiny(dtype) -> float:
+    """Smallest mixture probability of an observed unit that a linear-space E-step accepts.
+
+    ``tiny ** (2/3)`` (about ``4e-206`` in float64): a term ``alpha_k P_k``
+    lost to underflow (below ``tiny``) then changes ``pi`` and the
+    responsibilities by at most ``tiny ** (1/3)`` relative, and ``w / pi``
+    cannot overflow.
+    """
+    return float(np.finfo(dtype).tiny) ** (2.0 / 3.0)
+
+
+def log_pi_floor(dtype) -> float:
+    """``log(pi_tiny)``: below it the E-step switches to log space."""
+    return math.log(pi_tiny(dtype))
+
+

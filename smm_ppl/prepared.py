@@ -1,0 +1,55 @@
+"""Prepared data: a validated layout with its whitening, computed once per fit.
+
+Every method that works in whitened coordinates (EM, the warm starts, the
+observed information) takes a :class:`Prepared`; ``fit_em(init="auto")``
+validates and whitens once and hands the same object to every start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from .layouts import Layout, as_layout
+from .whitening import Whitening, fit_whitening
+
+__all__ = ["Prepared", "prepare"]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A layout, its whitening and the layout on the whitened features.
+
+    Attributes
+    ----------
+    layout : Layout
+        As the user gave it (original coordinates).
+    whitening : Whitening
+    white : Layout
+        The same observations on the whitened, centred feature rows.
+    """
+
+    layout: Layout
+    whitening: Whitening
+    white: Layout
+
+    @property
+    def n_features(self) -> int:
+        return self.layout.n_features
+
+    @cached_property
+    def gaussianity(self):
+        """Marginal skewness and kurtosis of the whitened rows (the moment starts' assumption)."""
+        from .warmstart.design import check_gaussian_design
+
+        return check_gaussian_design(self.white.features)
+
+
+def prepare(features: Any, counts: Any = None) -> Prepared:
+    """Validate (see :func:`smm_ppl.layouts.as_layout`) and whiten; a :class:`Prepared` passes through."""
+    if isinstance(features, Prepared):
+        return features
+    layout = as_layout(features, counts)
+    whitening = fit_whitening(layout.features)
+    return Prepared(layout, whitening, layout.with_features(whitening.whiten(layout.features)))
