@@ -3,7 +3,7 @@
 An EM iteration (gradient M-step) has to compute ``Xt @ B.T`` (new logits,
 ``p x L`` times ``L x K``) and ``Xt.T @ R`` (the M-step gradient, ``L x p``
 times ``p x K``).  This script times those two products alone and one EM
-iteration of :func:`smm_ppl.em.em_update` inside the jitted driver, in the same
+iteration of :func:`smm_ppl.em.em_update` inside the jitted driver (:func:`smm_ppl.em.run`), in the same
 run, and prints the ratio (target: at most 2).  The per-iteration time is the
 difference of two runs with ``tol = 0`` (exactly ``max_iter`` iterations)
 divided by the difference of their iteration counts, so the start-up and the
@@ -38,6 +38,7 @@ from jax import lax  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
 from smm_ppl import em  # noqa: E402
+from smm_ppl.prepared import prepare  # noqa: E402
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -68,9 +69,9 @@ def main(argv=None) -> dict:
     X = smm.simulate_features(0, p, L)
     truth = smm.simulate_params(1, K, L, atoms_scale=1.5 / np.sqrt(L))
     n = smm.simulate_counts(2, X, truth, args.n_obs)
-    wh = em._whitening(X)
-    data = em.em_data(wh.xt, n / n.sum())
-    xt = data.xt
+    prepared = prepare(X, n)
+    wh, data = prepared.whitening, prepared.white
+    xt = data.features
     # Start somewhere other than the truth so that the iterations do real work.
     start_atoms = jnp.asarray(wh.to_whitened(0.5 * truth.atoms))
     start_weights = jnp.full(K, 1.0 / K)
@@ -80,7 +81,7 @@ def main(argv=None) -> dict:
     # hoisted.  "natural" is the layout of the issue (R of shape (p, K));
     # "transposed" keeps R as (K, p) (B @ Xt.T, R @ Xt), which XLA:CPU often
     # runs faster; the reference is the faster of the two.
-    xt_t = data.xt_t
+    xt_t = data.features_t
 
     @partial(jax.jit, static_argnames="m")
     def passes_natural(xt, B, m):
@@ -97,8 +98,8 @@ def main(argv=None) -> dict:
         return lax.fori_loop(0, m, body, B)
 
     def em_run(m_step, acceleration, m):
-        return em._run_single(data, start_weights, start_atoms, 0.0, m, 1.0, buffer=m, m_step=m_step,
-                              acceleration=acceleration).trace
+        return em.run(data, start_weights, start_atoms, 0.0, m, 1.0, buffer=m,
+                      algorithm=em.em_algorithm(m_step, acceleration)).trace
 
     n_long = args.iters
     n_short = max(1, n_long // 4)
