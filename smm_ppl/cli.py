@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .em.starts import INIT_NAMES
+
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import smm_ppl as smm
@@ -172,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-K", "--n-components", type=int, required=True, help="number of classes K")
     fit.add_argument("--method", choices=["em", "nuts", "svi", "all"], default="em",
                      help="em (default), nuts (EM then NUTS from EM), svi (EM then SVI from EM), or all")
-    fit.add_argument("--init", default="auto", choices=["auto", "mom", "tensor", "subspace", "random"],
+    fit.add_argument("--init", default="auto", choices=list(INIT_NAMES),
                      help="EM start (default auto)")
     fit.add_argument("--out", "-o", default="smm-fit-output", help="output folder (default smm-fit-output)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

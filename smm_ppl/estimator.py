@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import as_data
 from .em import EMResult, fit_em
-from .likelihood import log_likelihood_jax, log_mixture_probs_jax, log_responsibilities_jax
+from .layouts import class_log_posteriors, item_counts
 from .validation import check_features
 
 __all__ = ["SoftmaxMixture", "NotFittedError"]
@@ -195,8 +195,8 @@ class SoftmaxMixture:
         ndarray of shape (p, K), rows summing to one.
         """
         x = self._check_features(features)
-        log_gamma, _ = log_responsibilities_jax(jnp.asarray(x), jnp.asarray(self.weights_), jnp.asarray(self.atoms_))
-        return np.exp(np.asarray(log_gamma))
+        layout = item_counts(x, np.zeros(x.shape[0]))
+        return np.exp(np.asarray(class_log_posteriors(layout, jnp.asarray(self.weights_), jnp.asarray(self.atoms_))))
 
     def predict(self, features: Any) -> np.ndarray:
         """Most probable class of a chooser of each item, shape ``(p,)``."""
@@ -208,14 +208,15 @@ class SoftmaxMixture:
         The softmax normalises over the rows given, so pass the whole choice set.
         """
         x = self._check_features(features)
-        log_pi = log_mixture_probs_jax(jnp.asarray(x), jnp.asarray(self.weights_), jnp.asarray(self.atoms_))
+        layout = item_counts(x, np.zeros(x.shape[0]))
+        log_pi = layout.log_mixture_probs(jnp.asarray(self.weights_), jnp.asarray(self.atoms_))
         return np.exp(np.asarray(log_pi))
 
     # -- scores -------------------------------------------------------------
     def _total_log_likelihood(self, features: Any, counts: Any) -> tuple[float, int]:
         data = self._check_data(features, counts)
-        ll = float(log_likelihood_jax(jnp.asarray(data.features), jnp.asarray(data.counts),
-                                      jnp.asarray(self.weights_), jnp.asarray(self.atoms_)))
+        layout = item_counts(data.features, data.counts)
+        ll = float(layout.log_likelihood(jnp.asarray(self.weights_), jnp.asarray(self.atoms_)))
         return ll, data.n_obs
 
     def score(self, features: Any, counts: Any) -> float:

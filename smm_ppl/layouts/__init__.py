@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Layout, Statistics
+from ._base import Layout, Statistics, class_log_posteriors
 from .items import ItemCounts, ItemStatistics, item_counts
 
-__all__ = ["Layout", "Statistics", "ItemCounts", "ItemStatistics", "item_counts", "as_layout"]
+__all__ = ["Layout", "Statistics", "class_log_posteriors", "ItemCounts", "ItemStatistics", "item_counts", "as_layout"]
 
 
 def as_layout(features: Any, counts: Any = None) -> Layout:

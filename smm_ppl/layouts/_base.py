@@ -34,7 +34,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import jax
 import numpy as np
 
-__all__ = ["Layout", "Statistics", "over_classes", "pi_tiny", "log_pi_floor"]
+__all__ = ["Layout", "Statistics", "class_log_posteriors", "over_classes", "pi_tiny", "log_pi_floor"]
 
 
 class Statistics(Protocol):
@@ -109,6 +109,12 @@ class Layout(Protocol):
         self, weights: jax.Array, logits: jax.Array, stats: Statistics
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``alpha_raw`` (K,), the gradient (K, L) (per unit weight) and the Hessians (K, L, L)."""
+
+
+def class_log_posteriors(layout: Layout, weights: jax.Array, atoms: jax.Array) -> jax.Array:
+    """(U, K) ``log P(class k | unit)``, from the protocol's log-space methods (any layout)."""
+    joint = layout.log_component_probs(atoms) + jax.numpy.log(weights)[:, None]
+    return (joint - jax.nn.logsumexp(joint, axis=0)).T
 
 
 def over_classes(rows, op):
