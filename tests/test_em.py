@@ -110,54 +110,6 @@ def test_em_update_is_a_pure_safeguarded_map(problem):
     assert float(jnp.sum(state.weights)) == pytest.approx(1.0, abs=1e-12)
 
 
-# --------------------------------------------------------------------------- #
-# E-step: the linear-space path and its log-space fallback
-# --------------------------------------------------------------------------- #
-
-
-def _rel(a, b) -> float:
-    a, b = np.asarray(a), np.asarray(b)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-@pytest.mark.parametrize("start", ["poor", "truth"])
-def test_linear_and_log_space_e_steps_agree(problem, start):
-    """The one-exponential E-step (linear-space pi) and the log-space fallback give the same state."""
-    import jax.numpy as jnp
-
-    X, n, truth = problem
-    params = POOR if start == "poor" else truth
-    prep = prepare(X, n)
-    wh, data = prep.whitening, prep.white
-    weights = jnp.asarray(params.weights)
-    logits = jnp.asarray(wh.to_whitened(params.atoms)) @ data.features_t
-    fast = data.statistics(weights, logits, exact=False)
-    slow = data.statistics(weights, logits, exact=True)
-    assert not bool(data.statistics(weights, logits).exact)  # the fast path is the one taken here
-    assert float(fast.ll) == pytest.approx(float(slow.ll), rel=1e-12)
-    assert _rel(fast.log_pi, slow.log_pi) <= 1e-12
-    # And the responsibilities built on either: the gradient step's residual
-    # (through the product it feeds), the weights' sums, the Newton operand.
-    state = em.em_init(data, weights, jnp.asarray(wh.to_whitened(params.atoms)))
-    s_fast = state._replace(stats=fast)
-    s_slow = state._replace(stats=slow)
-    a_fast, r_fast = data.weights_and_residual(weights, state.logits, fast, exact=False)
-    a_slow, r_slow = data.weights_and_residual(weights, state.logits, slow, exact=True)
-    assert _rel(a_fast, a_slow) <= 1e-12
-    # the gradient (a difference of two means)
-    assert _rel(r_fast @ data.features, r_slow @ data.features) <= 1e-11
-    rows_fast = data.responsibility_rows(weights, state.logits, fast, exact=False)
-    rows_slow = data.responsibility_rows(weights, state.logits, slow, exact=True)
-    assert _rel(rows_fast, rows_slow) <= 1e-12
-    # Whole iterations: the flag carried in the state picks the path.
-    for m_step in ("gradient", "newton"):
-        u_fast, _ = em.em_update(data, s_fast, m_step=m_step)
-        u_slow, _ = em.em_update(data, s_slow, m_step=m_step)
-        assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
-        assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
-        assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
-
-
 @pytest.mark.parametrize("acceleration", ["none", "squarem"])
 def test_extreme_logits_fall_back_to_log_space(acceleration):
     """Atoms hundreds of whitened units long: some observed items' pi underflow in linear space."""

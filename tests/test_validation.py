@@ -140,3 +140,28 @@ def test_public_entry_points_validate(X, params):
         smm.simulate_features(0, 10, 2, cov=np.array([[1.0, 2.0], [2.0, 1.0]]))
     with pytest.raises(ValueError, match=r"draws must be item indices in \[0, 20\)"):
         smm.counts_from_draws([0, 3, 20], 20)
+
+
+def test_fit_em_constraint_table_covers_its_arguments_and_names_them_in_errors(small_problem):
+    import inspect
+
+    from smm_ppl.em import PARAMETER_CONSTRAINTS
+    from smm_ppl.validation import validate_params
+
+    args = set(inspect.signature(smm.fit_em).parameters)
+    assert set(PARAMETER_CONSTRAINTS) <= args
+    assert args - set(PARAMETER_CONSTRAINTS) == {"features", "counts", "n_components", "init", "seed"}
+    with pytest.raises(KeyError):
+        validate_params(PARAMETER_CONSTRAINTS, {"unknown": 1})
+    X, n, _ = small_problem
+    for kwargs, exc, word in [
+        ({"max_iter": 0}, ValueError, "max_iter"),
+        ({"tol": -1.0}, ValueError, "tol"),
+        ({"m_step": "lbfgs"}, ValueError, "m_step"),
+        ({"step_size": 0.0}, ValueError, "step_size"),
+        ({"acceleration": "anderson"}, ValueError, "acceleration"),
+        ({"n_starts": 2.5}, TypeError, "n_starts"),
+        ({"compute_standard_errors": "yes"}, TypeError, "compute_standard_errors"),
+    ]:
+        with pytest.raises(exc, match=word):
+            smm.fit_em(X, n, 2, **kwargs)

@@ -101,7 +101,7 @@ def _random(prepared, K, key, n_starts):
     return SMMParams(np.full((n_starts, K), 1.0 / K), prepared.whitening.to_original(beta))
 
 
-def _always(prepared, K):
+def always_applies(prepared, K):
     return None
 
 
@@ -119,7 +119,7 @@ def register_start(method: StartMethod) -> None:
 register_start(StartMethod("mom", _mom, _moments_apply, False, lambda K: K <= 3, 2))
 register_start(StartMethod("tensor", _tensor, _moments_apply, False, lambda K: True, 3))
 register_start(StartMethod("subspace", _subspace, _moments_apply, True, lambda K: True, 4))
-register_start(StartMethod("random", _random, _always, True, lambda K: False, 1))
+register_start(StartMethod("random", _random, always_applies, True, lambda K: False, 1))
 
 
 def init_names() -> tuple[str, ...]:

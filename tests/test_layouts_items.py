@@ -1,0 +1,101 @@
+"""Counts over items, the first data layout: its fast E-step against its log-space fallback and the
+exact likelihood (smm_ppl.layouts.items)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import smm_ppl as smm
+from smm_ppl import em
+from smm_ppl.layouts import ItemCounts, Layout, class_log_posteriors, item_counts
+from smm_ppl.prepared import prepare
+
+COV4 = np.array([[1.0, 0.4, 0.0, 0.0], [0.4, 2.0, 0.3, 0.0], [0.0, 0.3, 0.5, 0.0], [0.0, 0.0, 0.0, 1.5]])
+POOR = smm.SMMParams(
+    np.array([0.9, 0.05, 0.05]),
+    np.array([[2.5, 2.5, -2.5, 2.0], [-2.0, 2.0, 2.5, -2.5], [0.0, -3.0, 0.0, 2.0]]),
+)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    L = 4
+    X = smm.simulate_features(0, 2000, L, cov=COV4, mean=np.ones(L))
+    truth = smm.SMMParams(
+        np.array([0.5, 0.3, 0.2]),
+        np.array([[1.0, 0.0, -0.5, 0.3], [-0.7, 0.5, 0.4, -0.2], [0.2, -0.6, 0.8, 0.6]]),
+    )
+    n = smm.simulate_counts(2, X, truth, 100_000)
+    return X, n, truth
+
+
+def test_item_counts_is_a_layout(problem):
+    X, n, _ = problem
+    layout = item_counts(X, n)
+    assert isinstance(layout, ItemCounts) and isinstance(layout, Layout)
+    assert layout.n_rows == layout.n_units == 2000 and layout.n_features == 4 and layout.n_obs == 100_000
+    np.testing.assert_array_equal(layout.observed_units(), np.flatnonzero(n))
+
+
+def test_exact_log_space_methods_agree_with_a_direct_computation(problem):
+    X, n, truth = problem
+    layout = item_counts(X, n)
+    logits = X @ truth.atoms.T
+    log_sigma = logits - np.log(np.exp(logits - logits.max(0)).sum(0)) - logits.max(0)
+    log_pi = np.log(np.exp(log_sigma) @ truth.weights)
+    w, a = jnp.asarray(truth.weights), jnp.asarray(truth.atoms)
+    np.testing.assert_allclose(layout.log_component_probs(a), log_sigma.T, rtol=1e-12)
+    np.testing.assert_allclose(layout.log_mixture_probs(w, a), log_pi, rtol=1e-12)
+    assert float(layout.log_likelihood(w, a)) == pytest.approx(float(n @ log_pi), rel=1e-12)
+    gamma = np.exp(log_sigma) * truth.weights / np.exp(log_pi)[:, None]
+    np.testing.assert_allclose(np.exp(class_log_posteriors(layout, w, a)), gamma, rtol=1e-10)
+    # the EM statistics give the same log-likelihood, per observation
+    stats = layout.statistics(w, a @ layout.features_t)
+    assert float(stats.ll) * n.sum() == pytest.approx(float(n @ log_pi), rel=1e-12)
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+@pytest.mark.parametrize("start", ["poor", "truth"])
+def test_linear_and_log_space_e_steps_agree(problem, start):
+    """The one-exponential E-step (linear-space pi) and the log-space fallback give the same state."""
+    import jax.numpy as jnp
+
+    X, n, truth = problem
+    params = POOR if start == "poor" else truth
+    prep = prepare(X, n)
+    wh, data = prep.whitening, prep.white
+    weights = jnp.asarray(params.weights)
+    logits = jnp.asarray(wh.to_whitened(params.atoms)) @ data.features_t
+    fast = data.statistics(weights, logits, exact=False)
+    slow = data.statistics(weights, logits, exact=True)
+    assert not bool(data.statistics(weights, logits).exact)  # the fast path is the one taken here
+    assert float(fast.ll) == pytest.approx(float(slow.ll), rel=1e-12)
+    assert _rel(fast.log_pi, slow.log_pi) <= 1e-12
+    # And the responsibilities built on either: the gradient step's residual
+    # (through the product it feeds), the weights' sums, the Newton operand.
+    state = em.em_init(data, weights, jnp.asarray(wh.to_whitened(params.atoms)))
+    s_fast = state._replace(stats=fast)
+    s_slow = state._replace(stats=slow)
+    a_fast, r_fast = data.weights_and_residual(weights, state.logits, fast, exact=False)
+    a_slow, r_slow = data.weights_and_residual(weights, state.logits, slow, exact=True)
+    assert _rel(a_fast, a_slow) <= 1e-12
+    # the gradient (a difference of two means)
+    assert _rel(r_fast @ data.features, r_slow @ data.features) <= 1e-11
+    rows_fast = data.responsibility_rows(weights, state.logits, fast, exact=False)
+    rows_slow = data.responsibility_rows(weights, state.logits, slow, exact=True)
+    assert _rel(rows_fast, rows_slow) <= 1e-12
+    # Whole iterations: the flag carried in the state picks the path.
+    for m_step in ("gradient", "newton"):
+        u_fast, _ = em.em_update(data, s_fast, m_step=m_step)
+        u_slow, _ = em.em_update(data, s_slow, m_step=m_step)
+        assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
+        assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
+        assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
+
+
