@@ -71,7 +71,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     import json
 
     from . import diagnostics
-    from .demo import _figure_of
+    from .demo import figure_of
     from .em import fit_em
     from .inference import fit_svi, sample_nuts
     from .io import load_data, save_params
@@ -90,7 +90,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     def save_plot(obj, name):
-        fig = _figure_of(obj)
+        fig = figure_of(obj)
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
 

@@ -136,7 +136,7 @@ def run_demo(
     for key, plot in (("trace", lambda: diagnostics.plot_trace(idata)),
                       ("posterior_plot", lambda: diagnostics.plot_posterior_vs_point(idata, em)),
                       ("forest", lambda: diagnostics.plot_forest_comparison({"NUTS": idata}, em))):
-        fig = _figure_of(plot())
+        fig = figure_of(plot())
         fig.savefig(files[key], dpi=110, bbox_inches="tight")
         plt.close(fig)
 
@@ -145,7 +145,7 @@ def run_demo(
     return DemoResult(table, em, warm_aligned, idata, files, max_rhat, inside)
 
 
-def _figure_of(obj: Any):
+def figure_of(obj: Any):
     """The matplotlib Figure behind whatever an ArviZ plot returned (axes, array of axes, figure)."""
     import matplotlib.figure
 

@@ -3,6 +3,8 @@ import pytest
 
 import smm_ppl as smm
 
+import _em_problems
+
 
 @pytest.fixture(scope="session")
 def small_problem():
@@ -13,3 +15,16 @@ def small_problem():
     params = smm.SMMParams(np.array([0.35, 0.65]), np.array([[1.0, -0.5, 0.3], [-0.8, 0.6, -0.2]]))
     counts = smm.simulate_counts(1, X, params, 5000)
     return X, counts, params
+
+
+@pytest.fixture(scope="session")
+def problem():
+    """K = 3, L = 4: non-identity covariance, non-zero mean, unequal weights."""
+    L = 4
+    X = smm.simulate_features(0, 2000, L, cov=_em_problems.COV4, mean=np.ones(L))
+    truth = smm.SMMParams(
+        np.array([0.5, 0.3, 0.2]),
+        np.array([[1.0, 0.0, -0.5, 0.3], [-0.7, 0.5, 0.4, -0.2], [0.2, -0.6, 0.8, 0.6]]),
+    )
+    n = smm.simulate_counts(2, X, truth, 100_000)
+    return X, n, truth

@@ -9,7 +9,7 @@ import pytest
 import smm_ppl as smm
 from smm_ppl.likelihood import log_likelihood_jax
 from smm_ppl.warmstart import WarmStartDiagnostics
-from smm_ppl.warmstart.mom import _gauss_quadrature, _project_moments_batch
+from smm_ppl.warmstart.mom import gauss_quadrature, project_moments_batch
 
 
 from _designs import design_with_counts as _design  # noqa: E402
@@ -72,17 +72,17 @@ def test_gauss_quadrature_exact_and_rejects_invalid_moments():
     t = np.array([-1.0, 0.3, 1.2])
     a = np.array([0.2, 0.5, 0.3])
     m = np.array([np.sum(a * t**r) for r in range(6)])
-    tq, aq = _gauss_quadrature(m, 3, bound=5.0)
+    tq, aq = gauss_quadrature(m, 3, bound=5.0)
     np.testing.assert_allclose(tq, t, atol=1e-8)
     np.testing.assert_allclose(aq, a, atol=1e-8)
     # An atom outside the bound (a runaway root) is rejected.
-    assert _gauss_quadrature(m, 3, bound=1.1) is None
+    assert gauss_quadrature(m, 3, bound=1.1) is None
     # A Hankel matrix that is not positive definite (variance below zero) is rejected.
     bad = m.copy()
     bad[2] = 0.01
-    assert _gauss_quadrature(bad, 3, bound=5.0) is None
+    assert gauss_quadrature(bad, 3, bound=5.0) is None
     # Complex roots: the moments of no real 2-atom distribution.
-    assert _gauss_quadrature(np.array([1.0, 0.0, 1.0, 0.0]) + [0, 0, 0, 5.0], 2, bound=2.0) is None
+    assert gauss_quadrature(np.array([1.0, 0.0, 1.0, 0.0]) + [0, 0, 0, 5.0], 2, bound=2.0) is None
 
 
 def test_projection_returns_valid_distribution_close_to_moments():
@@ -90,8 +90,8 @@ def test_projection_returns_valid_distribution_close_to_moments():
     a = np.array([0.4, 0.6])
     m = np.array([np.sum(a * t**r) for r in range(4)])
     noisy = m + np.array([0.0, 0.0, -0.5, 3.0])  # infeasible: variance below zero
-    assert _gauss_quadrature(noisy, 2, bound=3.0) is None
-    tt, aa, change = _project_moments_batch(np.stack([m, noisy]), np.ones((2, 4)), 2, 3.0, 0.01)
+    assert gauss_quadrature(noisy, 2, bound=3.0) is None
+    tt, aa, change = project_moments_batch(np.stack([m, noisy]), np.ones((2, 4)), 2, 3.0, 0.01)
     assert np.all(np.isfinite(tt)) and np.all(np.abs(tt) <= 3.0)
     assert np.all(aa >= 0.01 - 1e-12)
     np.testing.assert_allclose(aa.sum(axis=1), 1.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl.warmstart.tensor import _decode, _power_refine
+from smm_ppl.warmstart.tensor import decode, power_refine
 
 
 from _designs import design_with_counts as _design  # noqa: E402
@@ -46,8 +46,8 @@ def test_decode_recovers_exact_population_parameters():
     T = np.einsum("k,ka,kb,kc->abc", alpha, c, c, c)
     u = rng.standard_normal(K)
     _, vecs = np.linalg.eigh(np.einsum("abc,c->ab", T, u))
-    for v in (vecs, np.asarray(_power_refine(jnp.asarray(T), jnp.asarray(vecs), 10))):
-        a_hat, b_hat = _decode(T, v, root, K)
+    for v in (vecs, np.asarray(power_refine(jnp.asarray(T), jnp.asarray(vecs), 10))):
+        a_hat, b_hat = decode(T, v, root, K)
         order = [int(np.argmin(np.linalg.norm(b_hat - bk, axis=1))) for bk in b]
         np.testing.assert_allclose(b_hat[order], b, atol=1e-8)
         np.testing.assert_allclose(a_hat[order], alpha, atol=1e-8)

@@ -137,51 +137,38 @@ def fit_em(
 
     Parameters
     ----------
-    features : array of shape (p, L), or a data layout
-        With a :class:`~smm_ppl.layouts.Layout` (or a prepared one),
-        ``counts`` must be ``None``.
-    counts : array of shape (p,) or None
-        Non-negative integer counts.
+    features : array (p, L), or a data layout (then ``counts=None``)
+    counts : array (p,) of non-negative integers, or None
     n_components : int
         Number of classes ``K``.
-    init : str or SMMParams, default "auto"
-        A start name from :data:`smm_ppl.em.INIT_NAMES`.  ``"auto"``: the
-        method-of-moments start when ``K <= 3``, the tensor start, and
-        ``n_starts`` random starts in the estimated subspace (the subspace
-        methods need ``K <= L`` and counts over one set of items; otherwise
-        random starts in the full space), each run for ``short_iter``
-        iterations, the best continued.  ``"mom"``, ``"tensor"``: that single
-        warm start.  ``"subspace"``, ``"random"``: ``n_starts`` random starts
-        in the subspace / in the full space, short runs, best continued.  An
-        ``SMMParams`` (weights ``(K,)``, atoms ``(K, L)``) starts there; with a
-        leading starts axis it is a batch of user starts.  An :class:`EMResult`
-        starts at its estimate.  The winner is recorded in ``EMResult.init``.
+    init : str, SMMParams or EMResult, default "auto"
+        A name from :data:`smm_ppl.em.INIT_NAMES`.  ``"auto"``: the MoM start
+        when ``K <= 3``, the tensor start and ``n_starts`` random starts in the
+        estimated subspace (those that apply: ``K <= L``, counts over items;
+        else random starts in the full space), ``short_iter`` iterations each,
+        the best continued.  ``"mom"``/``"tensor"``: that warm start;
+        ``"subspace"``/``"random"``: ``n_starts`` random starts in the
+        subspace / full space.  Parameters (optionally with a leading starts
+        axis) or an :class:`EMResult` start there.
     n_starts : int, optional
-        Number of random starts for ``"auto"``, ``"subspace"`` and
-        ``"random"`` (default 16).
+        Random starts for ``"auto"``, ``"subspace"``, ``"random"`` (default 16).
     seed : int or jax.random key
-        All randomness derives from it: the same seed gives the same result.
+        All randomness derives from it: same seed, same result.
     max_iter : int, default 2000
-        Maximum number of iterations in total (short runs included).  With
-        acceleration an iteration is one SQUAREM cycle (three EM maps).
+        Iterations in total, short runs included (with SQUAREM, cycles).
     tol : float, default 1e-12
-        Stop when the projected remaining gain of the log-likelihood
-        (Aitken) is ``< tol * |ll|`` and the projected remaining parameter
-        change is ``< sqrt(tol)`` (relative to ``max(1, max |atom|)``,
-        whitened).  ``tol = 0`` runs exactly ``max_iter`` iterations (and
-        does not warn).
+        Stop when the projected (Aitken) remaining gain of the log-likelihood
+        is ``< tol * |ll|`` and the projected parameter change ``< sqrt(tol)``
+        (whitened, relative to ``max(1, max |atom|)``).  0 runs ``max_iter``.
     m_step : {"gradient", "newton"}
-        The atoms' M-step: the paper's single gradient step in whitened
-        coordinates, or a single Newton step on each class's weighted logit.
+        One gradient step in whitened coordinates (the paper's), or one Newton step.
     step_size : float, default 1.0
-        Step length of the gradient (or Newton) step.  Any positive value
-        keeps the likelihood monotone: steps that lower it are halved.
-    acceleration : {"squarem", "none"} or None or bool, default "squarem"
-        SQUAREM acceleration with a monotonicity safeguard.
+        Any positive value keeps the likelihood monotone (steps are halved).
+    acceleration : {"squarem", "none"}, None or bool, default "squarem"
     short_iter : int, default 20
         Length of the short runs of a multi-start init.
     compute_standard_errors : bool, default True
-        Compute ``standard_errors`` from the observed information.
+        From the observed information.
 
     Returns
     -------
@@ -190,10 +177,9 @@ def fit_em(
     Warns
     -----
     ConvergenceWarning
-        When ``tol > 0`` and ``max_iter`` was reached first.
+        ``tol > 0`` and ``max_iter`` was reached first.
     UserWarning
-        When a class collapsed (weight below ``WEIGHT_FLOOR``) or a start
-        failed under ``init="auto"`` (the failure is also in ``starts``).
+        A class collapsed, or a start failed under ``"auto"`` (also in ``starts``).
     """
     prepared = prepare(features, counts)
     K = check_n_components(n_components, prepared.layout.n_rows)
@@ -203,16 +189,12 @@ def fit_em(
     check_init(init)
     key = check_key(seed)
     n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
-
     starts = build_starts(init, prepared, K, key, n_random)
     _warn_starts(starts, init)
     outcome = run_starts(
-        prepared.white,
-        starts.params.weights,
-        prepared.whitening.to_whitened(starts.params.atoms),
+        prepared.white, starts.params.weights, prepared.whitening.to_whitened(starts.params.atoms),
         tol=opts["tol"], max_iter=opts["max_iter"], step_size=opts["step_size"], short_iter=opts["short_iter"],
-        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
-    )
+        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]))
     return _assemble(prepared, starts, outcome, opts)
 
 

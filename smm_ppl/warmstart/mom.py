@@ -29,7 +29,7 @@ START_WEIGHT_FLOOR = 0.01
 _MIN_QUAD_WEIGHT = 0.1
 
 
-def _gauss_quadrature(m: np.ndarray, K: int, bound: float, min_weight: float = 0.0):
+def gauss_quadrature(m: np.ndarray, K: int, bound: float, min_weight: float = 0.0):
     """Atoms and weights of the ``K``-point quadrature matching ``m_0 .. m_{2K-1}``.
 
     Returns ``None`` when ``m`` is not the moment vector of ``K`` distinct atoms
@@ -132,7 +132,7 @@ def _starting_points(m: np.ndarray, K: int, bound: float, min_weight: float) -> 
     return out
 
 
-def _project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float, min_weight: float):
+def project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float, min_weight: float):
     """Project each row of ``m`` (D, 2K) onto the moments of ``K`` atoms in ``[-bound, bound]``.
 
     Noise-weighted least squares (residual of ``m_r`` divided by its noise
@@ -315,11 +315,11 @@ def mom_init(
     cand_w = np.empty((n_directions, K))
     cand_b = np.empty((n_directions, K, K))
     change = np.zeros(n_directions)
-    quads = [_gauss_quadrature(m[d], K, bound, min_weight) for d in range(n_directions)]
+    quads = [gauss_quadrature(m[d], K, bound, min_weight) for d in range(n_directions)]
     denoised = np.array([q is None for q in quads])
     if denoised.any():
         # Projected for every direction, so that the jitted fit sees one shape per (n_directions, K).
-        proj_t, proj_a, proj_change = _project_moments_batch(m, scale, K, bound, min_weight)
+        proj_t, proj_a, proj_change = project_moments_batch(m, scale, K, bound, min_weight)
         change[denoised] = proj_change[denoised]
     for d in range(n_directions):
         if denoised[d]:

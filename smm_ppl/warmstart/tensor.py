@@ -26,7 +26,7 @@ _POWER_ITERATIONS = 15
 
 
 @partial(jax.jit, static_argnames=("n_iter",))
-def _power_refine(tensor, vecs, n_iter):
+def power_refine(tensor, vecs, n_iter):
     """Tensor power iterations ``e <- T(I, e, e) / |T(I, e, e)|`` on each column of ``vecs`` (K, K).
 
     For an orthogonally decomposable ``T = sum_k alpha_k^{-1/2} e_k^{(x)3}`` the
@@ -44,7 +44,7 @@ def _power_refine(tensor, vecs, n_iter):
     return jax.lax.fori_loop(0, n_iter, body, vecs)
 
 
-def _decode(tensor: np.ndarray, vecs: np.ndarray, root: np.ndarray, K: int):
+def decode(tensor: np.ndarray, vecs: np.ndarray, root: np.ndarray, K: int):
     """Orthonormal ``e_k`` of the whitened tensor -> weights and subspace atoms ``b_k``.
 
     ``T(e_k, e_k, e_k) = alpha_k^{-1/2}`` gives the scale and the sign at once
@@ -172,7 +172,7 @@ def tensor_init(
         _, vecs = np.linalg.eigh(t_u)
         raw_vecs.append(vecs)
     raw_vecs = np.stack(raw_vecs)  # (D, K, K), columns e_k
-    polished = np.array(jax.vmap(lambda v: _power_refine(jnp.asarray(tensor), v, _POWER_ITERATIONS))(
+    polished = np.array(jax.vmap(lambda v: power_refine(jnp.asarray(tensor), v, _POWER_ITERATIONS))(
         jnp.asarray(raw_vecs)))
     # Power iterations may pull two columns onto the same component: keep such a set only if it stays
     # close to orthonormal, otherwise its raw counterpart stands in.
@@ -184,7 +184,7 @@ def tensor_init(
     cand_w = np.empty((2 * n_contractions, K))
     cand_b = np.empty((2 * n_contractions, K, K))
     for i, vecs in enumerate(np.concatenate([raw_vecs, polished])):
-        a, b = _decode(tensor, vecs, root, K)
+        a, b = decode(tensor, vecs, root, K)
         cand_w[i] = floor_start_weights(a)
         cand_b[i] = clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
     lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)

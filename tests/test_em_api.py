@@ -1,59 +1,16 @@
-"""Tests of the EM module (SPEC section 4, issue 4)."""
+"""fit_em (smm_ppl.em.api): monotone traces, starts, determinism, collapsed classes, validation."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
+from _em_problems import MULTI, POOR, fit_quiet, max_relative_decrease
 
 import smm_ppl as smm
 from smm_ppl import em
-from smm_ppl.prepared import prepare
 from smm_ppl.whitening import fit_whitening
 
-# --------------------------------------------------------------------------- #
-# Shared problems
-# --------------------------------------------------------------------------- #
-
-COV4 = np.array([[1.0, 0.4, 0.0, 0.0], [0.4, 2.0, 0.3, 0.0], [0.0, 0.3, 0.5, 0.0], [0.0, 0.0, 0.0, 1.5]])
-
-
-@pytest.fixture(scope="module")
-def problem():
-    """K = 3, L = 4: non-identity covariance, non-zero mean, unequal weights."""
-    L, K = 4, 3
-    X = smm.simulate_features(0, 2000, L, cov=COV4, mean=np.ones(L))
-    truth = smm.SMMParams(
-        np.array([0.5, 0.3, 0.2]),
-        np.array([[1.0, 0.0, -0.5, 0.3], [-0.7, 0.5, 0.4, -0.2], [0.2, -0.6, 0.8, 0.6]]),
-    )
-    n = smm.simulate_counts(2, X, truth, 100_000)
-    return X, n, truth
-
-
-#: A poor start: one dominant class, atoms far from the truth.
-POOR = smm.SMMParams(
-    np.array([0.9, 0.05, 0.05]),
-    np.array([[2.5, 2.5, -2.5, 2.0], [-2.0, 2.0, 2.5, -2.5], [0.0, -3.0, 0.0, 2.0]]),
-)
-
-
-#: One multi-start configuration shared by many tests (shares compiled code).
-MULTI = dict(n_starts=4, short_iter=5, max_iter=40)
-
-
-def _fit(*args, **kwargs):
-    kwargs.setdefault("compute_standard_errors", False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", smm.ConvergenceWarning)
-        return smm.fit_em(*args, **kwargs)
-
-
-def _max_relative_decrease(trace: np.ndarray) -> float:
-    """Largest decrease of the trace from one iteration to the next, relative to |ll|."""
-    d = (trace[:-1] - trace[1:]) / np.abs(trace[:-1])
-    return float(max(d.max(), 0.0))
 
 
 # --------------------------------------------------------------------------- #
@@ -68,126 +25,26 @@ def test_trace_is_monotone_from_a_poor_start(problem, m_step, acceleration, step
     # step_size = 3 overshoots: without the safeguard these traces drop by O(1)
     # relative (checked when the safeguard was written), so the test can fail.
     X, n, _ = problem
-    res = _fit(X, n, 3, init=POOR, m_step=m_step, acceleration=acceleration, step_size=step_size,
+    res = fit_quiet(X, n, 3, init=POOR, m_step=m_step, acceleration=acceleration, step_size=step_size,
                max_iter=40, tol=0.0)
     assert np.all(np.isfinite(res.trace))
-    assert _max_relative_decrease(res.trace) <= 1e-9
+    assert max_relative_decrease(res.trace) <= 1e-9
     assert res.trace[-1] > res.trace[0] + 1.0  # and it did climb
 
 
 def test_trace_is_monotone_for_multistart_random(problem):
     X, n, _ = problem
-    res = _fit(X, n, 3, init="random", seed=3, tol=0.0, step_size=3.0, **MULTI)
-    assert _max_relative_decrease(res.trace) <= 1e-9
+    res = fit_quiet(X, n, 3, init="random", seed=3, tol=0.0, step_size=3.0, **MULTI)
+    assert max_relative_decrease(res.trace) <= 1e-9
     assert res.trace.shape == (41,)
 
 
 def test_trace_starts_at_the_initial_log_likelihood(problem):
     X, n, _ = problem
-    res = _fit(X, n, 3, init=POOR, max_iter=40, tol=0.0)
+    res = fit_quiet(X, n, 3, init=POOR, max_iter=40, tol=0.0)
     assert res.trace[0] == pytest.approx(smm.log_likelihood(X, n, POOR), rel=1e-12)
     assert res.log_likelihood == pytest.approx(smm.log_likelihood(X, n, res.params), rel=1e-10)
     assert res.log_likelihood == res.trace[-1]
-
-
-def test_em_update_is_a_pure_safeguarded_map(problem):
-    """The init/update pair on its own: the log-likelihood does not fall."""
-    import jax
-    import jax.numpy as jnp
-
-    X, n, _ = problem
-    prep = prepare(X, n)
-    wh, data = prep.whitening, prep.white
-    state = em.em_init(data, jnp.asarray(POOR.weights), jnp.asarray(wh.to_whitened(POOR.atoms)))
-    update = jax.jit(lambda s: em.em_update(data, s, 3.0, m_step="gradient"))
-    lls = [float(state.ll)]
-    for _ in range(5):
-        state, info = update(state)
-        lls.append(float(state.ll))
-        assert 0 <= int(info.halvings) <= em.kernel.MAX_HALVINGS + 1
-    assert _max_relative_decrease(np.array(lls)) <= 1e-9
-    assert lls[-1] > lls[0]
-    assert float(jnp.sum(state.weights)) == pytest.approx(1.0, abs=1e-12)
-
-
-@pytest.mark.parametrize("acceleration", ["none", "squarem"])
-def test_extreme_logits_fall_back_to_log_space(acceleration):
-    """Atoms hundreds of whitened units long: some observed items' pi underflow in linear space."""
-    import jax.numpy as jnp
-
-    L, K = 4, 3
-    X = smm.simulate_features(0, 2000, L)
-    n = smm.simulate_counts(2, X, smm.simulate_params(1, K, L), 50_000)
-    assert np.any(n == 0)  # unobserved items too (their pi may underflow: no NaN from them)
-    atoms = np.random.default_rng(5).standard_normal((K, L))
-    start = smm.SMMParams(np.full(K, 1.0 / K), 200.0 * atoms / np.linalg.norm(atoms, axis=1, keepdims=True))
-    prep = prepare(X, n)
-    wh, data = prep.whitening, prep.white
-    state = em.em_init(data, jnp.asarray(start.weights), jnp.asarray(wh.to_whitened(start.atoms)))
-    assert bool(state.stats.exact)  # the fallback is exercised
-    assert not np.isfinite(float(data.statistics(state.weights, state.logits, exact=False).ll))
-    assert np.isfinite(float(state.ll))
-    assert float(state.ll) * n.sum() == pytest.approx(smm.log_likelihood(X, n, start), rel=1e-12)
-
-    res = _fit(X, n, K, init=start, acceleration=acceleration, max_iter=60, tol=0.0)
-    assert np.all(np.isfinite(res.params.atoms)) and np.all(np.isfinite(res.params.weights))
-    assert np.all(np.isfinite(res.trace))
-    assert _max_relative_decrease(res.trace) <= 1e-9
-    assert res.trace[-1] > 0.5 * res.trace[0]  # it climbed far out of the start
-
-
-# --------------------------------------------------------------------------- #
-# Stopping rule
-# --------------------------------------------------------------------------- #
-
-
-@pytest.mark.parametrize("init", ["user", "random"])
-def test_tol_zero_runs_exactly_max_iter(problem, init):
-    X, n, truth = problem
-    start = truth if init == "user" else "random"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", smm.ConvergenceWarning)  # tol = 0 asked for it: no warning
-        res = smm.fit_em(X, n, 3, init=start, tol=0.0, compute_standard_errors=False, **MULTI)
-    assert res.n_iter == 40
-    assert res.trace.shape == (41,)
-    assert not res.converged and res.stop_reason == "max_iter"
-
-
-def test_max_iter_shorter_than_the_short_runs(problem):
-    X, n, _ = problem
-    res = _fit(X, n, 3, init="random", n_starts=4, short_iter=5, max_iter=3, tol=0.0)
-    assert res.n_iter == 3 and res.trace.shape == (4,)
-
-
-def test_converges_from_the_truth_with_the_default_tolerance(problem):
-    X, n, truth = problem
-    res = smm.fit_em(X, n, 3, init=truth, compute_standard_errors=False)
-    assert res.converged and res.stop_reason == "tol"
-    assert res.n_iter < 200
-    assert res.init == "user"
-    np.testing.assert_allclose(res.init_params.atoms, truth.atoms)
-
-
-def test_non_converged_fit_warns(problem):
-    X, n, _ = problem
-    with pytest.warns(smm.ConvergenceWarning, match="did not converge"):
-        res = smm.fit_em(X, n, 3, init=POOR, max_iter=40, tol=1e-12, acceleration="none",
-                         compute_standard_errors=False)
-    assert not res.converged and res.stop_reason == "max_iter"
-    assert issubclass(smm.ConvergenceWarning, UserWarning)
-
-
-@pytest.mark.parametrize("m_step", ["gradient", "newton"])
-def test_variants_reach_the_same_maximum(problem, m_step):
-    X, n, truth = problem
-    ref = _fit(X, n, 3, init=truth, m_step="newton", acceleration="squarem", tol=1e-13)
-    res = _fit(X, n, 3, init=truth, m_step=m_step, acceleration="none", tol=1e-12, max_iter=3000)
-    assert res.converged
-    aligned = smm.align_params(res.params, ref.params)
-    np.testing.assert_allclose(aligned.atoms, ref.params.atoms, atol=2e-4)
-    np.testing.assert_allclose(aligned.weights, ref.params.weights, atol=2e-5)
-    # SQUAREM needs far fewer iterations than the plain map.
-    assert ref.n_iter < res.n_iter
 
 
 # --------------------------------------------------------------------------- #
@@ -198,9 +55,9 @@ def test_variants_reach_the_same_maximum(problem, m_step):
 def test_same_seed_same_result(problem):
     X, n, _ = problem
     kw = dict(init="random", **MULTI)
-    a = _fit(X, n, 3, seed=11, **kw)
-    b = _fit(X, n, 3, seed=11, **kw)
-    c = _fit(X, n, 3, seed=12, **kw)
+    a = fit_quiet(X, n, 3, seed=11, **kw)
+    b = fit_quiet(X, n, 3, seed=11, **kw)
+    c = fit_quiet(X, n, 3, seed=12, **kw)
     np.testing.assert_array_equal(a.params.atoms, b.params.atoms)
     np.testing.assert_array_equal(a.trace, b.trace)
     assert a.init == b.init
@@ -210,7 +67,7 @@ def test_same_seed_same_result(problem):
 
 def test_random_multistart_records_the_winner(problem):
     X, n, truth = problem
-    res = _fit(X, n, 3, init="random", seed=0, **MULTI)
+    res = fit_quiet(X, n, 3, init="random", seed=0, **MULTI)
     assert res.init.startswith("random[")
     names = [s["name"] for s in res.starts]
     assert names == [f"random[{i}]" for i in range(4)]
@@ -224,7 +81,7 @@ def test_batch_of_user_starts(problem):
     X, n, truth = problem
     batch = smm.SMMParams(np.stack([POOR.weights, truth.weights, POOR.weights, truth.weights]),
                           np.stack([POOR.atoms, truth.atoms, -POOR.atoms, truth.atoms + 0.1]))
-    res = _fit(X, n, 3, init=batch, short_iter=5)
+    res = fit_quiet(X, n, 3, init=batch, short_iter=5)
     assert [s["name"] for s in res.starts] == [f"user[{i}]" for i in range(4)]
     assert res.init in ("user[1]", "user[3]")
     assert smm.parameter_error(res.params, truth)["atoms"] < 0.2
@@ -232,8 +89,8 @@ def test_batch_of_user_starts(problem):
 
 def test_fit_em_accepts_an_em_result_as_init(problem):
     X, n, truth = problem
-    first = _fit(X, n, 3, init=truth)
-    again = _fit(X, n, 3, init=first)
+    first = fit_quiet(X, n, 3, init=truth)
+    again = fit_quiet(X, n, 3, init=first)
     assert again.init == "user"
     assert again.n_iter <= 3
     np.testing.assert_allclose(again.params.atoms, first.params.atoms, atol=1e-4)
@@ -250,7 +107,7 @@ def test_zero_weight_class_gives_no_nan(problem):
     assert res.params.weights[2] < em.WEIGHT_FLOOR
     np.testing.assert_allclose(res.params.atoms[2], truth.atoms[2], atol=1e-12)  # frozen
     assert np.all(np.isnan(res.standard_errors.weights))
-    assert _max_relative_decrease(res.trace) <= 1e-9
+    assert max_relative_decrease(res.trace) <= 1e-9
 
 
 def test_standard_errors_in_the_result(problem):
@@ -280,7 +137,7 @@ def test_k_equal_one(problem):
 
 def test_auto_records_its_starts(problem):
     X, n, truth = problem
-    res = _fit(X, n, 3, n_starts=4, seed=1)
+    res = fit_quiet(X, n, 3, n_starts=4, seed=1)
     names = [s["name"] for s in res.starts]
     assert "mom" in names and "tensor" in names
     assert sum(name.startswith("subspace[") for name in names) == 4
@@ -292,7 +149,7 @@ def test_auto_records_its_starts(problem):
 @pytest.mark.parametrize("name", ["mom", "tensor", "subspace"])
 def test_named_warm_starts(problem, name):
     X, n, truth = problem
-    res = _fit(X, n, 3, init=name, seed=0, **MULTI)
+    res = fit_quiet(X, n, 3, init=name, seed=0, **MULTI)
     assert res.init == name or res.init.startswith(f"{name}[")
     assert np.isfinite(res.log_likelihood)
 
@@ -306,7 +163,7 @@ def test_auto_survives_a_failing_warm_start(problem, monkeypatch):
     monkeypatch.setattr(warmstart, "tensor_init", broken)
     X, n, _ = problem
     with pytest.warns(UserWarning, match="tensor"):
-        res = _fit(X, n, 3, n_starts=5)  # mom + 5 subspace: same batch shape as the test above
+        res = fit_quiet(X, n, 3, n_starts=5)  # mom + 5 subspace: same batch shape as the test above
     failed = [s for s in res.starts if s["error"]]
     assert [s["name"] for s in failed] == ["tensor"] and "boom" in failed[0]["error"]
     assert res.init != "tensor"
@@ -316,7 +173,7 @@ def test_auto_with_more_components_than_features_uses_random_starts():
     X = smm.simulate_features(5, 500, 2, cov=[[1.0, 0.3], [0.3, 0.6]])
     truth = smm.simulate_params(6, 3, 2, atoms_scale=1.0, min_separation=1.0)
     n = smm.simulate_counts(7, X, truth, 20_000)
-    res = _fit(X, n, 3, **MULTI)
+    res = fit_quiet(X, n, 3, **MULTI)
     assert res.init.startswith("random[")
     assert any(s["error"] and "K=3 > L=2" in s["error"] for s in res.starts)
 
@@ -348,8 +205,8 @@ def _oracle_problem(K: int):
 @pytest.mark.parametrize("K", [2, 3, pytest.param(4, marks=pytest.mark.slow), pytest.param(5, marks=pytest.mark.slow)])
 def test_auto_reaches_the_oracle_error(K):
     X, n, truth = _oracle_problem(K)
-    oracle = _fit(X, n, K, init=truth, tol=1e-12)
-    auto = _fit(X, n, K, init="auto", seed=0, tol=1e-12)
+    oracle = fit_quiet(X, n, K, init=truth, tol=1e-12)
+    auto = fit_quiet(X, n, K, init="auto", seed=0, tol=1e-12)
     assert oracle.converged and auto.converged
     e_oracle = smm.parameter_error(oracle.params, truth)
     e_auto = smm.parameter_error(auto.params, truth)

@@ -1,0 +1,66 @@
+"""Running the EM map (smm_ppl.em.driver, smm_ppl.em.squarem): stopping rule, variants."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from _em_problems import MULTI, POOR, fit_quiet
+
+import smm_ppl as smm
+
+
+
+# --------------------------------------------------------------------------- #
+# Stopping rule
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("init", ["user", "random"])
+def test_tol_zero_runs_exactly_max_iter(problem, init):
+    X, n, truth = problem
+    start = truth if init == "user" else "random"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", smm.ConvergenceWarning)  # tol = 0 asked for it: no warning
+        res = smm.fit_em(X, n, 3, init=start, tol=0.0, compute_standard_errors=False, **MULTI)
+    assert res.n_iter == 40
+    assert res.trace.shape == (41,)
+    assert not res.converged and res.stop_reason == "max_iter"
+
+
+def test_max_iter_shorter_than_the_short_runs(problem):
+    X, n, _ = problem
+    res = fit_quiet(X, n, 3, init="random", n_starts=4, short_iter=5, max_iter=3, tol=0.0)
+    assert res.n_iter == 3 and res.trace.shape == (4,)
+
+
+def test_converges_from_the_truth_with_the_default_tolerance(problem):
+    X, n, truth = problem
+    res = smm.fit_em(X, n, 3, init=truth, compute_standard_errors=False)
+    assert res.converged and res.stop_reason == "tol"
+    assert res.n_iter < 200
+    assert res.init == "user"
+    np.testing.assert_allclose(res.init_params.atoms, truth.atoms)
+
+
+def test_non_converged_fit_warns(problem):
+    X, n, _ = problem
+    with pytest.warns(smm.ConvergenceWarning, match="did not converge"):
+        res = smm.fit_em(X, n, 3, init=POOR, max_iter=40, tol=1e-12, acceleration="none",
+                         compute_standard_errors=False)
+    assert not res.converged and res.stop_reason == "max_iter"
+    assert issubclass(smm.ConvergenceWarning, UserWarning)
+
+
+@pytest.mark.parametrize("m_step", ["gradient", "newton"])
+def test_variants_reach_the_same_maximum(problem, m_step):
+    X, n, truth = problem
+    ref = fit_quiet(X, n, 3, init=truth, m_step="newton", acceleration="squarem", tol=1e-13)
+    res = fit_quiet(X, n, 3, init=truth, m_step=m_step, acceleration="none", tol=1e-12, max_iter=3000)
+    assert res.converged
+    aligned = smm.align_params(res.params, ref.params)
+    np.testing.assert_allclose(aligned.atoms, ref.params.atoms, atol=2e-4)
+    np.testing.assert_allclose(aligned.weights, ref.params.weights, atol=2e-5)
+    # SQUAREM needs far fewer iterations than the plain map.
+    assert ref.n_iter < res.n_iter
