@@ -4,7 +4,9 @@ Importing this package turns on JAX's float64 mode (see :mod:`smm_ppl._config`).
 """
 
 from . import _config  # noqa: F401  (must run before any JAX array is created)
+from . import layouts
 from .data import SMMData, as_data, counts_from_draws
+from .layouts import ItemCounts, Layout, as_layout
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
 from .simulate import simulate_counts, simulate_features, simulate_params
@@ -39,6 +41,10 @@ __all__ = [
     "SMMData",
     "as_data",
     "counts_from_draws",
+    "layouts",
+    "Layout",
+    "ItemCounts",
+    "as_layout",
     "log_likelihood",
     "log_mixture_probs",
     "align_params",

@@ -1,8 +1,7 @@
-"""Data handling in one place.
+"""Validation of ``(features, counts)`` into an :class:`SMMData` (NumPy, float64 / int64).
 
-Every public entry point turns ``(features, counts)`` into an :class:`SMMData`
-through :func:`as_data`; a later extension to several choice situations or
-panels changes this module and the likelihood, not every caller.
+The methods reach data through a layout (:mod:`smm_ppl.layouts`);
+:func:`smm_ppl.layouts.as_layout` builds one from the validated arrays here.
 """
 
 from __future__ import annotations
