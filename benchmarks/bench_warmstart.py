@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
 from smm_ppl.likelihood import log_likelihood_jax  # noqa: E402
-from smm_ppl.warmstart._whiten import fit_whitening  # noqa: E402
+from smm_ppl.whitening import fit_whitening  # noqa: E402
 
 
 def design(seed: int, p: int, L: int, K: int, n_obs: int, radius: float = 1.3):
