@@ -12,7 +12,7 @@ Every warm start returns parameters in the user's original coordinates and
 accepts ``return_diagnostics=True`` to also get a :class:`WarmStartDiagnostics`.
 """
 
-from .diagnostics import WarmStartDiagnostics, effective_items
+from .report import WarmStartDiagnostics, effective_items
 from .mom import mom_init
 from .moments import LatentMoments, directional_moments, latent_moments
 from .random_starts import subspace_random_inits

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..params import SMMParams
 from ..validation import check_bool, check_key, check_positive_int
-from .diagnostics import effective_items
+from .report import effective_items
 from .mom import candidate_log_likelihoods, clip_norms
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 

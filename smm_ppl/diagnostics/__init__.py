@@ -1,0 +1,51 @@
+"""Posterior diagnostics: every ArviZ call of the package (SPEC section 5).
+
+One idea per module, re-exported here name by name:
+
+- :mod:`.idata` — relabelled draws, the InferenceData the samplers build, files.
+- :mod:`.criteria` — count-weighted LOO, WAIC and ``compare``.
+- :mod:`.convergence` — R-hat, ESS, summaries, HDIs.
+- :mod:`.comparison` — an EM estimate against the posterior.
+- :mod:`.plots` — plots.
+
+ArviZ is imported on first use (:func:`._arviz.arviz`), so ``import smm_ppl``
+stays fast.
+"""
+
+from .comparison import compare_point_to_posterior as compare_point_to_posterior
+from .convergence import ess as ess
+from .convergence import hdi as hdi
+from .convergence import rhat as rhat
+from .convergence import summary as summary
+from .criteria import compare as compare
+from .criteria import loo as loo
+from .criteria import waic as waic
+from .idata import build_inference_data as build_inference_data
+from .idata import load_inference_data as load_inference_data
+from .idata import posterior_mean_params as posterior_mean_params
+from .idata import raw_posterior as raw_posterior
+from .idata import relabel_draws as relabel_draws
+from .idata import save_inference_data as save_inference_data
+from .plots import plot_forest_comparison as plot_forest_comparison
+from .plots import plot_posterior_vs_point as plot_posterior_vs_point
+from .plots import plot_trace as plot_trace
+
+__all__ = [
+    "relabel_draws",
+    "build_inference_data",
+    "raw_posterior",
+    "loo",
+    "waic",
+    "compare",
+    "rhat",
+    "ess",
+    "summary",
+    "hdi",
+    "posterior_mean_params",
+    "compare_point_to_posterior",
+    "plot_posterior_vs_point",
+    "plot_forest_comparison",
+    "plot_trace",
+    "save_inference_data",
+    "load_inference_data",
+]

@@ -1,0 +1,117 @@
+"""A point estimate (EM) against the posterior, scalar by scalar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..params import SMMParams, match_components
+from ..validation import check_params
+from ._arviz import arviz, check_idata, check_prob
+from .idata import posterior_mean_params
+
+__all__ = ["compare_point_to_posterior"]
+
+
+def point_and_se(point: Any, standard_errors: Any, n_features: int):
+    """Accept an SMMParams or an EM-like result (``.params``, ``.standard_errors``)."""
+    se = standard_errors
+    if hasattr(point, "params") and isinstance(getattr(point, "params"), tuple):  # an EM result
+        if se is None:
+            se = getattr(point, "standard_errors", None)
+        point = point.params
+    if not isinstance(point, tuple):
+        raise TypeError(
+            f"point must be an SMMParams or an EM result with .params, got {type(point).__name__}."
+        )
+    point = check_params(point, n_features, name="point")
+    if se is not None:
+        if not isinstance(se, tuple) or len(se) != 2:
+            raise TypeError("standard_errors must be an SMMParams of standard errors (or None).")
+        se = SMMParams(np.asarray(se[0], dtype=np.float64), np.asarray(se[1], dtype=np.float64))
+        if se.weights.shape != point.weights.shape or se.atoms.shape != point.atoms.shape:
+            raise ValueError(
+                f"standard_errors shapes {se.weights.shape}, {se.atoms.shape} do not match the point's "
+                f"{point.weights.shape}, {point.atoms.shape}."
+            )
+    return point, se
+
+
+def _scalar_names(K: int, L: int) -> list[str]:
+    return [f"weights[{k}]" for k in range(K)] + [f"atoms[{k},{l}]" for k in range(K) for l in range(L)]
+
+
+def compare_point_to_posterior(
+    idata: Any,
+    point: Any,
+    standard_errors: Any = None,
+    *,
+    hdi_prob: float = 0.94,
+    align: bool = True,
+):
+    """One row per scalar parameter: point estimate (EM) against the posterior.
+
+    Parameters
+    ----------
+    idata : az.InferenceData
+        Posterior draws (relabelled) from :func:`smm_ppl.sample_nuts` or ``fit_svi``.
+    point : SMMParams or EM result
+        The point estimate; an EM result also supplies ``standard_errors``.
+    standard_errors : SMMParams, optional
+        Standard errors of ``point`` (overrides the EM result's).
+    hdi_prob : float, default 0.94
+    align : bool, default True
+        Match the point's classes to the posterior-mean labelling first
+        (Hungarian); the standard errors follow the same permutation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``"weights[k]"``, ``"atoms[k,l]"``; columns ``em_estimate``,
+        ``em_se`` (NaN without standard errors), ``post_mean``, ``post_sd``,
+        ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) / post_sd),
+        ``se_ratio`` (= em_se / post_sd), ``inside_hdi``.
+    """
+    import pandas as pd
+
+    az = arviz()
+    check_idata(idata)
+    hdi_prob = check_prob(hdi_prob, "hdi_prob")
+    post = idata.posterior
+    K = post.sizes["component"]
+    L = post.sizes["feature"]
+    point, se = point_and_se(point, standard_errors, L)
+    if point.weights.shape[0] != K:
+        raise ValueError(f"point has {point.weights.shape[0]} components but the posterior has {K}.")
+    if align:
+        perm = match_components(point.atoms, posterior_mean_params(idata).atoms)
+        point = SMMParams(point.weights[perm], point.atoms[perm])
+        if se is not None:
+            se = SMMParams(se.weights[perm], se.atoms[perm])
+    w = post["weights"].values.reshape(-1, K)
+    a = post["atoms"].values.reshape(-1, K * L)
+    draws = np.concatenate([w, a], axis=1)  # (S, K + K L)
+    est = np.concatenate([point.weights, point.atoms.ravel()])
+    ses = np.full(est.shape, np.nan) if se is None else np.concatenate([se.weights, se.atoms.ravel()])
+    h = az.hdi(draws[None], hdi_prob=hdi_prob)  # (n_scalars, 2)
+    mean = draws.mean(axis=0)
+    sd = draws.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (est - mean) / sd
+        ratio = ses / sd
+    table = pd.DataFrame(
+        {
+            "em_estimate": est,
+            "em_se": ses,
+            "post_mean": mean,
+            "post_sd": sd,
+            "hdi_low": h[:, 0],
+            "hdi_high": h[:, 1],
+            "z": z,
+            "se_ratio": ratio,
+            "inside_hdi": (est >= h[:, 0]) & (est <= h[:, 1]),
+        },
+        index=pd.Index(_scalar_names(K, L), name="parameter"),
+    )
+    return table
