@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .em.starts import INIT_NAMES
+from .inference import GUIDES
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--num-chains", type=int, default=4, help="NUTS chains (default 4)")
     fit.add_argument("--num-warmup", type=int, default=500, help="NUTS warm-up steps (default 500)")
     fit.add_argument("--num-samples", type=int, default=500, help="NUTS draws per chain (default 500)")
-    fit.add_argument("--guide", choices=["delta", "normal", "mvn"], default="normal", help="SVI guide (default normal)")
+    fit.add_argument("--guide", choices=list(GUIDES), default="normal", help="SVI guide (default normal)")
     fit.add_argument("--svi-steps", type=int, default=2000, help="SVI optimisation steps (default 2000)")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.set_defaults(func=_cmd_fit)

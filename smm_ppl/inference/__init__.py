@@ -1,0 +1,38 @@
+"""Bayesian inference with NumPyro: NUTS and SVI started at a warm start (SPEC section 5).
+
+One idea per module, re-exported here name by name:
+
+- :mod:`.init` — starting values, one per chain, in one labelling; one vocabulary of start names.
+- :mod:`.idata` — the pointwise log-likelihood through the layout and the InferenceData.
+- :mod:`.nuts` — :func:`sample_nuts`.
+- :mod:`.svi` — :func:`fit_svi`.
+
+Both samplers run :func:`smm_ppl.models.mixture_model` on the data layout and
+hand plain arrays to :func:`smm_ppl.diagnostics.build_inference_data`.
+"""
+
+from .idata import inference_data as inference_data
+from .idata import log_likelihood_draws as log_likelihood_draws
+from .idata import unit_log_likelihood_draws as unit_log_likelihood_draws
+from .init import chain_init_params as chain_init_params
+from .init import model_kwargs as model_kwargs
+from .init import resolve_init as resolve_init
+from .nuts import CHAIN_METHODS as CHAIN_METHODS
+from .nuts import sample_nuts as sample_nuts
+from .svi import GUIDES as GUIDES
+from .svi import SVIResult as SVIResult
+from .svi import fit_svi as fit_svi
+
+__all__ = [
+    "sample_nuts",
+    "fit_svi",
+    "SVIResult",
+    "resolve_init",
+    "chain_init_params",
+    "model_kwargs",
+    "log_likelihood_draws",
+    "unit_log_likelihood_draws",
+    "inference_data",
+    "GUIDES",
+    "CHAIN_METHODS",
+]
