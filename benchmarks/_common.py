@@ -112,26 +112,3 @@ def save_json(result: dict, name: str, out: str | os.PathLike | None = None) -> 
     path.write_text(json.dumps(_jsonable(result), indent=2) + "\n")
     print(f"  saved {path}")
     return path
-
-
-def fit_em_fn():
-    """``smm.fit_em`` (re-exported once the lead wires it), else ``smm_ppl.em.fit_em``."""
-    import smm_ppl as smm
-
-    if hasattr(smm, "fit_em"):
-        return smm.fit_em
-    from smm_ppl.em import fit_em
-
-    return fit_em
-
-
-def warmstart_fns():
-    """``(mom_init, tensor_init, subspace_random_inits)`` from wherever they are exported."""
-    import smm_ppl as smm
-
-    names = ("mom_init", "tensor_init", "subspace_random_inits")
-    if all(hasattr(smm, n) for n in names):
-        return tuple(getattr(smm, n) for n in names)
-    from smm_ppl import warmstart
-
-    return tuple(getattr(warmstart, n) for n in names)

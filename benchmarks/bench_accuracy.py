@@ -43,13 +43,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
+from smm_ppl.layouts.items import log_mixture_probs  # noqa: E402
+
+import _common  # noqa: E402
 
 NAME = "accuracy"
 
@@ -64,8 +65,7 @@ def _log_pi_free(z, X, K, L):
     a = z[: K - 1]
     weights = jnp.concatenate([a, 1.0 - jnp.sum(a, keepdims=True)])
     atoms = z[K - 1:].reshape(K, L)
-    logits = X @ atoms.T
-    return jax.nn.logsumexp(jax.nn.log_softmax(logits, axis=0) + jnp.log(weights), axis=1)
+    return log_mixture_probs(X, weights, atoms)
 
 
 def free_coords(params: smm.SMMParams) -> np.ndarray:
@@ -311,7 +311,7 @@ def main(argv=None) -> dict:
         args.K, args.succ_p, args.succ_L, args.succ_N, args.succ_starts, args.succ_max_iter = [2], 200, 3, 5_000, 2, 2000
         args.methods = ["tensor", "random x2"]
 
-    fit_em = _common.fit_em_fn()
+    fit_em = smm.fit_em
     t0 = time.perf_counter()
     result = {"name": NAME, "smoke": bool(args.smoke), "environment": _common.environment()}
     if "rate" in args.parts:

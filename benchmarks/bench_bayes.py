@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
+
+import _common  # noqa: E402
 
 sys.path.insert(0, str(_common.PEER_SCRIPTS))
 import install  # noqa: E402
@@ -165,7 +165,7 @@ def main(argv=None) -> dict:
     w = np.linspace(1.0, 1.5, args.K)
     truth = smm.SMMParams(w / w.sum(), base.atoms)
     n = smm.simulate_counts(args.seed + 2, X, truth, args.N)
-    fit_em = _common.fit_em_fn()
+    fit_em = smm.fit_em
     em_res = fit_em(X, n, args.K, init="auto", seed=args.seed)
     reference = em_res.params
 

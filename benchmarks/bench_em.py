@@ -118,8 +118,8 @@ def main(argv=None) -> dict:
     shorts = {k: [] for k in candidates}
     for _ in range(args.repeats):
         for name, fn in candidates.items():
-            longs[name].append(_best_time(lambda: fn(n_long), 1))
-            shorts[name].append(_best_time(lambda: fn(n_short), 1))
+            longs[name].append(_best_time(lambda fn=fn: fn(n_long), 1))
+            shorts[name].append(_best_time(lambda fn=fn: fn(n_short), 1))
             rounds[name].append(max(longs[name][-1] - shorts[name][-1], 1e-12) / (n_long - n_short))
     # Best (least disturbed) long and short runs, differenced.
     per = {k: max(min(longs[k]) - min(shorts[k]), 1e-12) / (n_long - n_short) for k in candidates}

@@ -9,11 +9,11 @@ the same run and on the same arrays:
   stored ``(p, L)`` and stored transposed ``(L, p)`` (the EM core's layout):
   the faster of the two is the baseline;
 * ``matmul_logits`` and ``matmul_gradient``: each product alone;
-* ``estep``: the elementwise E-step on a ``(p, K)`` logit array alone
-  (softmax over items, logsumexp over classes, the log-likelihood; the same
-  operations as the EM module's E-step);
-* ``em_iteration``: one iteration of the jitted EM driver
-  (:func:`smm_ppl.em._run_single`), as the difference of a long and a short run
+* ``estep``: the layout's E-step statistics at given ``(K, p)`` logits alone
+  (:meth:`smm_ppl.layouts.ItemCounts.statistics`: normalisers, mixture
+  probabilities, the log-likelihood);
+* ``em_iteration``: one iteration of the jitted EM driver that ``fit_em`` runs
+  (:func:`smm_ppl.em.run`), as the difference of a long and a short run
   with ``tol = 0`` divided by the difference of their iteration counts, so
   compilation, the initial E-step and the transfer of the result cancel;
 * ``em_iteration_newton``: the same with the Newton M-step (the Hessians add a
@@ -41,102 +41,45 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402  (puts the repository on sys.path)
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
 from smm_ppl import em  # noqa: E402
+from smm_ppl.prepared import prepare  # noqa: E402
+
+import _common  # noqa: E402  (puts the repository on sys.path)
 
 NAME = "em_scaling"
 
 
-def _em_runner(X, n, xt, w, weights0, atoms0, m_step, buffer):
-    """``(run, how)``: ``run(m)`` performs ``m`` plain EM iterations (gradient or Newton M-step,
-    no acceleration, ``tol = 0``).
-
-    Prefers the EM module's jitted driver (``em._run_single`` on the whitened data
-    already on the device) when its signature is one this script knows; otherwise,
-    or if that call fails, the public ``fit_em`` (its fixed costs, validation and
-    whitening, cancel in the long-minus-short difference).
-    """
-    import inspect
-
-    try:
-        names = list(inspect.signature(em._run).parameters)
-    except (AttributeError, TypeError, ValueError):
-        names = []
-    private = None
-    if hasattr(em, "_run_single") and names[:2] == ["xt", "w"] and "buffer" in names:
-        def private(m):  # max_iter traced, buffer static
-            return em._run_single(xt, w, weights0, atoms0, 0.0, m, 1.0, buffer=buffer, m_step=m_step,
-                                  acceleration="none").trace
-    elif hasattr(em, "_run_single") and names[:2] == ["xt", "w"] and "max_iter" in names:
-        def private(m):  # max_iter static
-            return em._run_single(xt, w, weights0, atoms0, 0.0, max_iter=m, m_step=m_step, step_size=1.0,
-                                  acceleration="none").trace
-    if private is not None:
-        try:
-            jax.block_until_ready(private(1))
-            return private, "em._run_single"
-        except Exception:  # the private driver changed: use the public API
-            pass
-
-    fit_em = _common.fit_em_fn()
-    init = smm.SMMParams(np.asarray(weights0), np.asarray(atoms0) @ _whiten(X)[2])  # back to original coordinates
+def _em_runner(layout, weights0, atoms0, m_step, buffer):
+    """``run(m)``: ``m`` plain EM iterations (no acceleration, ``tol = 0``) of the jitted driver
+    :func:`smm_ppl.em.run` on the whitened layout, as ``fit_em`` runs them."""
+    algorithm = em.em_algorithm(m_step, "none")
 
     def run(m):
-        res = fit_em(X, n, len(init.weights), init=init, max_iter=m, tol=0.0, m_step=m_step,
-                     acceleration="none", compute_standard_errors=False)
-        if res.n_iter != m:
-            raise RuntimeError(f"fit_em(tol=0, max_iter={m}) ran {res.n_iter} iterations")
-        return res.log_likelihood
-    return run, "fit_em (public API)"
+        return em.run(layout, weights0, atoms0, 0.0, m, 1.0, buffer=buffer, algorithm=algorithm).trace
 
-
-def _estep(w, log_weights, logits):
-    """The elementwise E-step work on ``(p, K)`` logits (as in smm_ppl.em): softmax over
-    items, log-softmax plus log-weights, logsumexp over classes, responsibilities and the
-    log-likelihood. Two exponentials of a ``(p, K)`` array."""
-    m = jnp.max(logits, axis=0)
-    e = jnp.exp(logits - m)
-    z = jnp.sum(e, axis=0)
-    sigma = e / z
-    joint = logits - (m + jnp.log(z)) + log_weights
-    mk = jnp.max(joint, axis=1, keepdims=True)
-    e2 = jnp.exp(joint - mk)
-    z2 = jnp.sum(e2, axis=1, keepdims=True)
-    gamma = e2 / z2
-    log_pi = mk[:, 0] + jnp.log(z2[:, 0])
-    return sigma, gamma, jnp.sum(jnp.where(w > 0, w * log_pi, 0.0))
-
-
-def _whiten(X):
-    mean = X.mean(axis=0)
-    c = X - mean
-    lam, vec = np.linalg.eigh(c.T @ c / X.shape[0])
-    half = (vec * np.sqrt(lam)) @ vec.T
-    inv_half = (vec / np.sqrt(lam)) @ vec.T
-    return c @ inv_half, half, inv_half
+    return run
 
 
 def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton: bool, work: float = 2e7) -> dict:
     X = smm.simulate_features(0, p, L)
     truth = smm.simulate_params(1, K, L, atoms_scale=1.5 / np.sqrt(L))
     n = smm.simulate_counts(2, X, truth, n_obs)
-    xt_np, half, _ = _whiten(X)
-    xt = jnp.asarray(xt_np)
-    w = jnp.asarray(n / n.sum())
-    start_atoms = jnp.asarray(0.5 * truth.atoms @ half)  # not the truth: real work per iteration
+    prepared = prepare(X, n)
+    layout = prepared.white
+    xt_np = np.asarray(layout.features)
+    xt = layout.features
+    start_atoms = jnp.asarray(prepared.whitening.to_whitened(0.5 * truth.atoms))  # not the truth: real work
     start_weights = jnp.full(K, 1.0 / K)
     dtype = str(xt.dtype)
 
     B = jax.random.normal(jax.random.PRNGKey(3), (K, L), dtype=xt.dtype)
     R = jax.random.normal(jax.random.PRNGKey(4), (p, K), dtype=xt.dtype)
-    logits = xt @ B.T
-    log_alpha = jnp.log(start_weights)
+    logits = B @ layout.features_t
 
     two_passes = jax.jit(lambda xt, B, R: (xt @ B.T, R.T @ xt))  # features (p, L), row-major
     # The same products with the features stored transposed, (L, p), and (K, p) intermediates:
@@ -146,9 +89,9 @@ def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton
     two_passes_T = jax.jit(lambda xtT, B, RT: (B @ xtT, RT @ xtT.T))
     mm_logits = jax.jit(lambda xt, B: xt @ B.T)
     mm_grad = jax.jit(lambda xt, R: R.T @ xt)
-    estep = jax.jit(_estep)
+    estep = jax.jit(lambda layout, weights, logits: layout.statistics(weights, logits).ll)
     for f, a in ((two_passes, (xt, B, R)), (two_passes_T, (xtT, B, RT)), (mm_logits, (xt, B)), (mm_grad, (xt, R)),
-                 (estep, (w, log_alpha, logits))):
+                 (estep, (layout, start_weights, logits))):
         jax.block_until_ready(f(*a))  # compile
 
     # Interleave the repeats so that a burst of load from elsewhere hits every measurement alike.
@@ -160,11 +103,11 @@ def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton
                                          _common.best_time(lambda: two_passes_T(xtT, B, RT), 3))
         t["matmul_logits"] = min(t["matmul_logits"], _common.best_time(lambda: mm_logits(xt, B), 3))
         t["matmul_gradient"] = min(t["matmul_gradient"], _common.best_time(lambda: mm_grad(xt, R), 3))
-        t["estep"] = min(t["estep"], _common.best_time(lambda: estep(w, log_alpha, logits), 3))
+        t["estep"] = min(t["estep"], _common.best_time(lambda: estep(layout, start_weights, logits), 3))
 
     def per_iteration(m_step: str, n_long: int) -> tuple[float, float, str]:
         n_short = max(1, n_long // 4)
-        run, how = _em_runner(X, n, xt, w, start_weights, start_atoms, m_step, n_long)
+        run, how = _em_runner(layout, start_weights, start_atoms, m_step, n_long), "smm_ppl.em.run"
         jax.block_until_ready(run(n_short))  # compile (both lengths)
         jax.block_until_ready(run(n_long))
         t_long = t_short = np.inf

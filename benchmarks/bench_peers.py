@@ -41,11 +41,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
+
+import _common  # noqa: E402
 
 sys.path.insert(0, str(_common.PEER_SCRIPTS))
 import formats  # noqa: E402
@@ -87,7 +87,7 @@ def evaluate(X, n, truth, weights, atoms) -> dict:
 
 
 def fit_smm(X, n, K, seed=0) -> dict:
-    fit_em = _common.fit_em_fn()
+    fit_em = smm.fit_em
     t0 = time.perf_counter()
     res = fit_em(X, n, K, init="auto", seed=seed)
     cold = time.perf_counter() - t0

@@ -23,8 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -32,6 +30,8 @@ import numpy as np  # noqa: E402
 import smm_ppl as smm  # noqa: E402
 from smm_ppl.likelihood import log_likelihood_jax  # noqa: E402
 from smm_ppl.whitening import fit_whitening  # noqa: E402
+
+import _common  # noqa: E402
 
 
 def design(seed: int, p: int, L: int, K: int, n_obs: int, radius: float = 1.3):

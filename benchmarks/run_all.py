@@ -407,7 +407,7 @@ def section_accuracy(d) -> tuple[str, list[str]]:
         Ks = [x["K"] for x in s["rows"]]
         summary = "; ".join(
             f"{m} " + "/".join(f"{x[m]['success_rate']:.2f}" for x in s["rows"]) for m in s["methods"])
-        head.append(f"success rate of EM from each start (landing in the oracle's basin), K = "
+        head.append("success rate of EM from each start (landing in the oracle's basin), K = "
                     + "/".join(str(k) for k in Ks) + f": {summary} (`python benchmarks/bench_accuracy.py --parts success`)")
     return "\n".join(txt), head
 

@@ -3,18 +3,11 @@
 Importing this package turns on JAX's float64 mode (see :mod:`smm_ppl._config`).
 """
 
-from . import _config  # noqa: F401  (must run before any JAX array is created)
-from . import layouts
+from . import (
+    _config,  # noqa: F401  (must run before any JAX array is created)
+    layouts,
+)
 from .data import SMMData, as_data, counts_from_draws
-from .layouts import ItemCounts, Layout, as_layout
-from .likelihood import log_likelihood, log_mixture_probs
-from .params import SMMParams, align_params, match_components, parameter_error
-from .simulate import simulate_counts, simulate_features, simulate_params
-from .warmstart import WarmStartDiagnostics, estimate_subspace, mom_init, subspace_random_inits, tensor_init
-from .em import ConvergenceWarning, EMResult, fit_em
-from .estimator import SoftmaxMixture
-from .stderr import observed_information, parameter_covariance, standard_errors
-from .inference import SVIResult, fit_svi, sample_nuts
 from .diagnostics import (
     compare,
     compare_point_to_posterior,
@@ -31,8 +24,17 @@ from .diagnostics import (
     summary,
     waic,
 )
-from .selection import compare_components
+from .em import ConvergenceWarning, EMResult, fit_em
+from .estimator import SoftmaxMixture
+from .inference import SVIResult, fit_svi, sample_nuts
 from .io import load_data, load_params, save_params
+from .layouts import ItemCounts, Layout, as_layout
+from .likelihood import log_likelihood, log_mixture_probs
+from .params import SMMParams, align_params, match_components, parameter_error
+from .selection import compare_components
+from .simulate import simulate_counts, simulate_features, simulate_params
+from .stderr import observed_information, parameter_covariance, standard_errors
+from .warmstart import WarmStartDiagnostics, estimate_subspace, mom_init, subspace_random_inits, tensor_init
 
 __version__ = "0.1.0"
 

@@ -21,10 +21,3 @@ def _x64_requested() -> bool:
 
 if _x64_requested():
     jax.config.update("jax_enable_x64", True)
-
-
-def float_dtype():
-    """The floating dtype that estimation uses (float64 unless x64 is off)."""
-    import jax.numpy as jnp
-
-    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32

@@ -105,7 +105,7 @@ class SoftmaxMixture:
         """Hyper-parameters as a dict (sklearn convention)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> "SoftmaxMixture":
+    def set_params(self, **params) -> SoftmaxMixture:
         """Set hyper-parameters (sklearn convention); unknown names raise ``ValueError``."""
         valid = set(self._param_names())
         for name, value in params.items():
@@ -121,7 +121,7 @@ class SoftmaxMixture:
         return f"SoftmaxMixture({', '.join(shown)})"
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, features: Any, counts: Any) -> "SoftmaxMixture":
+    def fit(self, features: Any, counts: Any) -> SoftmaxMixture:
         """Fit by EM; returns ``self``.
 
         Parameters

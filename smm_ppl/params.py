@@ -63,7 +63,7 @@ class SMMParams(NamedTuple):
     def n_features(self) -> int:
         return int(np.shape(self.atoms)[-1])
 
-    def to_numpy(self) -> "SMMParams":
+    def to_numpy(self) -> SMMParams:
         return SMMParams(np.asarray(self.weights, dtype=np.float64), np.asarray(self.atoms, dtype=np.float64))
 
     def to_dict(self) -> dict:
@@ -71,7 +71,7 @@ class SMMParams(NamedTuple):
         return {"weights": np.asarray(self.weights).tolist(), "atoms": np.asarray(self.atoms).tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SMMParams":
+    def from_dict(cls, d: dict) -> SMMParams:
         return cls(np.asarray(d["weights"], dtype=np.float64), np.asarray(d["atoms"], dtype=np.float64))
 
 

@@ -3,10 +3,11 @@ relabelling; ESS, summaries and HDIs of the relabelled draws."""
 
 import numpy as np
 import pytest
-from _posterior import fake_posterior, small_design
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
+
+from _posterior import fake_posterior, small_design
 
 
 @pytest.fixture(scope="module")

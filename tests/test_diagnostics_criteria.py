@@ -4,11 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
-from _posterior import expanded_idata, fake_posterior, small_design
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
 from smm_ppl.diagnostics._arviz import arviz
+
+from _posterior import expanded_idata, fake_posterior, small_design
 
 az = arviz()
 

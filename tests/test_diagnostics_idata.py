@@ -4,12 +4,13 @@ import itertools
 
 import numpy as np
 import pytest
-from _posterior import fake_posterior, small_design
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
 from smm_ppl.diagnostics._arviz import arviz
 from smm_ppl.inference import log_likelihood_draws
+
+from _posterior import fake_posterior, small_design
 
 az = arviz()
 

@@ -7,10 +7,11 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-from _posterior import FakeEM, fake_posterior, small_design
 
 import smm_ppl as smm
 from smm_ppl.diagnostics._arviz import arviz
+
+from _posterior import FakeEM, fake_posterior, small_design
 
 az = arviz()
 

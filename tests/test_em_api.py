@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from _em_problems import MULTI, POOR, fit_quiet, max_relative_decrease
 
 import smm_ppl as smm
 from smm_ppl import em
 from smm_ppl.whitening import fit_whitening
 
-
+from _em_problems import MULTI, POOR, fit_quiet, max_relative_decrease
 
 # --------------------------------------------------------------------------- #
 # Monotonicity

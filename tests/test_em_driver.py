@@ -6,11 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from _em_problems import MULTI, POOR, fit_quiet
 
 import smm_ppl as smm
 
-
+from _em_problems import MULTI, POOR, fit_quiet
 
 # --------------------------------------------------------------------------- #
 # Stopping rule

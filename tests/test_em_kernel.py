@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from _em_problems import POOR, fit_quiet, max_relative_decrease
 
 import smm_ppl as smm
 from smm_ppl import em
 from smm_ppl.prepared import prepare
 
+from _em_problems import POOR, fit_quiet, max_relative_decrease
 
 
 def test_em_update_is_a_pure_safeguarded_map(problem):

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from _inference_problems import TRUTH, k2_problem
 
 import smm_ppl as smm
 from smm_ppl.inference import resolve_init
+
+from _inference_problems import TRUTH, k2_problem
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from _inference_problems import TRUTH, em_fit, k2_problem, nuts_from_em, swap_labels
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
+
+from _inference_problems import TRUTH, em_fit, k2_problem, nuts_from_em, swap_labels
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from _inference_problems import TRUTH, k2_problem
 
 import smm_ppl as smm
+
+from _inference_problems import TRUTH, k2_problem
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from numpyro.infer.util import log_density
 from scipy.optimize import minimize
-from toy_layout import grouped_items, simulate_grouped
 
 import smm_ppl as smm
 from smm_ppl.layouts import Layout
 from smm_ppl.models import mixture_model
+
+from toy_layout import grouped_items, simulate_grouped
 
 TRUTH = smm.SMMParams(np.array([0.35, 0.65]), np.array([[1.2, -0.4, 0.3], [-0.6, 0.8, -0.5]]))
 

@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpyro.infer import Predictive, log_likelihood as numpyro_log_likelihood
+from numpyro.infer import Predictive
+from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from numpyro.infer.util import log_density
 from scipy import stats
 

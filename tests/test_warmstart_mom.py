@@ -11,7 +11,6 @@ from smm_ppl.likelihood import log_likelihood_jax
 from smm_ppl.warmstart import WarmStartDiagnostics
 from smm_ppl.warmstart.mom import gauss_quadrature, project_moments_batch
 
-
 from _designs import design_with_counts as _design  # noqa: E402
 from _designs import local_em  # noqa: E402
 from _designs import whitened_error as _whitened_error  # noqa: E402

@@ -10,7 +10,6 @@ import smm_ppl as smm
 from smm_ppl.likelihood import log_likelihood_jax, log_mixture_probs_jax
 from smm_ppl.warmstart import directional_moments, latent_moments
 from smm_ppl.warmstart.design import check_gaussian_design
-from smm_ppl.whitening import fit_whitening
 from smm_ppl.warmstart.moments import (
     directional_moments_jax,
     first_moment_jax,
@@ -21,6 +20,8 @@ from smm_ppl.warmstart.moments import (
     third_moment_eval_jax,
     third_moment_tensor_jax,
 )
+from smm_ppl.whitening import fit_whitening
+
 from _designs import whitened_design
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl.likelihood import log_likelihood_jax
+
 from _designs import whitened_design
 
 

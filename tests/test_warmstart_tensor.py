@@ -8,7 +8,6 @@ import pytest
 import smm_ppl as smm
 from smm_ppl.warmstart.tensor import decode, power_refine
 
-
 from _designs import design_with_counts as _design  # noqa: E402
 from _designs import local_em  # noqa: E402
 from _designs import whitened_error as _whitened_error  # noqa: E402

@@ -44,13 +44,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
+    import biogeme.biogeme as bio
+    import biogeme.version as bv
     import pandas as pd
     import pymc as pm
-    import biogeme.biogeme as bio
     from biogeme.database import Database
-    from biogeme.expressions import Beta, Variable, log, exp
+    from biogeme.expressions import Beta, Variable, exp, log
     from biogeme.models import logit
-    import biogeme.version as bv
 
     z = np.load(args.data)
     X, n = np.asarray(z["features"], float), np.asarray(z["counts"], np.int64)

@@ -17,7 +17,7 @@ __all__ = ["compare_point_to_posterior"]
 def point_and_se(point: Any, standard_errors: Any, n_features: int):
     """Accept an SMMParams or an EM-like result (``.params``, ``.standard_errors``)."""
     se = standard_errors
-    if hasattr(point, "params") and isinstance(getattr(point, "params"), tuple):  # an EM result
+    if hasattr(point, "params") and isinstance(point.params, tuple):  # an EM result
         if se is None:
             se = getattr(point, "standard_errors", None)
         point = point.params

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -42,7 +42,7 @@ def _plain_init(layout, weights, atoms):
     return em_init(layout, weights, atoms)
 
 
-@lru_cache(maxsize=None)
+@cache
 def em_algorithm(m_step: str = "gradient", acceleration: str = "squarem") -> EMAlgorithm:
     """The algorithm for a variant; cached, so that jitted programs keyed on it compile once."""
     if acceleration == "squarem":

@@ -150,7 +150,7 @@ def _names(method: StartMethod, count: int) -> list[str]:
 
 
 def _user_starts(init: Any, K: int, L: int) -> tuple[list, SMMParams]:
-    if hasattr(init, "params") and isinstance(getattr(init, "params"), tuple):  # an EM result
+    if hasattr(init, "params") and isinstance(init.params, tuple):  # an EM result
         init = init.params
     if not isinstance(init, tuple) or len(init) != 2:
         raise TypeError(

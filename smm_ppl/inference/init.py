@@ -38,7 +38,7 @@ DEFAULT_INIT_NAME = "numpyro-default"
 
 def _is_em_result(obj: Any) -> bool:
     # EMResult is itself a NamedTuple: recognise it by its .params, not by type.
-    return hasattr(obj, "params") and isinstance(getattr(obj, "params"), tuple)
+    return hasattr(obj, "params") and isinstance(obj.params, tuple)
 
 
 def resolve_init(init: Any, layout: Layout, n_components: int, seed: Any = 0, *, num_chains: int | None = None):

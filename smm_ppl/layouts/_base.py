@@ -29,7 +29,7 @@ see :mod:`smm_ppl.layouts.items` for the reference implementation and
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np

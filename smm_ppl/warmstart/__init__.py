@@ -12,10 +12,10 @@ Every warm start returns parameters in the user's original coordinates and
 accepts ``return_diagnostics=True`` to also get a :class:`WarmStartDiagnostics`.
 """
 
-from .report import WarmStartDiagnostics, effective_items
 from .mom import mom_init
 from .moments import LatentMoments, directional_moments, latent_moments
 from .random_starts import subspace_random_inits
+from .report import WarmStartDiagnostics, effective_items
 from .subspace import estimate_subspace
 from .tensor import tensor_init
 

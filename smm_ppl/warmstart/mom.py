@@ -13,8 +13,8 @@ from numpy.polynomial.hermite_e import hermegauss
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
 from ..validation import check_bool, check_key, check_positive_int
-from .report import effective_items
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
+from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["mom_init"]

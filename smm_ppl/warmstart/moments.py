@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import as_data
-from ..whitening import Whitening, fit_whitening
 from ..validation import check_positive_int
+from ..whitening import Whitening, fit_whitening
 
 __all__ = [
     "hermite_jax",

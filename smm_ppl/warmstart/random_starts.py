@@ -10,8 +10,8 @@ import numpy as np
 
 from ..params import SMMParams
 from ..validation import check_bool, check_key, check_positive_int
-from .report import effective_items
 from .mom import candidate_log_likelihoods, clip_norms
+from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["subspace_random_inits"]

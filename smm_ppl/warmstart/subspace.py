@@ -11,8 +11,8 @@ import numpy as np
 from ..prepared import Prepared, prepare
 from ..validation import check_bool, check_choice, check_n_components
 from .design import GaussianityCheck, warn_if_not_gaussian
-from .report import WarmStartDiagnostics
 from .moments import second_moment_jax
+from .report import WarmStartDiagnostics
 
 __all__ = ["estimate_subspace", "MomentData", "moment_data", "moment_input", "atom_bound", "fit_subspace", "base_diagnostics"]
 

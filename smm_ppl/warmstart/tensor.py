@@ -12,9 +12,9 @@ import numpy as np
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
 from ..validation import check_bool, check_key, check_positive_int
-from .report import effective_items
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
+from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
 
 __all__ = ["tensor_init"]
