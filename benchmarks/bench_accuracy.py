@@ -64,7 +64,7 @@ def _log_pi_free(z, X, K, L):
     """``log pi`` (p,) from the free coordinates ``z = (alpha_1..alpha_{K-1}, vec theta)``."""
     a = z[: K - 1]
     weights = jnp.concatenate([a, 1.0 - jnp.sum(a, keepdims=True)])
-    atoms = z[K - 1:].reshape(K, L)
+    atoms = z[K - 1 :].reshape(K, L)
     return log_mixture_probs(X, weights, atoms)
 
 
@@ -91,8 +91,9 @@ def fisher_per_observation(X: np.ndarray, truth: smm.SMMParams) -> np.ndarray:
 def part_rate(args, fit_em) -> dict:
     p, L, K = args.rate_p, args.rate_L, args.rate_K
     X = smm.simulate_features(100, p, L)
-    truth = smm.simulate_params(101, K, L, atoms_scale=args.rate_atoms_scale, min_separation=args.rate_min_sep,
-                                weights_concentration=None)
+    truth = smm.simulate_params(
+        101, K, L, atoms_scale=args.rate_atoms_scale, min_separation=args.rate_min_sep, weights_concentration=None
+    )
     w = np.linspace(1.0, 2.0, K)
     truth = smm.SMMParams(w / w.sum(), truth.atoms)
     I1 = fisher_per_observation(X, truth)
@@ -101,8 +102,10 @@ def part_rate(args, fit_em) -> dict:
     z_true = free_coords(truth)
     rows = []
     print(f"rate: p={p} L={L} K={K}, {args.seeds} seeds per N; truth weights {np.round(truth.weights, 3)}")
-    print(f"  {'N':>8} {'err auto':>9} {'err oracle':>10} {'ratio med':>9} {'ratio mean':>10} "
-          f"{'MSE/trCRB auto':>14} {'oracle':>7} {'fails':>5}")
+    print(
+        f"  {'N':>8} {'err auto':>9} {'err oracle':>10} {'ratio med':>9} {'ratio mean':>10} "
+        f"{'MSE/trCRB auto':>14} {'oracle':>7} {'fails':>5}"
+    )
     for N in args.N:
         e_auto, e_orc, sq_auto, sq_orc, ratio, inits, ll_gap = [], [], [], [], [], [], []
         failures = 0
@@ -129,22 +132,32 @@ def part_rate(args, fit_em) -> dict:
         tr = np.trace(crb1) / N
         tr_atoms = np.trace(crb1[d_w:, d_w:]) / N
         row = {
-            "N": N, "n_seeds": len(e_auto), "failures": failures,
-            "error_auto_mean": float(np.mean(e_auto)), "error_oracle_mean": float(np.mean(e_orc)),
-            "error_auto_median": float(np.median(e_auto)), "error_oracle_median": float(np.median(e_orc)),
-            "ratio_median": float(np.nanmedian(ratio)), "ratio_of_means": float(np.mean(e_auto) / np.mean(e_orc)),
+            "N": N,
+            "n_seeds": len(e_auto),
+            "failures": failures,
+            "error_auto_mean": float(np.mean(e_auto)),
+            "error_oracle_mean": float(np.mean(e_orc)),
+            "error_auto_median": float(np.median(e_auto)),
+            "error_oracle_median": float(np.median(e_orc)),
+            "ratio_median": float(np.nanmedian(ratio)),
+            "ratio_of_means": float(np.mean(e_auto) / np.mean(e_orc)),
             "ratio_max": float(np.nanmax(ratio)),
             "share_within_5pct_of_oracle": float(np.mean(np.asarray(ratio) <= 1.05)),
-            "mse_auto": float(np.mean(sq_auto)), "mse_oracle": float(np.mean(sq_orc)),
-            "trace_crb": float(tr), "trace_crb_atoms": float(tr_atoms),
-            "efficiency_auto": float(np.mean(sq_auto) / tr), "efficiency_oracle": float(np.mean(sq_orc) / tr),
+            "mse_auto": float(np.mean(sq_auto)),
+            "mse_oracle": float(np.mean(sq_orc)),
+            "trace_crb": float(tr),
+            "trace_crb_atoms": float(tr_atoms),
+            "efficiency_auto": float(np.mean(sq_auto) / tr),
+            "efficiency_oracle": float(np.mean(sq_orc) / tr),
             "ll_auto_minus_oracle_min": float(np.min(ll_gap)),
             "winning_inits": {k: int(v) for k, v in zip(*np.unique(inits, return_counts=True))},
         }
         rows.append(row)
-        print(f"  {N:>8,} {row['error_auto_mean']:9.4f} {row['error_oracle_mean']:10.4f} {row['ratio_median']:9.3f} "
-              f"{row['ratio_of_means']:10.3f} {row['efficiency_auto']:14.3f} {row['efficiency_oracle']:7.3f} "
-              f"{failures:5d}")
+        print(
+            f"  {N:>8,} {row['error_auto_mean']:9.4f} {row['error_oracle_mean']:10.4f} {row['ratio_median']:9.3f} "
+            f"{row['ratio_of_means']:10.3f} {row['efficiency_auto']:14.3f} {row['efficiency_oracle']:7.3f} "
+            f"{failures:5d}"
+        )
     logN = np.log([r["N"] for r in rows])
     slopes = {}
     for key in ("error_auto_mean", "error_oracle_mean"):
@@ -152,10 +165,15 @@ def part_rate(args, fit_em) -> dict:
         slopes[key.replace("error_", "slope_").replace("_mean", "")] = float(np.polyfit(logN, y, 1)[0])
     rmse_crb = np.sqrt([r["trace_crb"] for r in rows])
     slopes["slope_sqrt_trace_crb"] = float(np.polyfit(logN, np.log(rmse_crb), 1)[0])
-    print(f"  log-log slope of the mean error against N: auto {slopes['slope_auto']:.3f}, "
-          f"oracle {slopes['slope_oracle']:.3f} (target -0.5)")
-    return {"design": {"p": p, "L": L, "K": K, "truth": truth.to_dict(), "seeds": args.seeds, "N": args.N},
-            "rows": rows, **slopes}
+    print(
+        f"  log-log slope of the mean error against N: auto {slopes['slope_auto']:.3f}, "
+        f"oracle {slopes['slope_oracle']:.3f} (target -0.5)"
+    )
+    return {
+        "design": {"p": p, "L": L, "K": K, "truth": truth.to_dict(), "seeds": args.seeds, "N": args.N},
+        "rows": rows,
+        **slopes,
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -166,8 +184,9 @@ def part_rate(args, fit_em) -> dict:
 def _success_design(K, seed, args):
     L, p = args.succ_L, args.succ_p
     X = smm.simulate_features(10_000 + 97 * K + seed, p, L)
-    truth = smm.simulate_params(20_000 + 97 * K + seed, K, L, atoms_scale=args.succ_atoms_scale,
-                                min_separation=args.succ_min_sep)
+    truth = smm.simulate_params(
+        20_000 + 97 * K + seed, K, L, atoms_scale=args.succ_atoms_scale, min_separation=args.succ_min_sep
+    )
     n = smm.simulate_counts(30_000 + 97 * K + seed, X, truth, args.succ_N)
     return X, n, truth
 
@@ -185,8 +204,10 @@ def part_success(args, fit_em) -> dict:
         methods = {m: kw for m, kw in methods.items() if m in args.methods}
     common = dict(max_iter=args.succ_max_iter, compute_standard_errors=False)
     rows = []
-    print(f"success: p={args.succ_p} L={args.succ_L} N={args.succ_N:,}, {args.seeds} designs per K; "
-          f"success = final log-likelihood within {args.ll_tol} of the oracle's")
+    print(
+        f"success: p={args.succ_p} L={args.succ_L} N={args.succ_N:,}, {args.seeds} designs per K; "
+        f"success = final log-likelihood within {args.ll_tol} of the oracle's"
+    )
     print(f"  {'K':>3} " + " ".join(f"{m:>12}" for m in methods) + f" {'time s':>7}")
     for K in args.K:
         t0 = time.perf_counter()
@@ -223,10 +244,21 @@ def part_success(args, fit_em) -> dict:
             }
         rows.append(row)
         print(f"  {K:>3} " + " ".join(f"{row[m]['success_rate']:>12.2f}" for m in methods) + f" {row['time_s']:7.1f}")
-    return {"design": {"p": args.succ_p, "L": args.succ_L, "N": args.succ_N, "atoms_scale": args.succ_atoms_scale,
-                       "min_separation": args.succ_min_sep, "seeds": args.seeds, "n_starts": S,
-                       "max_iter": args.succ_max_iter, "ll_tol": args.ll_tol},
-            "methods": list(methods), "rows": rows}
+    return {
+        "design": {
+            "p": args.succ_p,
+            "L": args.succ_L,
+            "N": args.succ_N,
+            "atoms_scale": args.succ_atoms_scale,
+            "min_separation": args.succ_min_sep,
+            "seeds": args.seeds,
+            "n_starts": S,
+            "max_iter": args.succ_max_iter,
+            "ll_tol": args.ll_tol,
+        },
+        "methods": list(methods),
+        "rows": rows,
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -241,10 +273,16 @@ def plot_rate(rate: dict, path: Path) -> None:
     rows = rate["rows"]
     N = np.array([r["N"] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.loglog(N, [r["error_auto_mean"] for r in rows], "o-", label=f"fit_em(init='auto')  slope {rate['slope_auto']:.2f}")
-    ax.loglog(N, [r["error_oracle_mean"] for r in rows], "s--", label=f"oracle (start at truth)  slope {rate['slope_oracle']:.2f}")
-    ax.loglog(N, np.sqrt([r["trace_crb_atoms"] for r in rows]), ":", color="gray",
-              label="sqrt(trace CRB), atoms")
+    ax.loglog(
+        N, [r["error_auto_mean"] for r in rows], "o-", label=f"fit_em(init='auto')  slope {rate['slope_auto']:.2f}"
+    )
+    ax.loglog(
+        N,
+        [r["error_oracle_mean"] for r in rows],
+        "s--",
+        label=f"oracle (start at truth)  slope {rate['slope_oracle']:.2f}",
+    )
+    ax.loglog(N, np.sqrt([r["trace_crb_atoms"] for r in rows]), ":", color="gray", label="sqrt(trace CRB), atoms")
     ax.set_xlabel("N (observations)")
     ax.set_ylabel("mean of max_k |theta_hat_k - theta_k|")
     d = rate["design"]
@@ -308,7 +346,14 @@ def main(argv=None) -> dict:
     if args.smoke:
         args.seeds, args.N, args.rate_p, args.rate_L, args.rate_K = 2, [2_000, 8_000], 200, 3, 2
         # Same shapes and max_iter as the rate part, so the compiled EM programs are shared.
-        args.K, args.succ_p, args.succ_L, args.succ_N, args.succ_starts, args.succ_max_iter = [2], 200, 3, 5_000, 2, 2000
+        args.K, args.succ_p, args.succ_L, args.succ_N, args.succ_starts, args.succ_max_iter = (
+            [2],
+            200,
+            3,
+            5_000,
+            2,
+            2000,
+        )
         args.methods = ["tensor", "random x2"]
 
     fit_em = smm.fit_em

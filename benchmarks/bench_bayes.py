@@ -85,10 +85,13 @@ def summarise(weights: np.ndarray, atoms: np.ndarray, seconds: float, reference:
     rhat_v = np.array([float(rhat[k]) for k in scal])
     return {
         "time_s": seconds,
-        "chains": int(w.shape[0]), "draws": int(w.shape[1]),
-        "ess_bulk_min": float(ess_v.min()), "ess_bulk_median": float(np.median(ess_v)),
+        "chains": int(w.shape[0]),
+        "draws": int(w.shape[1]),
+        "ess_bulk_min": float(ess_v.min()),
+        "ess_bulk_median": float(np.median(ess_v)),
         "ess_tail_min": float(tail_v.min()),
-        "ess_bulk_min_per_s": float(ess_v.min() / seconds), "ess_bulk_median_per_s": float(np.median(ess_v) / seconds),
+        "ess_bulk_min_per_s": float(ess_v.min() / seconds),
+        "ess_bulk_median_per_s": float(np.median(ess_v) / seconds),
         "rhat_max": float(rhat_v.max()),
         "mean": {k: float(np.mean(v)) for k, v in scal.items()},
         "sd": {k: float(np.std(v)) for k, v in scal.items()},
@@ -99,21 +102,31 @@ def agreement(a: dict, b: dict) -> dict:
     keys = list(a["mean"])
     z = [abs(a["mean"][k] - b["mean"][k]) / max(a["sd"][k], 1e-12) for k in keys]
     sd_ratio = [b["sd"][k] / max(a["sd"][k], 1e-12) for k in keys]
-    return {"max_mean_difference_in_sd": float(max(z)), "sd_ratio_min": float(min(sd_ratio)),
-            "sd_ratio_max": float(max(sd_ratio))}
+    return {
+        "max_mean_difference_in_sd": float(max(z)),
+        "sd_ratio_min": float(min(sd_ratio)),
+        "sd_ratio_max": float(max(sd_ratio)),
+    }
 
 
 def run_smm(X, n, K, em_res, chains, warmup, draws, seed) -> dict:
     t0 = time.perf_counter()
-    idata = smm.sample_nuts(X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws,
-                            seed=seed, progress_bar=False) if hasattr(smm, "sample_nuts") else \
-        __import__("smm_ppl.inference", fromlist=["sample_nuts"]).sample_nuts(
-            X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed,
-            progress_bar=False)
+    idata = (
+        smm.sample_nuts(
+            X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=False
+        )
+        if hasattr(smm, "sample_nuts")
+        else __import__("smm_ppl.inference", fromlist=["sample_nuts"]).sample_nuts(
+            X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=False
+        )
+    )
     seconds = time.perf_counter() - t0
     post = idata.posterior
-    return {"weights": np.asarray(post["weights"].values), "atoms": np.asarray(post["atoms"].values),
-            "seconds": seconds}
+    return {
+        "weights": np.asarray(post["weights"].values),
+        "atoms": np.asarray(post["atoms"].values),
+        "seconds": seconds,
+    }
 
 
 def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, draws, timeout, workdir) -> dict:
@@ -123,8 +136,21 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
     out.unlink(missing_ok=True)
     np.savez(data, features=X, counts=n)
     init.write_text(json.dumps(em_params.to_numpy().to_dict()))
-    cmd = [python, str(_common.PEER_SCRIPTS / "run_biogeme_bayes.py"), str(data), str(out), str(K),
-           "--draws", str(draws), "--warmup", str(warmup), "--chains", str(chains), "--init-json", str(init)]
+    cmd = [
+        python,
+        str(_common.PEER_SCRIPTS / "run_biogeme_bayes.py"),
+        str(data),
+        str(out),
+        str(K),
+        "--draws",
+        str(draws),
+        "--warmup",
+        str(warmup),
+        "--chains",
+        str(chains),
+        "--init-json",
+        str(init),
+    ]
     t0 = time.perf_counter()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -135,8 +161,14 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
         lines = (r.stderr or r.stdout or "").strip().splitlines()
         return {"status": "failed", "reason": " | ".join(lines[-4:])[-600:], "wall_s": wall}
     z = np.load(out)
-    return {"status": "ok", "weights": z["weights"], "atoms": z["atoms"], "seconds": float(z["time_s"]),
-            "wall_s": wall, "strategy": str(z["strategy"])}
+    return {
+        "status": "ok",
+        "weights": z["weights"],
+        "atoms": z["atoms"],
+        "seconds": float(z["time_s"]),
+        "wall_s": wall,
+        "strategy": str(z["strategy"]),
+    }
 
 
 def main(argv=None) -> dict:
@@ -169,8 +201,10 @@ def main(argv=None) -> dict:
     em_res = fit_em(X, n, args.K, init="auto", seed=args.seed)
     reference = em_res.params
 
-    print(f"Bayes: p={args.p} L={args.L} K={args.K} N={args.N:,}; {args.chains} chains x "
-          f"({args.warmup} warm-up + {args.draws} draws), both started at the EM estimate")
+    print(
+        f"Bayes: p={args.p} L={args.L} K={args.K} N={args.N:,}; {args.chains} chains x "
+        f"({args.warmup} warm-up + {args.draws} draws), both started at the EM estimate"
+    )
     s = run_smm(X, n, args.K, em_res, args.chains, args.warmup, args.draws, args.seed)
     smm_sum = summarise(s["weights"], s["atoms"], s["seconds"], reference)
     tools = {"smm": {"status": "ok", **smm_sum}}
@@ -180,22 +214,37 @@ def main(argv=None) -> dict:
         half = args.draws // 2
         a = summarise(s["weights"][:, :half], s["atoms"][:, :half], s["seconds"], reference)
         b = summarise(s["weights"][:, half:], s["atoms"][:, half:], s["seconds"], reference)
-        result = {"name": NAME, "smoke": True, "environment": _common.environment(), "tools": tools,
-                  "self_agreement": agreement(a, b), "wall_s": time.perf_counter() - t_start}
+        result = {
+            "name": NAME,
+            "smoke": True,
+            "environment": _common.environment(),
+            "tools": tools,
+            "self_agreement": agreement(a, b),
+            "wall_s": time.perf_counter() - t_start,
+        }
         _print(tools)
         _common.save_json(result, NAME, out_path)
         return result
 
-    peer = install.ensure_biogeme() if not args.no_install else (
-        {"peer": "biogeme", "status": "already installed",
-         "python": str(install.PEERS_DIR / "venv-biogeme" / "bin" / "python")}
-        if (install.PEERS_DIR / "venv-biogeme" / "bin" / "python").exists()
-        else {"peer": "biogeme", "status": "not installable", "reason": "--no-install and the venv is missing"})
+    peer = (
+        install.ensure_biogeme()
+        if not args.no_install
+        else (
+            {
+                "peer": "biogeme",
+                "status": "already installed",
+                "python": str(install.PEERS_DIR / "venv-biogeme" / "bin" / "python"),
+            }
+            if (install.PEERS_DIR / "venv-biogeme" / "bin" / "python").exists()
+            else {"peer": "biogeme", "status": "not installable", "reason": "--no-install and the venv is missing"}
+        )
+    )
     print(f"peer biogeme: {peer['status']} {peer.get('version', '')} {peer.get('reason', '')}")
     if peer["status"] != "not installable":
         with tempfile.TemporaryDirectory(prefix="smm_bayes_") as tmp:
-            b = run_biogeme(peer["python"], X, n, args.K, reference, args.chains, args.warmup, args.draws,
-                            args.timeout, Path(tmp))
+            b = run_biogeme(
+                peer["python"], X, n, args.K, reference, args.chains, args.warmup, args.draws, args.timeout, Path(tmp)
+            )
         if b["status"] == "ok":
             bs = summarise(b["weights"], b["atoms"], b["seconds"], reference)
             tools["biogeme"] = {"status": "ok", "wall_s": b["wall_s"], "strategy": b["strategy"], **bs}
@@ -205,11 +254,25 @@ def main(argv=None) -> dict:
     else:
         tools["biogeme"] = {"status": "not installable", "reason": peer.get("reason")}
     _print(tools)
-    result = {"name": NAME, "smoke": False, "environment": _common.environment(),
-              "design": {"p": args.p, "L": args.L, "K": args.K, "N": args.N, "chains": args.chains,
-                         "warmup": args.warmup, "draws": args.draws, "truth": truth.to_dict(),
-                         "em_log_likelihood": em_res.log_likelihood},
-              "peer": peer, "tools": tools, "wall_s": time.perf_counter() - t_start}
+    result = {
+        "name": NAME,
+        "smoke": False,
+        "environment": _common.environment(),
+        "design": {
+            "p": args.p,
+            "L": args.L,
+            "K": args.K,
+            "N": args.N,
+            "chains": args.chains,
+            "warmup": args.warmup,
+            "draws": args.draws,
+            "truth": truth.to_dict(),
+            "em_log_likelihood": em_res.log_likelihood,
+        },
+        "peer": peer,
+        "tools": tools,
+        "wall_s": time.perf_counter() - t_start,
+    }
     _common.save_json(result, NAME, out_path)
     return result
 
@@ -223,11 +286,15 @@ def _print(tools):
         if t.get("status") != "ok":
             print(f"  {name:<8} {t['status']}: {t.get('reason', '')[:200]}")
             continue
-        print(f"  {name:<8} {t['time_s']:8.1f} {t['ess_bulk_min']:8.0f} {t['ess_bulk_median']:8.0f} "
-              f"{t['ess_bulk_min_per_s']:9.2f} {t['rhat_max']:9.3f}")
+        print(
+            f"  {name:<8} {t['time_s']:8.1f} {t['ess_bulk_min']:8.0f} {t['ess_bulk_median']:8.0f} "
+            f"{t['ess_bulk_min_per_s']:9.2f} {t['rhat_max']:9.3f}"
+        )
     if "agreement" in tools:
-        print(f"  posterior means agree within {tools['agreement']['max_mean_difference_in_sd']:.2f} posterior sd; "
-              f"sd ratio biogeme/smm in [{tools['agreement']['sd_ratio_min']:.2f}, {tools['agreement']['sd_ratio_max']:.2f}]")
+        print(
+            f"  posterior means agree within {tools['agreement']['max_mean_difference_in_sd']:.2f} posterior sd; "
+            f"sd ratio biogeme/smm in [{tools['agreement']['sd_ratio_min']:.2f}, {tools['agreement']['sd_ratio_max']:.2f}]"
+        )
 
 
 if __name__ == "__main__":

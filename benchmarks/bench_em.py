@@ -88,6 +88,7 @@ def main(argv=None) -> dict:
         def body(_, B):
             S = xt @ B.T
             return B + 1e-12 * (S.T @ xt)
+
         return lax.fori_loop(0, m, body, B)
 
     @partial(jax.jit, static_argnames="m")
@@ -95,11 +96,13 @@ def main(argv=None) -> dict:
         def body(_, B):
             S = B @ xt_t
             return B + 1e-12 * (S @ xt)
+
         return lax.fori_loop(0, m, body, B)
 
     def em_run(m_step, acceleration, m):
-        return em.run(data, start_weights, start_atoms, 0.0, m, 1.0, buffer=m,
-                      algorithm=em.em_algorithm(m_step, acceleration)).trace
+        return em.run(
+            data, start_weights, start_atoms, 0.0, m, 1.0, buffer=m, algorithm=em.em_algorithm(m_step, acceleration)
+        ).trace
 
     n_long = args.iters
     n_short = max(1, n_long // 4)
@@ -168,10 +171,14 @@ def main(argv=None) -> dict:
     print(f"  two passes, R as (p, K)  (Xt @ B.T, Xt.T @ R):   {per['passes_natural'] * 1e3:9.3f} ms")
     print(f"  two passes, R as (K, p)  (B @ Xt.T, R @ Xt):     {per['passes_transposed'] * 1e3:9.3f} ms")
     print(f"  one EM iteration (gradient M-step):              {t_grad * 1e3:9.3f} ms")
-    print(f"  ratio iteration / two passes (faster layout):    {ratio:9.2f}   (target <= 2; "
-          f"median over rounds {np.median(ratios_best):.2f})")
-    print(f"  ratio iteration / two passes ((p, K) layout):    {result['ratio_to_natural_layout']:9.2f}   "
-          f"(median over rounds {np.median(ratios_natural):.2f})")
+    print(
+        f"  ratio iteration / two passes (faster layout):    {ratio:9.2f}   (target <= 2; "
+        f"median over rounds {np.median(ratios_best):.2f})"
+    )
+    print(
+        f"  ratio iteration / two passes ((p, K) layout):    {result['ratio_to_natural_layout']:9.2f}   "
+        f"(median over rounds {np.median(ratios_natural):.2f})"
+    )
     print(f"  one EM iteration (Newton M-step):                {t_newton * 1e3:9.3f} ms")
     print(f"  one SQUAREM cycle (3 gradient maps + 1 E-step):  {t_squarem * 1e3:9.3f} ms")
     out = Path(args.out)

@@ -90,17 +90,28 @@ def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton
     mm_logits = jax.jit(lambda xt, B: xt @ B.T)
     mm_grad = jax.jit(lambda xt, R: R.T @ xt)
     estep = jax.jit(lambda layout, weights, logits: layout.statistics(weights, logits).ll)
-    for f, a in ((two_passes, (xt, B, R)), (two_passes_T, (xtT, B, RT)), (mm_logits, (xt, B)), (mm_grad, (xt, R)),
-                 (estep, (layout, start_weights, logits))):
+    for f, a in (
+        (two_passes, (xt, B, R)),
+        (two_passes_T, (xtT, B, RT)),
+        (mm_logits, (xt, B)),
+        (mm_grad, (xt, R)),
+        (estep, (layout, start_weights, logits)),
+    ):
         jax.block_until_ready(f(*a))  # compile
 
     # Interleave the repeats so that a burst of load from elsewhere hits every measurement alike.
-    t = {"two_passes_natural": np.inf, "two_passes_transposed": np.inf, "matmul_logits": np.inf,
-         "matmul_gradient": np.inf, "estep": np.inf}
+    t = {
+        "two_passes_natural": np.inf,
+        "two_passes_transposed": np.inf,
+        "matmul_logits": np.inf,
+        "matmul_gradient": np.inf,
+        "estep": np.inf,
+    }
     for _ in range(repeats):
         t["two_passes_natural"] = min(t["two_passes_natural"], _common.best_time(lambda: two_passes(xt, B, R), 3))
-        t["two_passes_transposed"] = min(t["two_passes_transposed"],
-                                         _common.best_time(lambda: two_passes_T(xtT, B, RT), 3))
+        t["two_passes_transposed"] = min(
+            t["two_passes_transposed"], _common.best_time(lambda: two_passes_T(xtT, B, RT), 3)
+        )
         t["matmul_logits"] = min(t["matmul_logits"], _common.best_time(lambda: mm_logits(xt, B), 3))
         t["matmul_gradient"] = min(t["matmul_gradient"], _common.best_time(lambda: mm_grad(xt, R), 3))
         t["estep"] = min(t["estep"], _common.best_time(lambda: estep(layout, start_weights, logits), 3))
@@ -126,7 +137,13 @@ def measure(p: int, L: int, K: int, n_obs: int, iters: int, repeats: int, newton
     if newton:
         t["em_iteration_newton"], _, _ = per_iteration("newton", max(8, iters // 8))
     out = {
-        "p": p, "L": L, "K": K, "n_obs": n_obs, "dtype": dtype, "iters_long": iters, "em_timed_via": how,
+        "p": p,
+        "L": L,
+        "K": K,
+        "n_obs": n_obs,
+        "dtype": dtype,
+        "iters_long": iters,
+        "em_timed_via": how,
         **{f"{k}_s": v for k, v in t.items()},
         "ratio_iteration_to_two_passes": t["em_iteration"] / t["two_passes"],
         "share_two_passes": t["two_passes"] / t["em_iteration"],
@@ -147,9 +164,11 @@ def plot(rows: list[dict], path: Path) -> None:
 
     ps = [r["p"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in [("em_iteration_s", "one EM iteration (gradient M-step)"),
-                       ("two_passes_s", "two passes: Xt @ B.T + Xt.T @ R"),
-                       ("estep_s", "E-step elementwise (softmax, logsumexp)")]:
+    for key, label in [
+        ("em_iteration_s", "one EM iteration (gradient M-step)"),
+        ("two_passes_s", "two passes: Xt @ B.T + Xt.T @ R"),
+        ("estep_s", "E-step elementwise (softmax, logsumexp)"),
+    ]:
         ax.loglog(ps, [r[key] * 1e3 for r in rows], "o-", label=label)
     ax.set_xlabel("number of items p")
     ax.set_ylabel("time (ms)")
@@ -168,8 +187,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--L", type=int, default=32)
     ap.add_argument("--K", type=int, default=8)
     ap.add_argument("--n-obs", type=int, default=1_000_000)
-    ap.add_argument("--iters", type=int, default=60,
-                    help="minimum iterations of the longer timed EM run (at least 2e7 / p are run)")
+    ap.add_argument(
+        "--iters", type=int, default=60, help="minimum iterations of the longer timed EM run (at least 2e7 / p are run)"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--work", type=float, default=2e7, help="the long run has at least work / p iterations")
     ap.add_argument("--no-newton", action="store_true", help="skip the Newton M-step timing")
@@ -184,14 +204,27 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     rows = []
     print(f"EM scaling  L={args.L}  K={args.K}  on {jax.devices()[0]}")
-    print(f"  {'p':>9} {'2 passes ms':>12} {'E-step ms':>10} {'EM iter ms':>11} {'ratio':>6} "
-          f"{'passes%':>8} {'E-step%':>8} {'rest%':>6}")
+    print(
+        f"  {'p':>9} {'2 passes ms':>12} {'E-step ms':>10} {'EM iter ms':>11} {'ratio':>6} "
+        f"{'passes%':>8} {'E-step%':>8} {'rest%':>6}"
+    )
     for i, p in enumerate(args.p):
-        r = measure(p, args.L, args.K, args.n_obs, args.iters, args.repeats, newton=(i == 0 and not args.no_newton), work=args.work)
+        r = measure(
+            p,
+            args.L,
+            args.K,
+            args.n_obs,
+            args.iters,
+            args.repeats,
+            newton=(i == 0 and not args.no_newton),
+            work=args.work,
+        )
         rows.append(r)
-        print(f"  {p:>9,} {r['two_passes_s'] * 1e3:12.3f} {r['estep_s'] * 1e3:10.3f} "
-              f"{r['em_iteration_s'] * 1e3:11.3f} {r['ratio_iteration_to_two_passes']:6.2f} "
-              f"{100 * r['share_two_passes']:7.0f}% {100 * r['share_estep']:7.0f}% {100 * r['share_rest']:5.0f}%")
+        print(
+            f"  {p:>9,} {r['two_passes_s'] * 1e3:12.3f} {r['estep_s'] * 1e3:10.3f} "
+            f"{r['em_iteration_s'] * 1e3:11.3f} {r['ratio_iteration_to_two_passes']:6.2f} "
+            f"{100 * r['share_two_passes']:7.0f}% {100 * r['share_estep']:7.0f}% {100 * r['share_rest']:5.0f}%"
+        )
     result = {
         "name": NAME,
         "smoke": bool(args.smoke),

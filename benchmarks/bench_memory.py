@@ -48,8 +48,9 @@ print(json.dumps(out))
 
 def run_stage(p: int, L: int, K: int, stage: str) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", STAGE, str(p), str(L), str(K), stage],
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", STAGE, str(p), str(L), str(K), stage], capture_output=True, text=True, timeout=1800
+    )
     if proc.returncode != 0:
         return {"stage": stage, "status": "failed", "stderr": proc.stderr[-2000:]}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -72,11 +73,22 @@ def main(argv=None) -> int:
             print(f"  {stage:10s} FAILED\n{r['stderr']}")
             continue
         ratio = r["peak_rss_bytes"] / r["features_bytes"]
-        extra = f"  ({r['n_iter']} iterations, start {r['init']}, converged {r['converged']})" if stage == "fit_em" else ""
-        print(f"  {stage:10s} peak RSS {r['peak_rss_bytes'] / 2**30:6.2f} GiB = {ratio:5.1f} x the features "
-              f"({r['features_bytes'] / 2**20:.0f} MiB); stage {r['seconds']:.1f} s{extra}")
-    result = {"p": p, "L": L, "K": K, "n_obs": 1_000_000, "smoke": args.smoke, "stages": stages,
-              "environment": environment()}
+        extra = (
+            f"  ({r['n_iter']} iterations, start {r['init']}, converged {r['converged']})" if stage == "fit_em" else ""
+        )
+        print(
+            f"  {stage:10s} peak RSS {r['peak_rss_bytes'] / 2**30:6.2f} GiB = {ratio:5.1f} x the features "
+            f"({r['features_bytes'] / 2**20:.0f} MiB); stage {r['seconds']:.1f} s{extra}"
+        )
+    result = {
+        "p": p,
+        "L": L,
+        "K": K,
+        "n_obs": 1_000_000,
+        "smoke": args.smoke,
+        "stages": stages,
+        "environment": environment(),
+    }
     save_json(result, "memory", result_path("memory", args.smoke, args.out))
     return 0 if all(s["status"] == "ok" for s in stages) else 1
 

@@ -71,8 +71,16 @@ def _problem(seed: int, p: int, L: int, K: int, N: int):
 def _run(X, n, K, init, reference, seed, cfg) -> dict:
     t0 = time.perf_counter()
     idata = smm.sample_nuts(
-        X, n, K, init=init, reference=reference, num_chains=cfg["chains"], num_warmup=cfg["warmup"],
-        num_samples=cfg["draws"], seed=seed, progress_bar=False,
+        X,
+        n,
+        K,
+        init=init,
+        reference=reference,
+        num_chains=cfg["chains"],
+        num_warmup=cfg["warmup"],
+        num_samples=cfg["draws"],
+        seed=seed,
+        progress_bar=False,
     )
     wall = time.perf_counter() - t0
     r = D.rhat(idata)["max"]
@@ -154,8 +162,10 @@ def main(argv=None) -> int:
     summary = {"warm": agg("warm"), "default": agg("default")}
     summary["ratios"] = {
         "wall_time_default_over_warm": summary["default"]["median_wall_s"] / summary["warm"]["median_wall_s"],
-        "ess_per_s_warm_over_default": summary["warm"]["median_ess_per_s"] / max(summary["default"]["median_ess_per_s"], 1e-12),
-        "sampling_time_default_over_warm": summary["default"]["median_sampling_s"] / summary["warm"]["median_sampling_s"],
+        "ess_per_s_warm_over_default": summary["warm"]["median_ess_per_s"]
+        / max(summary["default"]["median_ess_per_s"], 1e-12),
+        "sampling_time_default_over_warm": summary["default"]["median_sampling_s"]
+        / summary["warm"]["median_sampling_s"],
         "ess_per_sampling_s_warm_over_default": summary["warm"]["median_ess_per_sampling_s"]
         / max(summary["default"]["median_ess_per_sampling_s"], 1e-12),
         "median_em_s": float(np.median([r["em_s"] for r in runs])),

@@ -74,11 +74,18 @@ def evaluate(X, n, truth, weights, atoms) -> dict:
     w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
     est = smm.SMMParams(w / w.sum(), np.asarray(atoms, dtype=np.float64))
     if est.atoms.shape != truth.atoms.shape:
-        return {"log_likelihood": float("nan"), "error_atoms": float("nan"), "error_weights": float("nan"),
-                "note": f"estimate has shape {est.atoms.shape}, truth {truth.atoms.shape}"}
+        return {
+            "log_likelihood": float("nan"),
+            "error_atoms": float("nan"),
+            "error_weights": float("nan"),
+            "note": f"estimate has shape {est.atoms.shape}, truth {truth.atoms.shape}",
+        }
     err = smm.parameter_error(est, truth)
-    return {"log_likelihood": smm.log_likelihood(X, n, est), "error_atoms": err["atoms"],
-            "error_weights": err["weights"]}
+    return {
+        "log_likelihood": smm.log_likelihood(X, n, est),
+        "error_atoms": err["atoms"],
+        "error_weights": err["weights"],
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -94,10 +101,18 @@ def fit_smm(X, n, K, seed=0) -> dict:
     t0 = time.perf_counter()
     res = fit_em(X, n, K, init="auto", seed=seed)
     warm = time.perf_counter() - t0
-    return {"status": "ok", "time_s": warm, "time_cold_s": cold, "wall_s": cold,
-            "log_likelihood_reported": res.log_likelihood, "n_iter": res.n_iter, "converged": res.converged,
-            "init": res.init, "weights": np.asarray(res.params.weights).tolist(),
-            "atoms": np.asarray(res.params.atoms).tolist()}
+    return {
+        "status": "ok",
+        "time_s": warm,
+        "time_cold_s": cold,
+        "wall_s": cold,
+        "log_likelihood_reported": res.log_likelihood,
+        "n_iter": res.n_iter,
+        "converged": res.converged,
+        "init": res.init,
+        "weights": np.asarray(res.params.weights).tolist(),
+        "atoms": np.asarray(res.params.atoms).tolist(),
+    }
 
 
 def _subprocess_peer(cmd, out_json: Path, timeout: float) -> dict:
@@ -105,8 +120,7 @@ def _subprocess_peer(cmd, out_json: Path, timeout: float) -> dict:
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_s": time.perf_counter() - t0,
-                "reason": f"no result within {timeout:.0f} s"}
+        return {"status": "timeout", "wall_s": time.perf_counter() - t0, "reason": f"no result within {timeout:.0f} s"}
     wall = time.perf_counter() - t0
     if r.returncode != 0 or not out_json.exists():
         msg = (r.stderr or r.stdout or "").strip().splitlines()
@@ -122,8 +136,11 @@ def fit_lcl(python: str, X, n, K, workdir: Path, timeout: float, seed: int = 0) 
     out = workdir / "lcl_out.json"
     out.unlink(missing_ok=True)
     np.savez(data, features=X, counts=n)
-    res = _subprocess_peer([python, str(_common.PEER_SCRIPTS / "run_lcl.py"), str(data), str(out), str(K),
-                            "--seed", str(seed)], out, timeout)
+    res = _subprocess_peer(
+        [python, str(_common.PEER_SCRIPTS / "run_lcl.py"), str(data), str(out), str(K), "--seed", str(seed)],
+        out,
+        timeout,
+    )
     res["n_rows"] = rows
     return res
 
@@ -136,8 +153,11 @@ def fit_flexmix(X, n, K, workdir: Path, timeout: float, nrep: int = 3, seed: int
     prep = time.perf_counter() - t0
     out = workdir / "flexmix_out.json"
     out.unlink(missing_ok=True)
-    res = _subprocess_peer(["Rscript", str(_common.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K),
-                            str(nrep), str(seed)], out, timeout)
+    res = _subprocess_peer(
+        ["Rscript", str(_common.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K), str(nrep), str(seed)],
+        out,
+        timeout,
+    )
     res["n_rows"] = int(len(long["sid"]))
     res["time_prepare_s"] = prep
     return res
@@ -161,8 +181,9 @@ def smoke() -> dict:
         formats.write_csv(per_item, csv)
         header = csv.read_text().splitlines()[0].split(",")
         back = np.genfromtxt(csv, delimiter=",", skip_header=1)
-    roundtrip = float(np.max(np.abs(back[:, 3:3 + X.shape[1]]
-                                    - np.column_stack([per_item[f"x{l}"] for l in range(X.shape[1])]))))
+    roundtrip = float(
+        np.max(np.abs(back[:, 3 : 3 + X.shape[1]] - np.column_stack([per_item[f"x{l}"] for l in range(X.shape[1])])))
+    )
     # lcl reports betas as (L, K) and flexmix parameters(m) as an (L, K) matrix: atoms = its transpose.
     peer_matrix = np.asarray(truth.atoms).T
     conv = evaluate(X, n, truth, truth.weights[::-1], peer_matrix.T[::-1])  # a relabelled copy of the truth
@@ -179,11 +200,15 @@ def smoke() -> dict:
         "relabelled_truth_log_likelihood": conv["log_likelihood"],
         "relabelled_truth_error_atoms": conv["error_atoms"],
     }
-    ok = (abs(ll_obs - ll) <= 1e-9 * abs(ll) and abs(ll_item - ll) <= 1e-9 * abs(ll)
-          and checks["rows_per_observation_layout"] == checks["expected_rows_per_observation"]
-          and checks["rows_per_item_layout"] == checks["expected_rows_per_item"]
-          and roundtrip == 0.0 and abs(conv["log_likelihood"] - ll) <= 1e-9 * abs(ll)
-          and conv["error_atoms"] < 1e-12)
+    ok = (
+        abs(ll_obs - ll) <= 1e-9 * abs(ll)
+        and abs(ll_item - ll) <= 1e-9 * abs(ll)
+        and checks["rows_per_observation_layout"] == checks["expected_rows_per_observation"]
+        and checks["rows_per_item_layout"] == checks["expected_rows_per_item"]
+        and roundtrip == 0.0
+        and abs(conv["log_likelihood"] - ll) <= 1e-9 * abs(ll)
+        and conv["error_atoms"] < 1e-12
+    )
     checks["ok"] = bool(ok)
     print("peers smoke: layouts and conversions", "OK" if ok else "MISMATCH")
     for k, v in checks.items():
@@ -215,16 +240,24 @@ def main(argv=None) -> dict:
     ap.add_argument("--smm-max-p", type=int, default=1_000_000)
     ap.add_argument("--no-install", action="store_true", help="use peers only if already installed")
     ap.add_argument("--smoke", action="store_true", help="no installs: layouts and conversions only")
-    ap.add_argument("--redo-smm-sweep", action="store_true",
-                    help="only rerun smm's part of the p sweep and update the saved results in place")
+    ap.add_argument(
+        "--redo-smm-sweep",
+        action="store_true",
+        help="only rerun smm's part of the p sweep and update the saved results in place",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     out_path = _common.result_path(NAME, args.smoke, args.out)
 
     if args.smoke:
-        result = {"name": NAME, "smoke": True, "environment": _common.environment(), "checks": smoke(),
-                  "wall_s": time.perf_counter() - t_start}
+        result = {
+            "name": NAME,
+            "smoke": True,
+            "environment": _common.environment(),
+            "checks": smoke(),
+            "wall_s": time.perf_counter() - t_start,
+        }
         _common.save_json(result, NAME, out_path)
         return result
 
@@ -271,14 +304,23 @@ def main(argv=None) -> dict:
             _print_row(row)
         for tool in args.peers:
             if tool not in available:
-                rows.append({"tool": tool, "p": args.p, "N": N, "status": "not installable",
-                             "reason": peers[tool].get("reason")})
+                rows.append(
+                    {
+                        "tool": tool,
+                        "p": args.p,
+                        "N": N,
+                        "status": "not installable",
+                        "reason": peers[tool].get("reason"),
+                    }
+                )
 
     # ---- largest p each tool handles
     sweep = []
     if not args.no_scaling:
-        print(f"\nlargest p: N={args.scale_N}, p doubling from {args.p}; a fit over {args.scale_limit:.0f} s "
-              f"or a failure ends a tool's sweep (total budget {args.scale_budget:.0f} s)")
+        print(
+            f"\nlargest p: N={args.scale_N}, p doubling from {args.p}; a fit over {args.scale_limit:.0f} s "
+            f"or a failure ends a tool's sweep (total budget {args.scale_budget:.0f} s)"
+        )
         alive = {"smm", *[t for t in args.peers if t in available]}
         t_sweep = time.perf_counter()
         p = args.p
@@ -290,13 +332,27 @@ def main(argv=None) -> dict:
                     alive.discard(tool)
                     continue
                 if tool == "flexmix" and int((n > 0).sum()) * p > 40_000_000:
-                    sweep.append({"tool": tool, "p": p, "N": args.scale_N, "status": "not attempted",
-                                  "reason": "long layout over 40 million rows"})
+                    sweep.append(
+                        {
+                            "tool": tool,
+                            "p": p,
+                            "N": args.scale_N,
+                            "status": "not attempted",
+                            "reason": "long layout over 40 million rows",
+                        }
+                    )
                     alive.discard(tool)
                     continue
                 if tool != "smm" and time.perf_counter() - t_sweep > args.scale_budget:  # smm: seconds per fit
-                    sweep.append({"tool": tool, "p": p, "N": args.scale_N, "status": "budget",
-                                  "reason": f"sweep budget of {args.scale_budget:.0f} s spent"})
+                    sweep.append(
+                        {
+                            "tool": tool,
+                            "p": p,
+                            "N": args.scale_N,
+                            "status": "budget",
+                            "reason": f"sweep budget of {args.scale_budget:.0f} s spent",
+                        }
+                    )
                     alive.discard(tool)
                     continue
                 res = run_tool(tool, X, n, args.scale_limit + 120.0)
@@ -314,15 +370,26 @@ def main(argv=None) -> dict:
 
     largest = {}
     for tool in ["smm", *args.peers]:
-        ok = [r["p"] for r in sweep if r["tool"] == tool and r.get("status") == "ok"
-              and r.get("time_s", 0) <= args.scale_limit]
+        ok = [
+            r["p"]
+            for r in sweep
+            if r["tool"] == tool and r.get("status") == "ok" and r.get("time_s", 0) <= args.scale_limit
+        ]
         largest[tool] = max(ok) if ok else None
     result = {
-        "name": NAME, "smoke": False, "environment": _common.environment(),
+        "name": NAME,
+        "smoke": False,
+        "environment": _common.environment(),
         "design": {"p": args.p, "L": L, "K": K, "N": args.N, "truth": truth_params().to_dict()},
-        "peers": peers, "shared": rows, "sweep": sweep,
-        "sweep_settings": {"N": args.scale_N, "limit_s": args.scale_limit, "budget_s": args.scale_budget,
-                           "smm_max_p": args.smm_max_p},
+        "peers": peers,
+        "shared": rows,
+        "sweep": sweep,
+        "sweep_settings": {
+            "N": args.scale_N,
+            "limit_s": args.scale_limit,
+            "budget_s": args.scale_budget,
+            "smm_max_p": args.smm_max_p,
+        },
         "largest_p": largest,
         "wall_s": time.perf_counter() - t_start,
     }
@@ -385,8 +452,10 @@ def _print_row(r):
     if r.get("status") != "ok":
         print(f"  {r['tool']:<9} {r['N']:>7} p={r['p']}: {r['status']} ({r.get('reason', '')[:120]})")
         return
-    print(f"  {r['tool']:<9} {r['N']:>7} {r['time_s']:9.2f} {r['wall_s']:9.2f} {r['log_likelihood']:18.4f} "
-          f"{r.get('log_likelihood_gap_to_smm', float('nan')):9.4f} {r['error_atoms']:9.4f}   p={r['p']}")
+    print(
+        f"  {r['tool']:<9} {r['N']:>7} {r['time_s']:9.2f} {r['wall_s']:9.2f} {r['log_likelihood']:18.4f} "
+        f"{r.get('log_likelihood_gap_to_smm', float('nan')):9.4f} {r['error_atoms']:9.4f}   p={r['p']}"
+    )
 
 
 if __name__ == "__main__":

@@ -93,20 +93,25 @@ def main(argv=None) -> dict:
         out = fn()  # compile
         t_first = time.perf_counter() - t0
         t = best_of(fn, repeats)
-        row = {"seconds": t, "first_call_seconds": t_first,
-               "ratio_to_pass": t / t_pass, "ratio_to_loglik": t / t_ll}
+        row = {"seconds": t, "first_call_seconds": t_first, "ratio_to_pass": t / t_pass, "ratio_to_loglik": t / t_ll}
         if isinstance(out, smm.SMMParams) and np.ndim(out.weights) == 1:
             beta_hat = out.atoms @ wh.root
-            err = smm.parameter_error(smm.SMMParams(out.weights, beta_hat),
-                                      smm.SMMParams(truth.weights, truth.atoms @ wh.root))
+            err = smm.parameter_error(
+                smm.SMMParams(out.weights, beta_hat), smm.SMMParams(truth.weights, truth.atoms @ wh.root)
+            )
             row["atom_error_whitened"] = err["atoms"]
             row["weight_error"] = err["weights"]
             row["loglik_gap_per_obs"] = (ll_truth - smm.log_likelihood(X, n, out)) / N
         rows[name] = row
-        extra = (f"; atom error {row['atom_error_whitened']:.3f}, weight error {row['weight_error']:.3f}"
-                 if "atom_error_whitened" in row else "")
-        print(f"  {name:28s} {t * 1e3:8.1f} ms  (first call {t_first:.2f} s)  "
-              f"= {row['ratio_to_pass']:.0f} x one pass, {row['ratio_to_loglik']:.0f} x one log-likelihood{extra}")
+        extra = (
+            f"; atom error {row['atom_error_whitened']:.3f}, weight error {row['weight_error']:.3f}"
+            if "atom_error_whitened" in row
+            else ""
+        )
+        print(
+            f"  {name:28s} {t * 1e3:8.1f} ms  (first call {t_first:.2f} s)  "
+            f"= {row['ratio_to_pass']:.0f} x one pass, {row['ratio_to_loglik']:.0f} x one log-likelihood{extra}"
+        )
 
     result = {
         "benchmark": "warmstart",

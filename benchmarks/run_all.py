@@ -57,9 +57,16 @@ STEPS = [
     ("memory", "bench_memory.py", 1800),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
-JSON_NAMES = {"em_scaling": "em_scaling.json", "em": "em.json", "peers": "peers.json", "nuts": "nuts.json",
-              "bayes": "bayes.json", "accuracy": "accuracy.json", "warmstart": "warmstart.json",
-              "memory": "memory.json"}
+JSON_NAMES = {
+    "em_scaling": "em_scaling.json",
+    "em": "em.json",
+    "peers": "peers.json",
+    "nuts": "nuts.json",
+    "bayes": "bayes.json",
+    "accuracy": "accuracy.json",
+    "warmstart": "warmstart.json",
+    "memory": "memory.json",
+}
 COMMAND = "python benchmarks/run_all.py"
 
 
@@ -86,8 +93,15 @@ def run_step(name: str, script: str, timeout: float, smoke: bool, results_dir: P
     commit = _git_commit()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=_common.ROOT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=_common.ROOT,
+            env=env,
+            start_new_session=True,
+        )
 
         def pump():
             assert proc.stdout is not None
@@ -115,18 +129,30 @@ def run_step(name: str, script: str, timeout: float, smoke: bool, results_dir: P
     wall = time.perf_counter() - t0
     status = "ok" if rc == 0 else ("timeout" if rc == "timeout" else f"failed (exit {rc})")
     print(f"=== {name}: {status} in {wall:.0f} s (log {log})", flush=True)
-    return {"name": name, "script": script, "status": status, "wall_s": wall, "log": str(log),
-            "command": "python benchmarks/" + script + (" --smoke" if smoke else ""), "commit": commit,
-            "finished": _dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    return {
+        "name": name,
+        "script": script,
+        "status": status,
+        "wall_s": wall,
+        "log": str(log),
+        "command": "python benchmarks/" + script + (" --smoke" if smoke else ""),
+        "commit": commit,
+        "finished": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def _git_commit() -> str:
     """Short HEAD, with ``+local changes`` when the working tree differs from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=_common.ROOT).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "smm_ppl"],
-                               capture_output=True, text=True, cwd=_common.ROOT).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=_common.ROOT
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "smm_ppl"],
+            capture_output=True,
+            text=True,
+            cwd=_common.ROOT,
+        ).stdout.strip()
         return head + (" + local changes to smm_ppl" if dirty else "") if head else "?"
     except OSError:
         return "?"
@@ -171,31 +197,59 @@ def section_em_scaling(d) -> tuple[str, list[str]]:
         return "_No result (run `python benchmarks/bench_em_scaling.py`)._", []
     if d.get("smoke"):
         return _generic(d, "bench_em_scaling --smoke"), []
-    rows = [[f"{r['p']:,}", _f(r["two_passes_s"] * 1e3, "{:.2f}"), _f(r["estep_s"] * 1e3, "{:.2f}"),
-             _f(r["em_iteration_s"] * 1e3, "{:.2f}"), _f(r["ratio_iteration_to_two_passes"], "{:.2f}"),
-             _f(100 * r["share_two_passes"], "{:.0f}%"), _f(100 * r["share_estep"], "{:.0f}%"),
-             _f(100 * r["share_rest"], "{:.0f}%")] for r in d["rows"]]
+    rows = [
+        [
+            f"{r['p']:,}",
+            _f(r["two_passes_s"] * 1e3, "{:.2f}"),
+            _f(r["estep_s"] * 1e3, "{:.2f}"),
+            _f(r["em_iteration_s"] * 1e3, "{:.2f}"),
+            _f(r["ratio_iteration_to_two_passes"], "{:.2f}"),
+            _f(100 * r["share_two_passes"], "{:.0f}%"),
+            _f(100 * r["share_estep"], "{:.0f}%"),
+            _f(100 * r["share_rest"], "{:.0f}%"),
+        ]
+        for r in d["rows"]
+    ]
     r0 = d["rows"][0]
-    txt = [f"`L = {r0['L']}`, `K = {r0['K']}`, {r0['dtype']}, {d['environment']['device']} "
-           f"({d['environment']['cpu_count']} cores). One iteration = gradient M-step, no acceleration, "
-           f"timed through {r0.get('em_timed_via', 'the EM driver')} as the difference of a long and a short run "
-           "(`tol = 0`, so fixed costs cancel). The two passes are "
-           "`Xt @ B.T` and `Xt.T @ R` jitted together (the faster of the `(p, L)` and `(L, p)` storage of the "
-           "features); the E-step is the elementwise softmax/logsumexp "
-           "work on a `(p, K)` array. Each part is timed as its own jitted call, so the shares need not add "
-           "up to 100 %: inside the EM loop XLA fuses the elementwise work into the passes (rest = what the "
-           "two parts leave unexplained, floored at 0).", "",
-           _table(["p", "two passes (ms)", "E-step (ms)", "EM iteration (ms)", "ratio iteration / passes",
-                   "passes share", "E-step share", "rest"], rows)]
+    txt = [
+        f"`L = {r0['L']}`, `K = {r0['K']}`, {r0['dtype']}, {d['environment']['device']} "
+        f"({d['environment']['cpu_count']} cores). One iteration = gradient M-step, no acceleration, "
+        f"timed through {r0.get('em_timed_via', 'the EM driver')} as the difference of a long and a short run "
+        "(`tol = 0`, so fixed costs cancel). The two passes are "
+        "`Xt @ B.T` and `Xt.T @ R` jitted together (the faster of the `(p, L)` and `(L, p)` storage of the "
+        "features); the E-step is the elementwise softmax/logsumexp "
+        "work on a `(p, K)` array. Each part is timed as its own jitted call, so the shares need not add "
+        "up to 100 %: inside the EM loop XLA fuses the elementwise work into the passes (rest = what the "
+        "two parts leave unexplained, floored at 0).",
+        "",
+        _table(
+            [
+                "p",
+                "two passes (ms)",
+                "E-step (ms)",
+                "EM iteration (ms)",
+                "ratio iteration / passes",
+                "passes share",
+                "E-step share",
+                "rest",
+            ],
+            rows,
+        ),
+    ]
     if "ratio_newton_to_two_passes" in r0:
-        txt += ["", f"Newton M-step at p = {r0['p']:,}: {r0['em_iteration_newton_s'] * 1e3:.2f} ms per iteration, "
-                    f"{r0['ratio_newton_to_two_passes']:.1f}× the two passes."]
+        txt += [
+            "",
+            f"Newton M-step at p = {r0['p']:,}: {r0['em_iteration_newton_s'] * 1e3:.2f} ms per iteration, "
+            f"{r0['ratio_newton_to_two_passes']:.1f}× the two passes.",
+        ]
     if d.get("plot"):
         txt += ["", f"![EM scaling](results/{d['plot']})"]
     big = d["rows"][-1]
-    head = [f"EM iteration at p = {big['p']:,} (L = {big['L']}, K = {big['K']}): "
-            f"{big['em_iteration_s'] * 1e3:.1f} ms = {big['ratio_iteration_to_two_passes']:.2f}× the two "
-            f"feature passes (`python benchmarks/bench_em_scaling.py`)"]
+    head = [
+        f"EM iteration at p = {big['p']:,} (L = {big['L']}, K = {big['K']}): "
+        f"{big['em_iteration_s'] * 1e3:.1f} ms = {big['ratio_iteration_to_two_passes']:.2f}× the two "
+        f"feature passes (`python benchmarks/bench_em_scaling.py`)"
+    ]
     return "\n".join(txt), head
 
 
@@ -205,16 +259,25 @@ def section_peers(d) -> tuple[str, list[str]]:
     if d.get("smoke"):
         return _generic(d, "bench_peers --smoke"), []
     txt = []
-    inst = [[name, v.get("status"), v.get("version", "–"), (v.get("reason") or "").replace("|", "/")[:200]]
-            for name, v in d["peers"].items()]
-    txt += ["Peer installation (by the script, into `benchmarks/_peers/`, never into the project):", "",
-            _table(["peer", "status", "version", "reason"], inst), ""]
+    inst = [
+        [name, v.get("status"), v.get("version", "–"), (v.get("reason") or "").replace("|", "/")[:200]]
+        for name, v in d["peers"].items()
+    ]
+    txt += [
+        "Peer installation (by the script, into `benchmarks/_peers/`, never into the project):",
+        "",
+        _table(["peer", "status", "version", "reason"], inst),
+        "",
+    ]
     des = d["design"]
-    txt += [f"**Shared design** `p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`. "
-            "Every tool's estimate is evaluated with `smm.log_likelihood` on the same counts "
-            "(`sum_j n_j log pi_j`); gap = that minus smm's. Fit time is measured by each tool around its "
-            "fit call (smm: second call, compiled; its first call including JIT compilation in brackets); "
-            "wall = the whole subprocess (import, data layout, fit).", ""]
+    txt += [
+        f"**Shared design** `p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`. "
+        "Every tool's estimate is evaluated with `smm.log_likelihood` on the same counts "
+        "(`sum_j n_j log pi_j`); gap = that minus smm's. Fit time is measured by each tool around its "
+        "fit call (smm: second call, compiled; its first call including JIT compilation in brackets); "
+        "wall = the whole subprocess (import, data layout, fit).",
+        "",
+    ]
     rows = []
     for r in d["shared"]:
         if r.get("status") != "ok":
@@ -223,28 +286,62 @@ def section_peers(d) -> tuple[str, list[str]]:
         t = _f(r["time_s"], "{:.2f}")
         if r["tool"] == "smm":
             t += f" ({_f(r.get('time_cold_s'), '{:.1f}')})"
-        rows.append([r["tool"], f"{r['N']:,}", f"{r.get('n_rows', '–'):,}" if isinstance(r.get("n_rows"), int) else "–",
-                     t, _f(r.get("wall_s"), "{:.1f}"), _f(r["log_likelihood"], "{:.3f}"),
-                     _f(r.get("log_likelihood_gap_to_smm"), "{:+.4f}"), _f(r["error_atoms"], "{:.4f}"), "ok"])
-    txt += [_table(["tool", "N", "rows fed", "fit s", "wall s", "log-lik (smm eval)", "gap", "atom error", "status"],
-                   rows), ""]
+        rows.append(
+            [
+                r["tool"],
+                f"{r['N']:,}",
+                f"{r.get('n_rows', '–'):,}" if isinstance(r.get("n_rows"), int) else "–",
+                t,
+                _f(r.get("wall_s"), "{:.1f}"),
+                _f(r["log_likelihood"], "{:.3f}"),
+                _f(r.get("log_likelihood_gap_to_smm"), "{:+.4f}"),
+                _f(r["error_atoms"], "{:.4f}"),
+                "ok",
+            ]
+        )
+    txt += [
+        _table(["tool", "N", "rows fed", "fit s", "wall s", "log-lik (smm eval)", "gap", "atom error", "status"], rows),
+        "",
+    ]
     if d.get("sweep"):
         s = d["sweep_settings"]
-        txt += [f"**Largest p** (N = {s['N']:,}; p doubles until a fit takes over {s['limit_s']:.0f} s or fails; "
-                f"smm capped at p = {s['smm_max_p']:,}):", ""]
+        txt += [
+            f"**Largest p** (N = {s['N']:,}; p doubles until a fit takes over {s['limit_s']:.0f} s or fails; "
+            f"smm capped at p = {s['smm_max_p']:,}):",
+            "",
+        ]
         rows = []
         for r in d["sweep"]:
             if r.get("status") == "ok":
                 over = r["time_s"] > s["limit_s"]
-                rows.append([r["tool"], f"{r['p']:,}", _f(r["time_s"], "{:.2f}"), _f(r.get("wall_s"), "{:.1f}"),
-                             _f(r.get("log_likelihood_gap_to_smm"), "{:+.3f}"), _f(r.get("error_atoms"), "{:.3f}"),
-                             f"ok, over the {s['limit_s']:.0f} s limit" if over else "ok"])
+                rows.append(
+                    [
+                        r["tool"],
+                        f"{r['p']:,}",
+                        _f(r["time_s"], "{:.2f}"),
+                        _f(r.get("wall_s"), "{:.1f}"),
+                        _f(r.get("log_likelihood_gap_to_smm"), "{:+.3f}"),
+                        _f(r.get("error_atoms"), "{:.3f}"),
+                        f"ok, over the {s['limit_s']:.0f} s limit" if over else "ok",
+                    ]
+                )
             else:
-                rows.append([r["tool"], f"{r['p']:,}", "–", _f(r.get("wall_s"), "{:.1f}"), "–", "–",
-                             f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/")])
+                rows.append(
+                    [
+                        r["tool"],
+                        f"{r['p']:,}",
+                        "–",
+                        _f(r.get("wall_s"), "{:.1f}"),
+                        "–",
+                        "–",
+                        f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/"),
+                    ]
+                )
         txt += [_table(["tool", "p", "fit s", "wall s", "gap", "atom error", "status"], rows), ""]
-        txt += ["Largest p within the limit: " + ", ".join(f"{k}: {v:,}" if v else f"{k}: none"
-                                                           for k, v in d["largest_p"].items())]
+        txt += [
+            "Largest p within the limit: "
+            + ", ".join(f"{k}: {v:,}" if v else f"{k}: none" for k, v in d["largest_p"].items())
+        ]
     head = []
     by = {(r["tool"], r["N"]): r for r in d["shared"]}
     for N in d["design"]["N"]:
@@ -258,11 +355,16 @@ def section_peers(d) -> tuple[str, list[str]]:
                 parts.append(f"{tool} {r.get('status')}")
         if sm:
             cold = f" (first call, with JIT compilation, {sm['time_cold_s']:.1f} s)" if sm["time_cold_s"] > 1 else ""
-            head.append(f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s{cold} vs " + ", ".join(parts)
-                        + " (`python benchmarks/bench_peers.py`)")
+            head.append(
+                f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s{cold} vs "
+                + ", ".join(parts)
+                + " (`python benchmarks/bench_peers.py`)"
+            )
     if d.get("sweep") and d.get("largest_p"):
-        head.append("Largest p handled within the limit: " + ", ".join(
-            f"{k} {v:,}" if v else f"{k} none" for k, v in d["largest_p"].items()))
+        head.append(
+            "Largest p handled within the limit: "
+            + ", ".join(f"{k} {v:,}" if v else f"{k} none" for k, v in d["largest_p"].items())
+        )
     return "\n".join(txt), head
 
 
@@ -292,27 +394,37 @@ def section_nuts(d) -> tuple[str, list[str]]:
         return _generic(d, "bench_nuts"), []
     try:
         c, sm = d["design"], d["summary"]
-        keys = [("fraction_all_chains_agree", "all chains agree (R-hat < 1.01)", "{:.2f}"),
-                ("fraction_raw_rhat_below_1.01", "raw R-hat < 1.01 (no relabelling)", "{:.2f}"),
-                ("median_max_rhat", "median max R-hat", "{:.3f}"),
-                ("median_min_ess", "median min bulk ESS", "{:.0f}"),
-                ("median_wall_s", "median wall s (compilation included)", "{:.1f}"),
-                ("median_ess_per_s", "median min ESS / s", "{:.2f}"),
-                ("median_sampling_s", "median sampling s (compilation subtracted)", "{:.1f}"),
-                ("median_ess_per_sampling_s", "median min ESS / sampling s", "{:.2f}"),
-                ("total_divergences", "divergences (all runs)", "{:d}"),
-                ("median_error_vs_truth", "median posterior-mean atom error", "{:.4f}")]
+        keys = [
+            ("fraction_all_chains_agree", "all chains agree (R-hat < 1.01)", "{:.2f}"),
+            ("fraction_raw_rhat_below_1.01", "raw R-hat < 1.01 (no relabelling)", "{:.2f}"),
+            ("median_max_rhat", "median max R-hat", "{:.3f}"),
+            ("median_min_ess", "median min bulk ESS", "{:.0f}"),
+            ("median_wall_s", "median wall s (compilation included)", "{:.1f}"),
+            ("median_ess_per_s", "median min ESS / s", "{:.2f}"),
+            ("median_sampling_s", "median sampling s (compilation subtracted)", "{:.1f}"),
+            ("median_ess_per_sampling_s", "median min ESS / sampling s", "{:.2f}"),
+            ("total_divergences", "divergences (all runs)", "{:d}"),
+            ("median_error_vs_truth", "median posterior-mean atom error", "{:.4f}"),
+        ]
         rows = [[label, _f(sm["warm"].get(k), fmt), _f(sm["default"].get(k), fmt)] for k, label, fmt in keys]
-        txt = [f"`p = {c['p']}`, `L = {c['L']}`, `K = {c['K']}`, `N = {c['N']:,}`, {c['chains']} chains × "
-               f"({c['warmup']} + {c['draws']}), {c['seeds']} data sets; both relabelled to the EM estimate.", "",
-               _table(["", "warm start (EM)", "default init"], rows), ""]
+        txt = [
+            f"`p = {c['p']}`, `L = {c['L']}`, `K = {c['K']}`, `N = {c['N']:,}`, {c['chains']} chains × "
+            f"({c['warmup']} + {c['draws']}), {c['seeds']} data sets; both relabelled to the EM estimate.",
+            "",
+            _table(["", "warm start (EM)", "default init"], rows),
+            "",
+        ]
         r = sm["ratios"]
-        txt += [f"Ratios (same run): min ESS per second warm / default {r['ess_per_s_warm_over_default']:.2f} "
-                f"(per sampling second {r['ess_per_sampling_s_warm_over_default']:.2f}); wall time default / warm "
-                f"{r['wall_time_default_over_warm']:.2f}; the EM fit itself took {r['median_em_s']:.2f} s (median)."]
-        head = [f"NUTS warm-started at EM vs default init: chains agree in {sm['warm']['fraction_all_chains_agree']:.0%} vs "
-                f"{sm['default']['fraction_all_chains_agree']:.0%} of data sets; min ESS/s ratio warm/default "
-                f"{r['ess_per_s_warm_over_default']:.2f} (`python benchmarks/bench_nuts.py`)"]
+        txt += [
+            f"Ratios (same run): min ESS per second warm / default {r['ess_per_s_warm_over_default']:.2f} "
+            f"(per sampling second {r['ess_per_sampling_s_warm_over_default']:.2f}); wall time default / warm "
+            f"{r['wall_time_default_over_warm']:.2f}; the EM fit itself took {r['median_em_s']:.2f} s (median)."
+        ]
+        head = [
+            f"NUTS warm-started at EM vs default init: chains agree in {sm['warm']['fraction_all_chains_agree']:.0%} vs "
+            f"{sm['default']['fraction_all_chains_agree']:.0%} of data sets; min ESS/s ratio warm/default "
+            f"{r['ess_per_s_warm_over_default']:.2f} (`python benchmarks/bench_nuts.py`)"
+        ]
         return "\n".join(txt), head
     except (KeyError, TypeError):
         return _generic(d, "bench_nuts"), []
@@ -324,9 +436,12 @@ def section_bayes(d) -> tuple[str, list[str]]:
     if d.get("smoke"):
         return _generic(d, "bench_bayes --smoke"), []
     des = d["design"]
-    txt = [f"Same data (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, `N = {des['N']:,}`), same model "
-           f"and priors, {des['chains']} chains × ({des['warmup']} warm-up + {des['draws']} draws), both started at "
-           "the EM estimate; draws relabelled to it. Time = the sampling call, compilation included.", ""]
+    txt = [
+        f"Same data (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, `N = {des['N']:,}`), same model "
+        f"and priors, {des['chains']} chains × ({des['warmup']} warm-up + {des['draws']} draws), both started at "
+        "the EM estimate; draws relabelled to it. Time = the sampling call, compilation included.",
+        "",
+    ]
     rows = []
     for name in ("smm", "biogeme"):
         t = d["tools"].get(name)
@@ -335,18 +450,32 @@ def section_bayes(d) -> tuple[str, list[str]]:
         if t.get("status") != "ok":
             rows.append([name, t.get("status"), "–", "–", "–", "–", (t.get("reason") or "")[:160].replace("|", "/")])
             continue
-        rows.append([name, _f(t["time_s"], "{:.1f}"), _f(t["ess_bulk_min"], "{:.0f}"), _f(t["ess_bulk_median"], "{:.0f}"),
-                     _f(t["ess_bulk_min_per_s"], "{:.2f}"), _f(t["rhat_max"], "{:.3f}"), ""])
+        rows.append(
+            [
+                name,
+                _f(t["time_s"], "{:.1f}"),
+                _f(t["ess_bulk_min"], "{:.0f}"),
+                _f(t["ess_bulk_median"], "{:.0f}"),
+                _f(t["ess_bulk_min_per_s"], "{:.2f}"),
+                _f(t["rhat_max"], "{:.3f}"),
+                "",
+            ]
+        )
     txt += [_table(["tool", "time s", "bulk ESS min", "bulk ESS median", "min ESS / s", "R-hat max", "note"], rows)]
     head = []
     ag = d["tools"].get("agreement")
     if ag:
-        txt += ["", f"Posterior means agree within {ag['max_mean_difference_in_sd']:.2f} posterior sd; "
-                    f"posterior sd ratio biogeme/smm in [{ag['sd_ratio_min']:.2f}, {ag['sd_ratio_max']:.2f}]."]
+        txt += [
+            "",
+            f"Posterior means agree within {ag['max_mean_difference_in_sd']:.2f} posterior sd; "
+            f"posterior sd ratio biogeme/smm in [{ag['sd_ratio_min']:.2f}, {ag['sd_ratio_max']:.2f}].",
+        ]
         s, b = d["tools"]["smm"], d["tools"]["biogeme"]
-        head.append(f"NUTS, same model and draws: smm {s['time_s']:.0f} s (min ESS/s {s['ess_bulk_min_per_s']:.1f}) vs "
-                    f"biogeme {b['time_s']:.0f} s (min ESS/s {b['ess_bulk_min_per_s']:.2f}); "
-                    f"posterior means within {ag['max_mean_difference_in_sd']:.2f} sd (`python benchmarks/bench_bayes.py`)")
+        head.append(
+            f"NUTS, same model and draws: smm {s['time_s']:.0f} s (min ESS/s {s['ess_bulk_min_per_s']:.1f}) vs "
+            f"biogeme {b['time_s']:.0f} s (min ESS/s {b['ess_bulk_min_per_s']:.2f}); "
+            f"posterior means within {ag['max_mean_difference_in_sd']:.2f} sd (`python benchmarks/bench_bayes.py`)"
+        )
     elif "biogeme" in d["tools"]:
         head.append(f"biogeme Bayesian: {d['tools']['biogeme'].get('status')} (`python benchmarks/bench_bayes.py`)")
     txt += ["", f"biogeme install: {d['peer'].get('status')} {d['peer'].get('version', '')}"]
@@ -362,53 +491,100 @@ def section_accuracy(d) -> tuple[str, list[str]]:
     if "rate" in d:
         r = d["rate"]
         des = r["design"]
-        txt += [f"**Oracle ratio, efficiency, rate** (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, fixed "
-                f"design and truth, {des['seeds']} count vectors per N). Error = `max_k |theta_hat_k - theta_k|` "
-                "after matching; oracle = EM started at the truth; efficiency = MSE of "
-                "`(alpha_1..alpha_{K-1}, theta)` / trace of the inverse Fisher information of N draws at the truth.",
-                ""]
-        rows = [[f"{x['N']:,}", _f(x["error_auto_mean"], "{:.4f}"), _f(x["error_oracle_mean"], "{:.4f}"),
-                 _f(x["ratio_median"], "{:.3f}"), _f(x["ratio_of_means"], "{:.3f}"), _f(x["ratio_max"], "{:.2f}"),
-                 _f(100 * x["share_within_5pct_of_oracle"], "{:.0f}%"),
-                 _f(x["efficiency_auto"], "{:.2f}"), _f(x["efficiency_oracle"], "{:.2f}"),
-                 f"{x['n_seeds']}" + (f" ({x['failures']} failed)" if x["failures"] else "")] for x in r["rows"]]
-        txt += [_table(["N", "error auto", "error oracle", "ratio (median)", "ratio of means", "ratio max",
-                        "within 5% of oracle", "MSE/tr(CRB) auto", "oracle", "seeds"], rows), ""]
-        txt += [f"Log-log slope of the mean error against N: auto **{r['slope_auto']:.3f}**, oracle "
-                f"{r['slope_oracle']:.3f}, sqrt(trace CRB) {r['slope_sqrt_trace_crb']:.3f} (target −0.5)."]
+        txt += [
+            f"**Oracle ratio, efficiency, rate** (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, fixed "
+            f"design and truth, {des['seeds']} count vectors per N). Error = `max_k |theta_hat_k - theta_k|` "
+            "after matching; oracle = EM started at the truth; efficiency = MSE of "
+            "`(alpha_1..alpha_{K-1}, theta)` / trace of the inverse Fisher information of N draws at the truth.",
+            "",
+        ]
+        rows = [
+            [
+                f"{x['N']:,}",
+                _f(x["error_auto_mean"], "{:.4f}"),
+                _f(x["error_oracle_mean"], "{:.4f}"),
+                _f(x["ratio_median"], "{:.3f}"),
+                _f(x["ratio_of_means"], "{:.3f}"),
+                _f(x["ratio_max"], "{:.2f}"),
+                _f(100 * x["share_within_5pct_of_oracle"], "{:.0f}%"),
+                _f(x["efficiency_auto"], "{:.2f}"),
+                _f(x["efficiency_oracle"], "{:.2f}"),
+                f"{x['n_seeds']}" + (f" ({x['failures']} failed)" if x["failures"] else ""),
+            ]
+            for x in r["rows"]
+        ]
+        txt += [
+            _table(
+                [
+                    "N",
+                    "error auto",
+                    "error oracle",
+                    "ratio (median)",
+                    "ratio of means",
+                    "ratio max",
+                    "within 5% of oracle",
+                    "MSE/tr(CRB) auto",
+                    "oracle",
+                    "seeds",
+                ],
+                rows,
+            ),
+            "",
+        ]
+        txt += [
+            f"Log-log slope of the mean error against N: auto **{r['slope_auto']:.3f}**, oracle "
+            f"{r['slope_oracle']:.3f}, sqrt(trace CRB) {r['slope_sqrt_trace_crb']:.3f} (target −0.5)."
+        ]
         if r.get("plot"):
             txt += ["", f"![error against N](results/{r['plot']})"]
         last = r["rows"][-1]
         effs = [x["efficiency_auto"] for x in r["rows"]]
-        head.append(f"fit_em(init='auto') error / oracle error: median {min(x['ratio_median'] for x in r['rows']):.3f}–"
-                    f"{max(x['ratio_median'] for x in r['rows']):.3f} over N = {r['rows'][0]['N']:,}–{last['N']:,}; "
-                    f"log-log slope of the error {r['slope_auto']:.2f}; MSE / tr(CRB) "
-                    f"{min(effs):.2f}–{max(effs):.2f} (`python benchmarks/bench_accuracy.py --parts rate`)")
+        head.append(
+            f"fit_em(init='auto') error / oracle error: median {min(x['ratio_median'] for x in r['rows']):.3f}–"
+            f"{max(x['ratio_median'] for x in r['rows']):.3f} over N = {r['rows'][0]['N']:,}–{last['N']:,}; "
+            f"log-log slope of the error {r['slope_auto']:.2f}; MSE / tr(CRB) "
+            f"{min(effs):.2f}–{max(effs):.2f} (`python benchmarks/bench_accuracy.py --parts rate`)"
+        )
     if "success" in d:
         s = d["success"]
         des = s["design"]
-        txt += ["", f"**Success rate of each start against K** (`p = {des['p']}`, `L = {des['L']}`, `N = {des['N']:,}`, "
-                    f"{des['seeds']} designs per K; success = EM from that start ends within {des['ll_tol']} "
-                    f"log-likelihood units of the oracle (or above); at most {des['max_iter']} iterations; "
-                    "`random` = random starts in the full space; `random x1` has the compute of one warm start, "
-                    f"`random x{des['n_starts']}` that of `subspace x{des['n_starts']}`).", ""]
+        txt += [
+            "",
+            f"**Success rate of each start against K** (`p = {des['p']}`, `L = {des['L']}`, `N = {des['N']:,}`, "
+            f"{des['seeds']} designs per K; success = EM from that start ends within {des['ll_tol']} "
+            f"log-likelihood units of the oracle (or above); at most {des['max_iter']} iterations; "
+            "`random` = random starts in the full space; `random x1` has the compute of one warm start, "
+            f"`random x{des['n_starts']}` that of `subspace x{des['n_starts']}`).",
+            "",
+        ]
         rows = []
         for x in s["rows"]:
-            rows.append([x["K"]] + [_f(x[m]["success_rate"], "{:.2f}")
-                                    + (f" ({x[m]['n_failed_to_start']} no start)" if x[m]["n_failed_to_start"] else "")
-                                    for m in s["methods"]] + [_f(x["time_s"], "{:.0f}")])
+            rows.append(
+                [x["K"]]
+                + [
+                    _f(x[m]["success_rate"], "{:.2f}")
+                    + (f" ({x[m]['n_failed_to_start']} no start)" if x[m]["n_failed_to_start"] else "")
+                    for m in s["methods"]
+                ]
+                + [_f(x["time_s"], "{:.0f}")]
+            )
         txt += [_table(["K"] + s["methods"] + ["time s"], rows)]
         ex = {m: x[m]["failure_examples"] for x in s["rows"] for m in s["methods"] if x[m]["failure_examples"]}
         if ex:
-            txt += ["", "Starts that could not be computed, e.g.: " + "; ".join(
-                f"{m}: {v[0]}" for m, v in ex.items()).replace("|", "/")]
+            txt += [
+                "",
+                "Starts that could not be computed, e.g.: "
+                + "; ".join(f"{m}: {v[0]}" for m, v in ex.items()).replace("|", "/"),
+            ]
         if s.get("plot"):
             txt += ["", f"![success against K](results/{s['plot']})"]
         Ks = [x["K"] for x in s["rows"]]
-        summary = "; ".join(
-            f"{m} " + "/".join(f"{x[m]['success_rate']:.2f}" for x in s["rows"]) for m in s["methods"])
-        head.append("success rate of EM from each start (landing in the oracle's basin), K = "
-                    + "/".join(str(k) for k in Ks) + f": {summary} (`python benchmarks/bench_accuracy.py --parts success`)")
+        summary = "; ".join(f"{m} " + "/".join(f"{x[m]['success_rate']:.2f}" for x in s["rows"]) for m in s["methods"])
+        head.append(
+            "success rate of EM from each start (landing in the oracle's basin), K = "
+            + "/".join(str(k) for k in Ks)
+            + f": {summary} (`python benchmarks/bench_accuracy.py --parts success`)"
+        )
     return "\n".join(txt), head
 
 
@@ -421,19 +597,37 @@ def section_memory(res):
         if st.get("status") != "ok":
             rows.append([st["stage"], "failed", "–", "–", "–"])
             continue
-        note = (f"{st['n_iter']} iterations, start {st['init']}, converged {st['converged']}"
-                if st["stage"] == "fit_em" else "")
-        rows.append([st["stage"], f"{st['peak_rss_bytes'] / 2**30:.2f}",
-                     f"{st['peak_rss_bytes'] / st['features_bytes']:.1f}", f"{st['seconds']:.1f}", note])
+        note = (
+            f"{st['n_iter']} iterations, start {st['init']}, converged {st['converged']}"
+            if st["stage"] == "fit_em"
+            else ""
+        )
+        rows.append(
+            [
+                st["stage"],
+                f"{st['peak_rss_bytes'] / 2**30:.2f}",
+                f"{st['peak_rss_bytes'] / st['features_bytes']:.1f}",
+                f"{st['seconds']:.1f}",
+                note,
+            ]
+        )
     table = _table(["stage", "peak RSS (GiB)", "x features", "stage s", "note"], rows)
-    intro = (f"`p = {res['p']:,}`, `L = {res['L']}`, `K = {res['K']}`, `N = {res['n_obs']:,}`; the feature matrix is "
-             f"{res['stages'][0].get('features_bytes', 0) / 2**20:.0f} MiB. `data` = simulate features and counts; "
-             "`warmstarts` = that plus the subspace, tensor, MoM (K = 3) and 16 subspace random starts; "
-             "`fit_em` = that plus `fit_em(init=\"auto\", max_iter=100)` with standard errors (memory does not grow "
-             "with the iteration count).")
+    intro = (
+        f"`p = {res['p']:,}`, `L = {res['L']}`, `K = {res['K']}`, `N = {res['n_obs']:,}`; the feature matrix is "
+        f"{res['stages'][0].get('features_bytes', 0) / 2**20:.0f} MiB. `data` = simulate features and counts; "
+        "`warmstarts` = that plus the subspace, tensor, MoM (K = 3) and 16 subspace random starts; "
+        '`fit_em` = that plus `fit_em(init="auto", max_iter=100)` with standard errors (memory does not grow '
+        "with the iteration count)."
+    )
     fit = [st for st in res["stages"] if st["stage"] == "fit_em" and st.get("status") == "ok"]
-    head = ([f"peak memory of fit_em(init='auto') at p = {res['p']:,}, L = {res['L']}, K = {res['K']}: "
-             f"{fit[0]['peak_rss_bytes'] / 2**30:.1f} GiB (`python benchmarks/bench_memory.py`)"] if fit else [])
+    head = (
+        [
+            f"peak memory of fit_em(init='auto') at p = {res['p']:,}, L = {res['L']}, K = {res['K']}: "
+            f"{fit[0]['peak_rss_bytes'] / 2**30:.1f} GiB (`python benchmarks/bench_memory.py`)"
+        ]
+        if fit
+        else []
+    )
     return intro + "\n\n" + table, head
 
 
@@ -445,25 +639,46 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
             env = d["environment"]
             break
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=_common.ROOT).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=_common.ROOT
+        ).stdout.strip()
     except OSError:
         commit = "?"
-    parts = ["# smm-ppl benchmark results", "",
-             f"Produced by `{COMMAND}{' --smoke' if smoke else ''}` on "
-             f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{commit or '?'}`"
-             + (f", {total_s / 60:.0f} min in all" if total_s else "") + "."]
+    parts = [
+        "# smm-ppl benchmark results",
+        "",
+        f"Produced by `{COMMAND}{' --smoke' if smoke else ''}` on "
+        f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{commit or '?'}`"
+        + (f", {total_s / 60:.0f} min in all" if total_s else "")
+        + ".",
+    ]
     if env:
-        parts += [f"Machine: {env.get('cpu_count')} CPU cores ({env.get('machine')}), JAX {env.get('jax')} "
-                  f"on {env.get('device')}, float64; load average at the start of the last script "
-                  f"{_f(env.get('load_average_1min'), '{:.1f}')} (the machine was shared: timings are "
-                  "indicative, ratios are taken within one run)."]
+        parts += [
+            f"Machine: {env.get('cpu_count')} CPU cores ({env.get('machine')}), JAX {env.get('jax')} "
+            f"on {env.get('device')}, float64; load average at the start of the last script "
+            f"{_f(env.get('load_average_1min'), '{:.1f}')} (the machine was shared: timings are "
+            "indicative, ratios are taken within one run)."
+        ]
     if smoke:
         parts += ["", "**Smoke run: tiny sizes, the numbers mean nothing.**"]
     if runs:
-        parts += ["", _table(["step", "script", "status", "wall s", "code (commit)", "finished"],
-                             [[r["name"], r["script"], r["status"], _f(r.get("wall_s"), "{:.0f}"),
-                               f"`{r.get('commit', '?')}`", r.get("finished", "–")] for r in runs])]
+        parts += [
+            "",
+            _table(
+                ["step", "script", "status", "wall s", "code (commit)", "finished"],
+                [
+                    [
+                        r["name"],
+                        r["script"],
+                        r["status"],
+                        _f(r.get("wall_s"), "{:.0f}"),
+                        f"`{r.get('commit', '?')}`",
+                        r.get("finished", "–"),
+                    ]
+                    for r in runs
+                ],
+            ),
+        ]
     sections = []
     headline = []
     body, h = section_em_scaling(_load(results_dir, "em_scaling"))
@@ -471,13 +686,23 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     headline += h
     em = _load(results_dir, "em")
     if em:
-        sections += ["The EM module's own benchmark (`python benchmarks/bench_em.py`):", "", _generic(em, "bench_em"), ""]
+        sections += [
+            "The EM module's own benchmark (`python benchmarks/bench_em.py`):",
+            "",
+            _generic(em, "bench_em"),
+            "",
+        ]
     body, h = section_peers(_load(results_dir, "peers"))
     sections += ["## 2. End-to-end fit against peer tools", "", body, ""]
     headline += h
-    sections += ["## 3. Bayesian", "", "### Warm-started NUTS against NUTS from the default initialisation", "",
-                 "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):", "",
-                 ]
+    sections += [
+        "## 3. Bayesian",
+        "",
+        "### Warm-started NUTS against NUTS from the default initialisation",
+        "",
+        "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):",
+        "",
+    ]
     body, h = section_nuts(_load(results_dir, "nuts"))
     sections += [body, "", "### Against biogeme's Bayesian estimation", ""]
     headline += h
@@ -489,8 +714,12 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     headline += [x for x in h if x]
     ws = _load(results_dir, "warmstart")
     if ws:
-        sections += ["## Warm starts (the warm-start module's benchmark, `python benchmarks/bench_warmstart.py`)", "",
-                     _generic(ws, "bench_warmstart"), ""]
+        sections += [
+            "## Warm starts (the warm-start module's benchmark, `python benchmarks/bench_warmstart.py`)",
+            "",
+            _generic(ws, "bench_warmstart"),
+            "",
+        ]
     body, h = section_memory(_load(results_dir, "memory"))
     if body:
         sections += ["## Memory at p = 10^6 items, L = 64 (`python benchmarks/bench_memory.py`)", "", body, ""]
@@ -502,12 +731,17 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="every script's --smoke mode (results in benchmarks/_peers/smoke)")
+    ap.add_argument(
+        "--smoke", action="store_true", help="every script's --smoke mode (results in benchmarks/_peers/smoke)"
+    )
     ap.add_argument("--only", nargs="+", choices=[s[0] for s in STEPS], help="run only these steps")
     ap.add_argument("--skip", nargs="+", default=[], choices=[s[0] for s in STEPS])
     ap.add_argument("--report-only", action="store_true", help="only rebuild RESULTS.md from the saved results")
-    ap.add_argument("--results-dir", default=None,
-                    help="where results go and RESULTS.md is written (default: benchmarks/results and benchmarks/)")
+    ap.add_argument(
+        "--results-dir",
+        default=None,
+        help="where results go and RESULTS.md is written (default: benchmarks/results and benchmarks/)",
+    )
     args = ap.parse_args(argv)
     if args.results_dir:
         results_dir = Path(args.results_dir).resolve()
@@ -523,8 +757,9 @@ def main(argv=None) -> int:
         for name, script, timeout in STEPS:
             if (args.only and name not in args.only) or name in args.skip:
                 continue
-            runs.append(run_step(name, script, timeout if not args.smoke else 300, args.smoke, results_dir,
-                                 _common.LOGS))
+            runs.append(
+                run_step(name, script, timeout if not args.smoke else 300, args.smoke, results_dir, _common.LOGS)
+            )
         previous = json.loads(runs_file.read_text()) if runs_file.exists() and args.only else []
         merged = {r["name"]: r for r in previous}
         merged.update({r["name"]: r for r in runs})

@@ -43,9 +43,11 @@ def sample_class_parameters(
     if ordered and K > 1:
         first = numpyro.sample("atoms_first", dist.ImproperUniform(dist.constraints.ordered_vector, (), (K,)))
         numpyro.factor("atoms_first_prior", dist.Normal(0.0, atoms_scale).log_prob(first).sum())
-        rest = numpyro.sample(
-            "atoms_rest", dist.Normal(0.0, atoms_scale).expand([K, n_features - 1]).to_event(2)
-        ) if n_features > 1 else jnp.zeros((K, 0))
+        rest = (
+            numpyro.sample("atoms_rest", dist.Normal(0.0, atoms_scale).expand([K, n_features - 1]).to_event(2))
+            if n_features > 1
+            else jnp.zeros((K, 0))
+        )
         atoms = numpyro.deterministic("atoms", jnp.concatenate([first[:, None], rest], axis=1))
     else:
         atoms = numpyro.sample("atoms", dist.Normal(0.0, atoms_scale).expand([K, n_features]).to_event(2))
@@ -66,8 +68,12 @@ def mixture_model(
     The likelihood site ``site`` has one value per unit with observations.
     """
     weights, atoms = sample_class_parameters(
-        n_components, layout.n_features, weights_concentration=weights_concentration, atoms_scale=atoms_scale,
-        ordered=ordered)
+        n_components,
+        layout.n_features,
+        weights_concentration=weights_concentration,
+        atoms_scale=atoms_scale,
+        ordered=ordered,
+    )
     log_pi = layout.log_mixture_probs(weights, atoms)
     units = layout.observed_units()
     counts = jnp.asarray(layout.unit_counts())[units]

@@ -83,13 +83,22 @@ def softmax_mixture(
     if counts is None:
         features = jnp.asarray(features)
         weights, atoms = sample_class_parameters(
-            int(n_components), features.shape[1], weights_concentration=weights_concentration,
-            atoms_scale=atoms_scale, ordered=ordered)
+            int(n_components),
+            features.shape[1],
+            weights_concentration=weights_concentration,
+            atoms_scale=atoms_scale,
+            ordered=ordered,
+        )
         if n_obs is None:
             raise ValueError("n_obs is required when counts is None (it is the number of draws to simulate).")
         log_pi = item_counts(features, np.zeros(features.shape[0])).log_mixture_probs(weights, atoms)
         numpyro.sample("counts", dist.Multinomial(total_count=int(n_obs), logits=log_pi))
         return
     layout = item_counts(features, _concrete_counts(counts))
-    mixture_model(layout, n_components=n_components, weights_concentration=weights_concentration,
-                  atoms_scale=atoms_scale, ordered=ordered)
+    mixture_model(
+        layout,
+        n_components=n_components,
+        weights_concentration=weights_concentration,
+        atoms_scale=atoms_scale,
+        ordered=ordered,
+    )

@@ -16,14 +16,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import smm_ppl as smm
 
     X = smm.simulate_features(args.seed, args.n_items, args.n_features)
-    params = smm.simulate_params(args.seed + 1, args.n_components, args.n_features,
-                                 atoms_scale=args.atoms_scale, min_separation=args.min_separation)
+    params = smm.simulate_params(
+        args.seed + 1,
+        args.n_components,
+        args.n_features,
+        atoms_scale=args.atoms_scale,
+        min_separation=args.min_separation,
+    )
     counts = smm.simulate_counts(args.seed + 2, X, params, args.n_obs)
     out = Path(args.out)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, features=X, counts=counts, weights=params.weights, atoms=params.atoms)
-    print(f"wrote {out}: features {X.shape}, counts (N={counts.sum()}), true weights {np.round(params.weights, 3).tolist()}")
+    print(
+        f"wrote {out}: features {X.shape}, counts (N={counts.sum()}), true weights {np.round(params.weights, 3).tolist()}"
+    )
     return 0
 
 
@@ -40,8 +47,19 @@ def _use_cpu_devices(n: int) -> None:
     numpyro.set_host_device_count(max(1, min(n, os.cpu_count() or 1)))
 
 
-_TABLE_COLUMNS = ["truth", "warm_start", "em_estimate", "em_se", "post_mean", "post_sd",
-                  "hdi_low", "hdi_high", "inside_hdi", "r_hat", "ess_bulk"]
+_TABLE_COLUMNS = [
+    "truth",
+    "warm_start",
+    "em_estimate",
+    "em_se",
+    "post_mean",
+    "post_sd",
+    "hdi_low",
+    "hdi_high",
+    "inside_hdi",
+    "r_hat",
+    "ess_bulk",
+]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -51,17 +69,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     print(f"smm demo: writing to {out.resolve()}")
-    res = run_demo(out, seed=args.seed, n_items=args.n_items, n_obs=args.n_obs, num_chains=args.num_chains,
-                   num_warmup=args.num_warmup, num_samples=args.num_samples,
-                   progress_bar=None if not args.no_progress else False)
+    res = run_demo(
+        out,
+        seed=args.seed,
+        n_items=args.n_items,
+        n_obs=args.n_obs,
+        num_chains=args.num_chains,
+        num_warmup=args.num_warmup,
+        num_samples=args.num_samples,
+        progress_bar=None if not args.no_progress else False,
+    )
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print()
         print("truth | method-of-moments warm start | EM (standard error) | NUTS posterior (mean, sd, 94% HDI)")
         print(res.table[_TABLE_COLUMNS].to_string())
     print()
     print(f"EM: log-likelihood {res.em.log_likelihood:.3f}, {res.em.n_iter} iterations, start '{res.em.init}'")
-    print(f"max R-hat {res.max_rhat:.4f} ({'< 1.01: chains agree' if res.max_rhat < 1.01 else '>= 1.01: NOT converged'}); "
-          f"EM estimate inside every 94% HDI: {res.all_inside_hdi}")
+    print(
+        f"max R-hat {res.max_rhat:.4f} ({'< 1.01: chains agree' if res.max_rhat < 1.01 else '>= 1.01: NOT converged'}); "
+        f"EM estimate inside every 94% HDI: {res.all_inside_hdi}"
+    )
     print("files:")
     for name, path in res.files.items():
         print(f"  {name:15s} {path}")
@@ -82,8 +109,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     methods = ["em", "nuts", "svi"] if args.method == "all" else [args.method]
-    print(f"smm fit: p={data.n_items} items, L={data.n_features} features, N={data.n_obs} draws, K={K}; "
-          f"methods {methods}; writing to {out.resolve()}")
+    print(
+        f"smm fit: p={data.n_items} items, L={data.n_features} features, N={data.n_obs} draws, K={K}; "
+        f"methods {methods}; writing to {out.resolve()}"
+    )
 
     import matplotlib
 
@@ -96,16 +125,27 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         plt.close(fig)
 
     em = fit_em(data.features, data.counts, K, init=args.init, seed=args.seed)
-    summary = {"em": {"log_likelihood": em.log_likelihood, "n_iter": em.n_iter, "converged": em.converged,
-                      "init": em.init}}
+    summary = {
+        "em": {"log_likelihood": em.log_likelihood, "n_iter": em.n_iter, "converged": em.converged, "init": em.init}
+    }
     save_params(out / "em_fit.json", em.params, em.standard_errors, **summary["em"])
-    print(f"EM: log-likelihood {em.log_likelihood:.3f}, {em.n_iter} iterations, converged={em.converged}, "
-          f"start '{em.init}' -> {out / 'em_fit.json'}")
+    print(
+        f"EM: log-likelihood {em.log_likelihood:.3f}, {em.n_iter} iterations, converged={em.converged}, "
+        f"start '{em.init}' -> {out / 'em_fit.json'}"
+    )
     posteriors = {}
     if "nuts" in methods:
-        idata = sample_nuts(data.features, data.counts, K, init=em, num_chains=args.num_chains,
-                            num_warmup=args.num_warmup, num_samples=args.num_samples, seed=args.seed,
-                            progress_bar=None if not args.no_progress else False)
+        idata = sample_nuts(
+            data.features,
+            data.counts,
+            K,
+            init=em,
+            num_chains=args.num_chains,
+            num_warmup=args.num_warmup,
+            num_samples=args.num_samples,
+            seed=args.seed,
+            progress_bar=None if not args.no_progress else False,
+        )
         diagnostics.save_inference_data(idata, out / "nuts.nc")
         table = diagnostics.compare_point_to_posterior(idata, em)
         table.to_csv(out / "nuts_vs_em.csv")
@@ -117,8 +157,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         posteriors["NUTS"] = idata
         print(f"NUTS: max R-hat {max_rhat:.4f} -> {out / 'nuts.nc'}, {out / 'nuts_vs_em.csv'}")
     if "svi" in methods:
-        svi = fit_svi(data.features, data.counts, K, init=em, guide=args.guide, num_steps=args.svi_steps,
-                      seed=args.seed)
+        svi = fit_svi(
+            data.features, data.counts, K, init=em, guide=args.guide, num_steps=args.svi_steps, seed=args.seed
+        )
         save_params(out / "svi_fit.json", svi.params, guide=args.guide, final_loss=float(svi.losses[-1]))
         diagnostics.save_inference_data(svi.idata, out / "svi.nc")
         posteriors[f"SVI ({args.guide})"] = svi.idata
@@ -137,9 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sim = sub.add_parser("simulate", help="simulate a Gaussian design and counts, write .npz",
-                         description="Simulate features ~ N(0, I), random atoms, uniform weights and "
-                                     "multinomial counts; write features, counts, weights, atoms to .npz.")
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a Gaussian design and counts, write .npz",
+        description="Simulate features ~ N(0, I), random atoms, uniform weights and "
+        "multinomial counts; write features, counts, weights, atoms to .npz.",
+    )
     sim.add_argument("--n-items", "-p", type=int, default=2000, help="number of items p (default 2000)")
     sim.add_argument("--n-features", "-L", type=int, default=3, help="number of features L (default 3)")
     sim.add_argument("--n-components", "-K", type=int, default=2, help="number of classes K (default 2)")
@@ -150,11 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", "-o", default="smm-simulated.npz", help="output .npz path")
     sim.set_defaults(func=_cmd_simulate)
 
-    demo = sub.add_parser("demo", help="simulate, warm start, EM and NUTS; print the comparison, write plots",
-                          description="Simulate a K = 2 problem, run the method-of-moments warm start, EM "
-                                      "(init='auto') and NUTS started from EM; print truth, warm start, EM with "
-                                      "standard errors and posterior mean/sd/HDI with R-hat and ESS; write plots "
-                                      "(PNG), the fit (JSON) and the InferenceData (netCDF).")
+    demo = sub.add_parser(
+        "demo",
+        help="simulate, warm start, EM and NUTS; print the comparison, write plots",
+        description="Simulate a K = 2 problem, run the method-of-moments warm start, EM "
+        "(init='auto') and NUTS started from EM; print truth, warm start, EM with "
+        "standard errors and posterior mean/sd/HDI with R-hat and ESS; write plots "
+        "(PNG), the fit (JSON) and the InferenceData (netCDF).",
+    )
     demo.add_argument("--out", "-o", default="smm-demo-output", help="output folder (default smm-demo-output)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--n-items", "-p", type=int, default=1000, help="number of items (default 1000)")
@@ -165,18 +212,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_cmd_demo)
 
-    fit = sub.add_parser("fit", help="fit features and counts from files (EM, NUTS, SVI)",
-                         description="Fit a K-class softmax mixture to data files. DATA is an .npz holding "
-                                     "'features' and 'counts' (or 'draws'), or a .npy/.csv feature matrix "
-                                     "with --counts or --draws.")
+    fit = sub.add_parser(
+        "fit",
+        help="fit features and counts from files (EM, NUTS, SVI)",
+        description="Fit a K-class softmax mixture to data files. DATA is an .npz holding "
+        "'features' and 'counts' (or 'draws'), or a .npy/.csv feature matrix "
+        "with --counts or --draws.",
+    )
     fit.add_argument("data", help="features file (.npy, .csv) or .npz with features and counts/draws")
     fit.add_argument("--counts", help="counts file (.npy, .csv, .npz), one count per item")
     fit.add_argument("--draws", help="raw draws file: one chosen item index per observation")
     fit.add_argument("-K", "--n-components", type=int, required=True, help="number of classes K")
-    fit.add_argument("--method", choices=["em", "nuts", "svi", "all"], default="em",
-                     help="em (default), nuts (EM then NUTS from EM), svi (EM then SVI from EM), or all")
-    fit.add_argument("--init", default="auto", choices=list(INIT_NAMES),
-                     help="EM start (default auto)")
+    fit.add_argument(
+        "--method",
+        choices=["em", "nuts", "svi", "all"],
+        default="em",
+        help="em (default), nuts (EM then NUTS from EM), svi (EM then SVI from EM), or all",
+    )
+    fit.add_argument("--init", default="auto", choices=list(INIT_NAMES), help="EM start (default auto)")
     fit.add_argument("--out", "-o", default="smm-fit-output", help="output folder (default smm-fit-output)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--num-chains", type=int, default=4, help="NUTS chains (default 4)")

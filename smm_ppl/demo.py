@@ -89,8 +89,11 @@ def run_demo(
     K = DEMO_TRUTH.n_components
 
     features, counts, truth = demo_problem(seed, n_items, n_obs)
-    _say(log, f"[1/4] simulated p={features.shape[0]} items, L={features.shape[1]} features, "
-              f"K={K} classes, N={int(counts.sum())} draws")
+    _say(
+        log,
+        f"[1/4] simulated p={features.shape[0]} items, L={features.shape[1]} features, "
+        f"K={K} classes, N={int(counts.sum())} draws",
+    )
 
     t0 = time.perf_counter()
     warm = align_params(mom_init(features, counts, K, seed=seed), truth)
@@ -98,14 +101,29 @@ def run_demo(
 
     t0 = time.perf_counter()
     em = fit_em(features, counts, K, init="auto", seed=seed)
-    _say(log, f"[3/4] EM from init='auto' (winning start: {em.init}; {em.n_iter} iterations, "
-              f"converged={em.converged}; {time.perf_counter() - t0:.2f} s)")
+    _say(
+        log,
+        f"[3/4] EM from init='auto' (winning start: {em.init}; {em.n_iter} iterations, "
+        f"converged={em.converged}; {time.perf_counter() - t0:.2f} s)",
+    )
 
     t0 = time.perf_counter()
-    _say(log, f"[4/4] NUTS: {num_chains} chains x ({num_warmup} warm-up + {num_samples} draws), "
-              "every chain started at the EM estimate ...")
-    idata = sample_nuts(features, counts, K, init=em, num_chains=num_chains, num_warmup=num_warmup,
-                        num_samples=num_samples, seed=seed, progress_bar=progress_bar)
+    _say(
+        log,
+        f"[4/4] NUTS: {num_chains} chains x ({num_warmup} warm-up + {num_samples} draws), "
+        "every chain started at the EM estimate ...",
+    )
+    idata = sample_nuts(
+        features,
+        counts,
+        K,
+        init=em,
+        num_chains=num_chains,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        seed=seed,
+        progress_bar=progress_bar,
+    )
     _say(log, f"      done in {time.perf_counter() - t0:.1f} s")
 
     table = diagnostics.compare_point_to_posterior(idata, em)
@@ -130,12 +148,22 @@ def run_demo(
         "forest": out / "forest.png",
     }
     table.to_csv(files["summary"])
-    save_params(files["em_fit"], em.params, em.standard_errors, log_likelihood=em.log_likelihood,
-                n_iter=em.n_iter, converged=em.converged, init=em.init, truth=truth.to_dict())
+    save_params(
+        files["em_fit"],
+        em.params,
+        em.standard_errors,
+        log_likelihood=em.log_likelihood,
+        n_iter=em.n_iter,
+        converged=em.converged,
+        init=em.init,
+        truth=truth.to_dict(),
+    )
     diagnostics.save_inference_data(idata, files["posterior"])
-    for key, plot in (("trace", lambda: diagnostics.plot_trace(idata)),
-                      ("posterior_plot", lambda: diagnostics.plot_posterior_vs_point(idata, em)),
-                      ("forest", lambda: diagnostics.plot_forest_comparison({"NUTS": idata}, em))):
+    for key, plot in (
+        ("trace", lambda: diagnostics.plot_trace(idata)),
+        ("posterior_plot", lambda: diagnostics.plot_posterior_vs_point(idata, em)),
+        ("forest", lambda: diagnostics.plot_forest_comparison({"NUTS": idata}, em)),
+    ):
         fig = figure_of(plot())
         fig.savefig(files[key], dpi=110, bbox_inches="tight")
         plt.close(fig)

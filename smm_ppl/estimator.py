@@ -116,8 +116,11 @@ class SoftmaxMixture:
 
     def __repr__(self) -> str:
         defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items() if k != "self"}
-        shown = [f"{k}={getattr(self, k)!r}" for k in self._param_names()
-                 if k == "n_components" or not _same(getattr(self, k), defaults[k])]
+        shown = [
+            f"{k}={getattr(self, k)!r}"
+            for k in self._param_names()
+            if k == "n_components" or not _same(getattr(self, k), defaults[k])
+        ]
         return f"SoftmaxMixture({', '.join(shown)})"
 
     # -- fitting ------------------------------------------------------------
@@ -168,9 +171,7 @@ class SoftmaxMixture:
         self._check_fitted()
         x = check_features(features, check_rank=False)
         if x.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"features has {x.shape[1]} columns but the model was fitted with {self.n_features_in_}."
-            )
+            raise ValueError(f"features has {x.shape[1]} columns but the model was fitted with {self.n_features_in_}.")
         return x
 
     def _check_data(self, features: Any, counts: Any):

@@ -67,5 +67,6 @@ def log_mixture_probs(features: Any, params: SMMParams) -> np.ndarray:
     """Log choice probabilities ``log pi_j`` of every item, shape ``(p,)``."""
     features = check_features(features)
     params = check_params(params, features.shape[1])
-    return np.asarray(_log_mixture_probs_jit(jnp.asarray(features), jnp.asarray(params.weights),
-                                             jnp.asarray(params.atoms)))
+    return np.asarray(
+        _log_mixture_probs_jit(jnp.asarray(features), jnp.asarray(params.weights), jnp.asarray(params.atoms))
+    )

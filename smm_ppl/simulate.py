@@ -41,8 +41,10 @@ def simulate_features(
     key = check_key(seed)
     p = check_positive_int(n_items, "n_items", minimum=2)
     L = check_positive_int(n_features, "n_features")
-    z = np.asarray(jax.random.normal(key, (p, L), dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32),
-                   dtype=np.float64)
+    z = np.asarray(
+        jax.random.normal(key, (p, L), dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32),
+        dtype=np.float64,
+    )
     if cov is not None:
         c = np.asarray(cov, dtype=np.float64)
         if c.shape != (L, L):
@@ -90,8 +92,9 @@ def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> 
     x = check_features(features, check_rank=False)
     params = check_params(params, x.shape[1])
     n = check_positive_int(n_obs, "n_obs")
-    counts, log_pi = _draw_counts(key, jnp.asarray(float(n)), jnp.asarray(x), jnp.asarray(params.weights),
-                                  jnp.asarray(params.atoms))
+    counts, log_pi = _draw_counts(
+        key, jnp.asarray(float(n)), jnp.asarray(x), jnp.asarray(params.weights), jnp.asarray(params.atoms)
+    )
     counts = np.asarray(counts).round().astype(np.int64)
     # The float multinomial can be off by one through round-off in its running total.
     diff = n - int(counts.sum())
@@ -124,7 +127,9 @@ def simulate_params(
     min_separation = check_nonnegative_float(min_separation, "min_separation")
     key_w, key_a = jax.random.split(key)
     for attempt in range(100):
-        atoms = atoms_scale * np.asarray(jax.random.normal(jax.random.fold_in(key_a, attempt), (K, L)), dtype=np.float64)
+        atoms = atoms_scale * np.asarray(
+            jax.random.normal(jax.random.fold_in(key_a, attempt), (K, L)), dtype=np.float64
+        )
         if K == 1:
             break
         d = np.linalg.norm(atoms[:, None] - atoms[None], axis=-1)

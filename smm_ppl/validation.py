@@ -40,9 +40,7 @@ def _as_numeric_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype == bool:
         raise TypeError(f"{name} has boolean dtype; pass numbers (e.g. {name}.astype(float)).")
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(
-            f"{name} must hold real numbers, got dtype {arr.dtype}."
-        )
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
     return arr
 
 
@@ -103,9 +101,7 @@ def check_counts(counts: Any, n_items: int, name: str = "counts") -> np.ndarray:
             "For raw draws (item indices) use smm_ppl.counts_from_draws."
         )
     if arr.shape[0] != n_items:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} entries but features has {n_items} items (rows); they must match."
-        )
+        raise ValueError(f"{name} has {arr.shape[0]} entries but features has {n_items} items (rows); they must match.")
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinite values; counts must be finite integers.")
@@ -136,9 +132,7 @@ def check_draws(draws: Any, n_items: int, name: str = "draws") -> np.ndarray:
             raise ValueError(f"{name} must hold integer item indices; found non-integer values.")
     arr = arr.astype(np.int64)
     if arr.min() < 0 or arr.max() >= n_items:
-        raise ValueError(
-            f"{name} must be item indices in [0, {n_items}); found values in [{arr.min()}, {arr.max()}]."
-        )
+        raise ValueError(f"{name} must be item indices in [0, {n_items}); found values in [{arr.min()}, {arr.max()}].")
     return arr
 
 
@@ -209,9 +203,7 @@ def check_params(params: Any, n_features: int | None = None, name: str = "params
     from .params import SMMParams
 
     if not isinstance(params, tuple) or len(params) != 2:
-        raise TypeError(
-            f"{name} must be an SMMParams(weights=..., atoms=...), got {type(params).__name__}."
-        )
+        raise TypeError(f"{name} must be an SMMParams(weights=..., atoms=...), got {type(params).__name__}.")
     weights = _as_numeric_array(params[0], f"{name}.weights").astype(np.float64)
     atoms = _as_numeric_array(params[1], f"{name}.atoms").astype(np.float64)
     if weights.ndim != 1:
@@ -222,9 +214,7 @@ def check_params(params: Any, n_features: int | None = None, name: str = "params
             f"got shape {atoms.shape}."
         )
     if n_features is not None and atoms.shape[1] != n_features:
-        raise ValueError(
-            f"{name}.atoms has {atoms.shape[1]} columns but features has {n_features}; they must match."
-        )
+        raise ValueError(f"{name}.atoms has {atoms.shape[1]} columns but features has {n_features}; they must match.")
     if not np.isfinite(weights).all() or not np.isfinite(atoms).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
     if (weights < 0).any():
@@ -250,9 +240,7 @@ def check_key(seed: Any, name: str = "seed") -> jax.Array:
             return seed
         if seed.shape == (2,) and np.issubdtype(np.asarray(seed).dtype, np.unsignedinteger):
             return jax.numpy.asarray(seed)
-    raise TypeError(
-        f"{name} must be an int or a jax.random key (jax.random.PRNGKey(...)), got {type(seed).__name__}."
-    )
+    raise TypeError(f"{name} must be an int or a jax.random key (jax.random.PRNGKey(...)), got {type(seed).__name__}.")
 
 
 # --------------------------------------------------------------------------- #

@@ -53,12 +53,18 @@ def _em_whitened(xt, w, weights, beta, n_iter):
 def local_em(X, n, params, n_iter=300):
     """``n_iter`` iterations of the paper's EM from ``params`` (original coordinates in and out)."""
     wh = fit_whitening(X)
-    a, b = _em_whitened(jnp.asarray(wh.whiten(X)), jnp.asarray(n / n.sum()),
-                        jnp.asarray(params.weights), jnp.asarray(wh.to_whitened(params.atoms)), n_iter)
+    a, b = _em_whitened(
+        jnp.asarray(wh.whiten(X)),
+        jnp.asarray(n / n.sum()),
+        jnp.asarray(params.weights),
+        jnp.asarray(wh.to_whitened(params.atoms)),
+        n_iter,
+    )
     return smm.SMMParams(np.asarray(a), wh.to_original(np.asarray(b)))
 
 
 def whitened_error(est, truth, wh):
     """:func:`smm_ppl.parameter_error` with atoms in whitened units."""
-    return smm.parameter_error(smm.SMMParams(est.weights, est.atoms @ wh.root),
-                               smm.SMMParams(truth.weights, truth.atoms @ wh.root))
+    return smm.parameter_error(
+        smm.SMMParams(est.weights, est.atoms @ wh.root), smm.SMMParams(truth.weights, truth.atoms @ wh.root)
+    )

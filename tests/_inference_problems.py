@@ -25,5 +25,3 @@ def nuts_from_em(k2):
 
 def swap_labels(p):
     return smm.SMMParams(np.asarray(p.weights)[::-1].copy(), np.asarray(p.atoms)[::-1].copy())
-
-

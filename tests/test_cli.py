@@ -45,5 +45,7 @@ def test_fit_bad_inputs_are_clear_errors(tmp_path, capsys):
     assert rc == 2 and "features: no such file" in capsys.readouterr().err
     np.save(tmp_path / "X.npy", np.random.default_rng(0).normal(size=(10, 2)))
     np.save(tmp_path / "n.npy", np.ones(9))
-    rc = main(["fit", str(tmp_path / "X.npy"), "--counts", str(tmp_path / "n.npy"), "-K", "2", "--out", str(tmp_path / "o")])
+    rc = main(
+        ["fit", str(tmp_path / "X.npy"), "--counts", str(tmp_path / "n.npy"), "-K", "2", "--out", str(tmp_path / "o")]
+    )
     assert rc == 2 and "counts has 9 entries but features has 10" in capsys.readouterr().err

@@ -9,8 +9,17 @@ from smm_ppl.demo import DEMO_TRUTH, run_demo
 
 
 def test_run_demo_small(tmp_path):
-    res = run_demo(tmp_path, seed=1, n_items=300, n_obs=20_000, num_chains=2, num_warmup=300, num_samples=300,
-                   progress_bar=False, log=None)
+    res = run_demo(
+        tmp_path,
+        seed=1,
+        n_items=300,
+        n_obs=20_000,
+        num_chains=2,
+        num_warmup=300,
+        num_samples=300,
+        progress_bar=False,
+        log=None,
+    )
     table = res.table
     assert list(table.index[:2]) == ["weights[0]", "weights[1]"] and len(table) == 2 + 2 * 3
     # The EM estimate sits inside the posterior and near the truth (within 5 standard errors).

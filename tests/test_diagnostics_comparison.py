@@ -1,6 +1,5 @@
 """The EM estimate against the posterior (smm_ppl.diagnostics.comparison)."""
 
-
 import numpy as np
 import pytest
 
@@ -24,7 +23,15 @@ def test_compare_point_to_posterior_table(small):
     table = smm.compare_point_to_posterior(idata, FakeEM(truth, se))
     assert list(table.index) == ["weights[0]", "weights[1]", "atoms[0,0]", "atoms[0,1]", "atoms[1,0]", "atoms[1,1]"]
     assert list(table.columns) == [
-        "em_estimate", "em_se", "post_mean", "post_sd", "hdi_low", "hdi_high", "z", "se_ratio", "inside_hdi"
+        "em_estimate",
+        "em_se",
+        "post_mean",
+        "post_sd",
+        "hdi_low",
+        "hdi_high",
+        "z",
+        "se_ratio",
+        "inside_hdi",
     ]
     flat = a.reshape(-1, 2, 2)
     assert table.loc["atoms[1,0]", "post_mean"] == pytest.approx(flat[:, 1, 0].mean())

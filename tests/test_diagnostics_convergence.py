@@ -19,8 +19,9 @@ def switched():
     items = np.flatnonzero(n)
     ll = smm.inference.log_likelihood_draws(X, w, a, items)
     w_rel, a_rel, perm = D.relabel_draws(w, a, truth.atoms)
-    idata = D.build_inference_data(w_rel, a_rel, features=X, counts=n, log_likelihood=ll, observed_items=items,
-                                   reference=truth, permutation=perm)
+    idata = D.build_inference_data(
+        w_rel, a_rel, features=X, counts=n, log_likelihood=ll, observed_items=items, reference=truth, permutation=perm
+    )
     return idata, truth
 
 

@@ -63,7 +63,9 @@ def test_compare_matches_az_compare_on_expanded(small):
     assert list(table.index) == list(ref.index) == ["good", "bad"]
     for col in ("elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse"):
         np.testing.assert_allclose(table[col].values.astype(float), ref[col].values.astype(float), rtol=1e-6, atol=1e-8)
-        np.testing.assert_allclose(direct[col].values.astype(float), ref[col].values.astype(float), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(
+            direct[col].values.astype(float), ref[col].values.astype(float), rtol=1e-6, atol=1e-8
+        )
 
 
 def test_compare_rejects_different_data(small):

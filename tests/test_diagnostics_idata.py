@@ -47,9 +47,7 @@ def test_relabel_draws_minimises_total_distance():
     w = rng.dirichlet(np.ones(K), size=30)
     _, a_out, _ = D.relabel_draws(w, a, ref)
     for s in range(30):
-        best = min(
-            np.linalg.norm(a[s][list(p)] - ref, axis=1).sum() for p in itertools.permutations(range(K))
-        )
+        best = min(np.linalg.norm(a[s][list(p)] - ref, axis=1).sum() for p in itertools.permutations(range(K)))
         assert np.linalg.norm(a_out[s] - ref, axis=1).sum() == pytest.approx(best, rel=1e-12)
 
 
@@ -68,8 +66,14 @@ def test_raw_posterior_undoes_relabelling(small):
     w_rel, a_rel, perm = D.relabel_draws(w_raw, a_raw, truth.atoms)
     items = np.flatnonzero(n)
     idata = D.build_inference_data(
-        w_rel, a_rel, features=X, counts=n, log_likelihood=log_likelihood_draws(X, w_raw, a_raw, items),
-        observed_items=items, reference=truth, permutation=perm,
+        w_rel,
+        a_rel,
+        features=X,
+        counts=n,
+        log_likelihood=log_likelihood_draws(X, w_raw, a_raw, items),
+        observed_items=items,
+        reference=truth,
+        permutation=perm,
     )
     raw = D.raw_posterior(idata)
     np.testing.assert_array_equal(raw["weights"].values, w_raw)

@@ -23,8 +23,9 @@ def test_trace_is_monotone_from_a_poor_start(problem, m_step, acceleration, step
     # step_size = 3 overshoots: without the safeguard these traces drop by O(1)
     # relative (checked when the safeguard was written), so the test can fail.
     X, n, _ = problem
-    res = fit_quiet(X, n, 3, init=POOR, m_step=m_step, acceleration=acceleration, step_size=step_size,
-               max_iter=40, tol=0.0)
+    res = fit_quiet(
+        X, n, 3, init=POOR, m_step=m_step, acceleration=acceleration, step_size=step_size, max_iter=40, tol=0.0
+    )
     assert np.all(np.isfinite(res.trace))
     assert max_relative_decrease(res.trace) <= 1e-9
     assert res.trace[-1] > res.trace[0] + 1.0  # and it did climb
@@ -77,8 +78,10 @@ def test_random_multistart_records_the_winner(problem):
 
 def test_batch_of_user_starts(problem):
     X, n, truth = problem
-    batch = smm.SMMParams(np.stack([POOR.weights, truth.weights, POOR.weights, truth.weights]),
-                          np.stack([POOR.atoms, truth.atoms, -POOR.atoms, truth.atoms + 0.1]))
+    batch = smm.SMMParams(
+        np.stack([POOR.weights, truth.weights, POOR.weights, truth.weights]),
+        np.stack([POOR.atoms, truth.atoms, -POOR.atoms, truth.atoms + 0.1]),
+    )
     res = fit_quiet(X, n, 3, init=batch, short_iter=5)
     assert [s["name"] for s in res.starts] == [f"user[{i}]" for i in range(4)]
     assert res.init in ("user[1]", "user[3]")

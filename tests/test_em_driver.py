@@ -46,8 +46,7 @@ def test_converges_from_the_truth_with_the_default_tolerance(problem):
 def test_non_converged_fit_warns(problem):
     X, n, _ = problem
     with pytest.warns(smm.ConvergenceWarning, match="did not converge"):
-        res = smm.fit_em(X, n, 3, init=POOR, max_iter=40, tol=1e-12, acceleration="none",
-                         compute_standard_errors=False)
+        res = smm.fit_em(X, n, 3, init=POOR, max_iter=40, tol=1e-12, acceleration="none", compute_standard_errors=False)
     assert not res.converged and res.stop_reason == "max_iter"
     assert issubclass(smm.ConvergenceWarning, UserWarning)
 

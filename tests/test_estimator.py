@@ -69,15 +69,22 @@ def test_scores_and_information_criteria(data, fitted):
 @pytest.mark.filterwarnings("ignore::smm_ppl.ConvergenceWarning")  # K = 3 > truth: a flat likelihood
 def test_bic_prefers_the_true_number_of_components(data):
     X, n = data
-    bics = {K: smm.SoftmaxMixture(n_components=K, init="random", n_starts=4, seed=0,
-                                  compute_standard_errors=False).fit(X, n).bic(X, n) for K in (1, 2, 3)}
+    bics = {
+        K: smm.SoftmaxMixture(n_components=K, init="random", n_starts=4, seed=0, compute_standard_errors=False)
+        .fit(X, n)
+        .bic(X, n)
+        for K in (1, 2, 3)
+    }
     assert min(bics, key=bics.get) == 2, bics
 
 
 def test_not_fitted():
     model = smm.SoftmaxMixture(2)
-    for call in (lambda: model.predict_proba(np.eye(3)), lambda: model.bic(np.eye(3), [1, 1, 1]),
-                 lambda: model.n_parameters()):
+    for call in (
+        lambda: model.predict_proba(np.eye(3)),
+        lambda: model.bic(np.eye(3), [1, 1, 1]),
+        lambda: model.n_parameters(),
+    ):
         with pytest.raises(NotFittedError, match="not fitted"):
             call()
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)

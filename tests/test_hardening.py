@@ -57,16 +57,29 @@ def test_scaling_all_counts_leaves_the_estimate_unchanged(k2):
 
 
 @settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 10_000), m_step=st.sampled_from(["gradient", "newton"]),
-       acceleration=st.sampled_from(["squarem", None]), scale=st.floats(0.2, 4.0))
+@given(
+    seed=st.integers(0, 10_000),
+    m_step=st.sampled_from(["gradient", "newton"]),
+    acceleration=st.sampled_from(["squarem", None]),
+    scale=st.floats(0.2, 4.0),
+)
 def test_em_log_likelihood_never_decreases(seed, m_step, acceleration, scale):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(120, 3))
     truth = smm.SMMParams(rng.dirichlet(np.ones(3)), scale * rng.normal(size=(3, 3)))
     counts = smm.simulate_counts(seed, X, truth, 3000)
     poor = smm.SMMParams(np.full(3, 1 / 3), 3 * scale * rng.normal(size=(3, 3)))
-    res = smm.fit_em(X, counts, 3, init=poor, max_iter=60, tol=0, m_step=m_step, acceleration=acceleration,
-                     compute_standard_errors=False)
+    res = smm.fit_em(
+        X,
+        counts,
+        3,
+        init=poor,
+        max_iter=60,
+        tol=0,
+        m_step=m_step,
+        acceleration=acceleration,
+        compute_standard_errors=False,
+    )
     trace = np.asarray(res.trace)
     assert np.isfinite(trace).all()
     assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[:-1]))
@@ -74,8 +87,11 @@ def test_em_log_likelihood_never_decreases(seed, m_step, acceleration, scale):
 
 def test_same_seed_same_result_everywhere(k2):
     X, counts, _ = k2
-    for f in (lambda: smm.mom_init(X, counts, 2, seed=3), lambda: smm.tensor_init(X, counts, 2, seed=3),
-              lambda: smm.subspace_random_inits(X, counts, 2, 5, seed=3)):
+    for f in (
+        lambda: smm.mom_init(X, counts, 2, seed=3),
+        lambda: smm.tensor_init(X, counts, 2, seed=3),
+        lambda: smm.subspace_random_inits(X, counts, 2, 5, seed=3),
+    ):
         a, b = f(), f()
         np.testing.assert_array_equal(a.atoms, b.atoms)
         np.testing.assert_array_equal(a.weights, b.weights)
@@ -94,8 +110,14 @@ def test_same_seed_same_result_everywhere(k2):
 def test_fitted_results_round_trip_without_loss(k2, tmp_path):
     X, counts, _ = k2
     em = smm.fit_em(X, counts, 2, seed=0)
-    path = smm.save_params(tmp_path / "em.json", em.params, em.standard_errors,
-                           log_likelihood=em.log_likelihood, n_iter=em.n_iter, init=em.init)
+    path = smm.save_params(
+        tmp_path / "em.json",
+        em.params,
+        em.standard_errors,
+        log_likelihood=em.log_likelihood,
+        n_iter=em.n_iter,
+        init=em.init,
+    )
     params, se, meta = smm.load_params(path)
     np.testing.assert_array_equal(params.atoms, em.params.atoms)
     np.testing.assert_array_equal(params.weights, em.params.weights)
@@ -103,8 +125,9 @@ def test_fitted_results_round_trip_without_loss(k2, tmp_path):
     assert meta == {"log_likelihood": em.log_likelihood, "n_iter": em.n_iter, "init": em.init}
     assert smm.log_likelihood(X, counts, params) == pytest.approx(em.log_likelihood, rel=1e-12)
 
-    idata = smm.sample_nuts(X, counts, 2, init=em, num_chains=2, num_warmup=50, num_samples=50, seed=0,
-                            progress_bar=False)
+    idata = smm.sample_nuts(
+        X, counts, 2, init=em, num_chains=2, num_warmup=50, num_samples=50, seed=0, progress_bar=False
+    )
     smm.save_inference_data(idata, tmp_path / "post.nc")
     back = smm.load_inference_data(tmp_path / "post.nc")
     assert set(back.groups()) == set(idata.groups())

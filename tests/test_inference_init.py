@@ -35,8 +35,9 @@ def test_chain_init_params_are_jittered_warm_start(k2, ordered):
         d = np.asarray(jittered[name] - value)
         assert 0 < np.abs(d).max() < 0.05 * 5  # small ...
         assert not np.allclose(d[0], d[1])  # ... and different per chain
-    back = constrain_fn(mixture_model, args, kw, jax.tree_util.tree_map(lambda v: v[0], exact),
-                        return_deterministic=True)
+    back = constrain_fn(
+        mixture_model, args, kw, jax.tree_util.tree_map(lambda v: v[0], exact), return_deterministic=True
+    )
     atoms = np.asarray(back["atoms"])
     expected = em.params.atoms[np.argsort(em.params.atoms[:, 0])] if ordered else em.params.atoms
     np.testing.assert_allclose(atoms, expected, atol=1e-8)

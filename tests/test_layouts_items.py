@@ -97,5 +97,3 @@ def test_linear_and_log_space_e_steps_agree(problem, start):
         assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
         assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
         assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
-
-

@@ -98,8 +98,9 @@ def test_the_numpyro_model_runs_on_the_grouped_layout(grouped):
     layout = grouped_items(X, counts, groups)
     values = {"weights": jnp.asarray(TRUTH.weights), "atoms": jnp.asarray(TRUTH.atoms)}
     lp, _ = log_density(mixture_model, (layout,), {"n_components": 2}, values)
-    prior = (dist.Dirichlet(jnp.ones(2)).log_prob(values["weights"])
-             + dist.Normal(0.0, 3.0).log_prob(values["atoms"]).sum())
+    prior = (
+        dist.Dirichlet(jnp.ones(2)).log_prob(values["weights"]) + dist.Normal(0.0, 3.0).log_prob(values["atoms"]).sum()
+    )
     ll = smm.log_likelihood(layout, None, TRUTH)
     assert float(lp) == pytest.approx(ll + float(prior), rel=1e-11)
     draws = {k: v[None] for k, v in values.items()}

@@ -26,7 +26,10 @@ def test_log_density_is_log_likelihood_plus_log_prior(small_problem, concentrati
     counts[:50] = 0  # zero-count items are outside the plate but inside every softmax
     values = {"weights": jnp.asarray(params.weights), "atoms": jnp.asarray(params.atoms)}
     logp, _ = log_density(
-        softmax_mixture, (X, counts), dict(n_components=2, weights_concentration=concentration, atoms_scale=scale), values
+        softmax_mixture,
+        (X, counts),
+        dict(n_components=2, weights_concentration=concentration, atoms_scale=scale),
+        values,
     )
     expected = smm.log_likelihood(X, counts, params) + prior_log_density(params, concentration, scale)
     assert float(logp) == pytest.approx(expected, rel=1e-11)

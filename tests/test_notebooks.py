@@ -22,10 +22,15 @@ def kernel_name(tmp_path, monkeypatch):
     """A kernelspec for this interpreter, so the notebooks run in the test's environment."""
     spec = tmp_path / "jupyter" / "kernels" / "smm-test"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "smm-test", "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "smm-test",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     return "smm-test"
 
@@ -34,8 +39,9 @@ def kernel_name(tmp_path, monkeypatch):
 def test_notebook_executes(path, tmp_path, monkeypatch, kernel_name):
     monkeypatch.setenv("SMM_NOTEBOOK_SMALL", "1")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name=kernel_name,
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=900, kernel_name=kernel_name, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

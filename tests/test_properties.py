@@ -48,7 +48,9 @@ def test_permutation_of_classes_is_invariant(problem, rnd):
     perm = list(range(params.n_components))
     rnd.shuffle(perm)
     permuted = smm.SMMParams(params.weights[perm], params.atoms[perm])
-    assert smm.log_likelihood(X, counts, permuted) == pytest.approx(smm.log_likelihood(X, counts, params), rel=1e-12, abs=1e-12)
+    assert smm.log_likelihood(X, counts, permuted) == pytest.approx(
+        smm.log_likelihood(X, counts, params), rel=1e-12, abs=1e-12
+    )
 
 
 @settings(max_examples=10, deadline=None)

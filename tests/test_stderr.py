@@ -63,8 +63,10 @@ def test_observed_information_matches_finite_differences(design):
         for j in range(d):
             ei, ej = np.eye(d)[i] * h, np.eye(d)[j] * h
             fd[i, j] = (
-                _log_likelihood_z(X, n, z0 + ei + ej, K, L) - _log_likelihood_z(X, n, z0 + ei - ej, K, L)
-                - _log_likelihood_z(X, n, z0 - ei + ej, K, L) + _log_likelihood_z(X, n, z0 - ei - ej, K, L)
+                _log_likelihood_z(X, n, z0 + ei + ej, K, L)
+                - _log_likelihood_z(X, n, z0 + ei - ej, K, L)
+                - _log_likelihood_z(X, n, z0 - ei + ej, K, L)
+                + _log_likelihood_z(X, n, z0 - ei - ej, K, L)
             ) / (4 * h * h)
     np.testing.assert_allclose(info, -fd, rtol=1e-4, atol=1e-4 * np.abs(info).max())
 

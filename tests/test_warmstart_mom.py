@@ -1,6 +1,5 @@
 """mom_init: the paper's method-of-moments warm start (SPEC section 3)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,7 +31,8 @@ def test_mom_lands_in_truth_basin(K, seed):
     ll0 = smm.log_likelihood(X, n, p0)
     rand_atoms = (1.3 * rng.standard_normal((10, K, 8)) / np.sqrt(8)) @ wh.inv_root
     rand = jax.vmap(log_likelihood_jax, in_axes=(None, None, None, 0))(
-        jnp.asarray(X), jnp.asarray(n), jnp.full(K, 1 / K), jnp.asarray(rand_atoms))
+        jnp.asarray(X), jnp.asarray(n), jnp.full(K, 1 / K), jnp.asarray(rand_atoms)
+    )
     assert ll0 > float(jnp.max(rand))
     # EM from the warm start reaches the same fixed point as EM from the truth (the oracle).
     em_warm, em_oracle = local_em(X, n, p0), local_em(X, n, truth)

@@ -1,6 +1,5 @@
 """Hermite latent moments and whitening (SPEC section 2)."""
 
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -27,6 +26,7 @@ from _designs import whitened_design
 
 def _design(seed, p, L, K, radius=1.2):
     return whitened_design(seed, p, L, K, radius)
+
 
 @pytest.fixture(scope="module")
 def big_design():
@@ -57,10 +57,14 @@ def test_whitening_coordinates_and_likelihood_invariance(big_design):
     np.testing.assert_allclose(xt.mean(axis=0), 0.0, atol=1e-10)
     np.testing.assert_allclose(xt.T @ xt / xt.shape[0], np.eye(4), atol=1e-10)
     np.testing.assert_allclose(wh.to_original(wh.to_whitened(truth.atoms)), truth.atoms, atol=1e-12)
-    ll_orig = float(log_likelihood_jax(jnp.asarray(X), jnp.asarray(n), jnp.asarray(truth.weights),
-                                       jnp.asarray(truth.atoms)))
-    ll_white = float(log_likelihood_jax(jnp.asarray(xt), jnp.asarray(n), jnp.asarray(truth.weights),
-                                        jnp.asarray(wh.to_whitened(truth.atoms))))
+    ll_orig = float(
+        log_likelihood_jax(jnp.asarray(X), jnp.asarray(n), jnp.asarray(truth.weights), jnp.asarray(truth.atoms))
+    )
+    ll_white = float(
+        log_likelihood_jax(
+            jnp.asarray(xt), jnp.asarray(n), jnp.asarray(truth.weights), jnp.asarray(wh.to_whitened(truth.atoms))
+        )
+    )
     assert ll_orig == pytest.approx(ll_white, rel=1e-10)
 
 
@@ -128,10 +132,12 @@ def test_contraction_agrees_with_full_tensor():
     w = jnp.asarray(rng.dirichlet(np.ones(500)))
     u = rng.standard_normal(3)
     T = np.asarray(third_moment_tensor_jax(z, w))
-    np.testing.assert_allclose(np.einsum("abc,c->ab", T, u),
-                               np.asarray(third_moment_contraction_jax(z, w, jnp.asarray(u))), atol=1e-12)
-    np.testing.assert_allclose(np.einsum("abc,a,b,c->", T, u, u, u),
-                               float(third_moment_eval_jax(z, w, jnp.asarray(u)[None])[0]), atol=1e-12)
+    np.testing.assert_allclose(
+        np.einsum("abc,c->ab", T, u), np.asarray(third_moment_contraction_jax(z, w, jnp.asarray(u))), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        np.einsum("abc,a,b,c->", T, u, u, u), float(third_moment_eval_jax(z, w, jnp.asarray(u)[None])[0]), atol=1e-12
+    )
     # The Hermite tensor is symmetric.
     np.testing.assert_allclose(T, np.transpose(T, (1, 0, 2)), atol=1e-13)
     np.testing.assert_allclose(T, np.transpose(T, (2, 1, 0)), atol=1e-13)

@@ -15,6 +15,7 @@ def _design(seed, p, L, K, n_obs, radius=1.3):
     X, truth, _, wh = whitened_design(seed, p, L, K, radius)
     return X, smm.simulate_counts(seed + 2, X, truth, n_obs), truth, wh
 
+
 @pytest.fixture(scope="module")
 def problem():
     return _design(0, 10_000, 10, 3, 500_000)
@@ -49,8 +50,11 @@ def test_subspace_starts_beat_random_starts_in_full_space(problem):
     rng = np.random.default_rng(0)
     scale = np.sqrt(np.mean(np.sum((P0.atoms @ wh.root) ** 2, axis=-1)) / 10)
     full = (scale * rng.standard_normal((32, 3, 10))) @ wh.inv_root
-    ll_full = np.asarray(jax.vmap(log_likelihood_jax, in_axes=(None, None, None, 0))(
-        jnp.asarray(X), jnp.asarray(n), jnp.full(3, 1 / 3), jnp.asarray(full)))
+    ll_full = np.asarray(
+        jax.vmap(log_likelihood_jax, in_axes=(None, None, None, 0))(
+            jnp.asarray(X), jnp.asarray(n), jnp.full(3, 1 / 3), jnp.asarray(full)
+        )
+    )
     assert np.median(ll_sub) > np.median(ll_full)
     assert ll_sub.max() > ll_full.max()
     assert diag.effective_items.shape == (32, 3)

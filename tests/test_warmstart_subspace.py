@@ -15,6 +15,7 @@ def _design(seed, p, L, K, n_obs, radius=1.2):
     X, truth, beta, wh = whitened_design(seed, p, L, K, radius)
     return X, smm.simulate_counts(seed + 1, X, truth, n_obs), truth, beta, wh
 
+
 def _sin_angle(U, B):
     """Sine of the largest principal angle between span(U) and span(B)."""
     Q, _ = np.linalg.qr(B)

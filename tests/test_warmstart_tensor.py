@@ -1,6 +1,5 @@
 """tensor_init: the third-moment (Jennrich) warm start (SPEC section 3)."""
 
-
 import jax.numpy as jnp
 import numpy as np
 import pytest

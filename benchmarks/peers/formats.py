@@ -72,7 +72,9 @@ def write_csv(data: dict, path) -> None:
             f.write("\n".join(lines.tolist()) + "\n")
 
 
-def long_log_likelihood(data: dict, weights: np.ndarray, atoms: np.ndarray, group: str, weight: str | None = None) -> float:
+def long_log_likelihood(
+    data: dict, weights: np.ndarray, atoms: np.ndarray, group: str, weight: str | None = None
+) -> float:
     """Latent-class conditional logit log-likelihood of a long layout.
 
     ``sum_g w_g log sum_k alpha_k exp(v_{k, chosen(g)} - logsumexp_{rows of g} v_k)``

@@ -45,17 +45,22 @@ def ensure_pip_package(package: str, venv_name: str, import_name: str, *, timeou
         if r.returncode == 0:
             return {**info, "status": "already installed", "version": r.stdout.strip().splitlines()[-1]}
     t0 = time.perf_counter()
-    cmds = [[sys.executable, "-m", "venv", str(venv)],
-            [str(py), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-            [str(py), "-m", "pip", "install", "--quiet", package]]
+    cmds = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(py), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+        [str(py), "-m", "pip", "install", "--quiet", package],
+    ]
     info["command"] = " && ".join(" ".join(c) for c in cmds)
     try:
         PEERS_DIR.mkdir(parents=True, exist_ok=True)
         for c in cmds:
             r = _run(c, timeout)
             if r.returncode != 0:
-                return {**info, "status": "not installable",
-                        "reason": f"`{' '.join(c)}` failed (exit {r.returncode}): {_tail(r.stderr or r.stdout)}"}
+                return {
+                    **info,
+                    "status": "not installable",
+                    "reason": f"`{' '.join(c)}` failed (exit {r.returncode}): {_tail(r.stderr or r.stdout)}",
+                }
         r = _run(check, 600)
         if r.returncode != 0:
             return {**info, "status": "not installable", "reason": f"installed but import failed: {_tail(r.stderr)}"}
@@ -63,8 +68,12 @@ def ensure_pip_package(package: str, venv_name: str, import_name: str, *, timeou
         return {**info, "status": "not installable", "reason": f"timed out after {err.timeout} s: {err.cmd}"}
     except OSError as err:
         return {**info, "status": "not installable", "reason": f"{type(err).__name__}: {err}"}
-    return {**info, "status": "installed", "version": r.stdout.strip().splitlines()[-1],
-            "install_s": time.perf_counter() - t0}
+    return {
+        **info,
+        "status": "installed",
+        "version": r.stdout.strip().splitlines()[-1],
+        "install_s": time.perf_counter() - t0,
+    }
 
 
 def ensure_lcl() -> dict:
@@ -79,9 +88,15 @@ def _r_check() -> subprocess.CompletedProcess | None:
     rscript = shutil.which("Rscript")
     if rscript is None:
         return None
-    return _run([rscript, "-e",
-                 'suppressPackageStartupMessages({library(flexmix); library(survival)}); '
-                 'cat(as.character(packageVersion("flexmix")), R.version$major, R.version$minor)'], 120)
+    return _run(
+        [
+            rscript,
+            "-e",
+            "suppressPackageStartupMessages({library(flexmix); library(survival)}); "
+            'cat(as.character(packageVersion("flexmix")), R.version$major, R.version$minor)',
+        ],
+        120,
+    )
 
 
 def ensure_flexmix(*, timeout: int = 1500) -> dict:
@@ -90,13 +105,22 @@ def ensure_flexmix(*, timeout: int = 1500) -> dict:
     r = _r_check()
     if r is not None and r.returncode == 0:
         v = r.stdout.split()
-        return {**info, "status": "already installed", "version": v[0], "R": ".".join(v[1:3]),
-                "rscript": shutil.which("Rscript")}
+        return {
+            **info,
+            "status": "already installed",
+            "version": v[0],
+            "R": ".".join(v[1:3]),
+            "rscript": shutil.which("Rscript"),
+        }
     apt = shutil.which("apt-get")
     if apt is None:
         return {**info, "status": "not installable", "reason": "Rscript/flexmix missing and no apt-get on this machine"}
     if hasattr(os, "geteuid") and os.geteuid() != 0:
-        return {**info, "status": "not installable", "reason": "Rscript/flexmix missing and not root (apt-get needs root)"}
+        return {
+            **info,
+            "status": "not installable",
+            "reason": "Rscript/flexmix missing and not root (apt-get needs root)",
+        }
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     t0 = time.perf_counter()
     try:
@@ -110,8 +134,17 @@ def ensure_flexmix(*, timeout: int = 1500) -> dict:
         return {**info, "status": "not installable", "reason": f"apt-get timed out after {err.timeout} s"}
     r = _r_check()
     if r is None or r.returncode != 0:
-        return {**info, "status": "not installable",
-                "reason": "after apt-get, flexmix/survival do not load: " + _tail(r.stderr if r else "no Rscript")}
+        return {
+            **info,
+            "status": "not installable",
+            "reason": "after apt-get, flexmix/survival do not load: " + _tail(r.stderr if r else "no Rscript"),
+        }
     v = r.stdout.split()
-    return {**info, "status": "installed", "version": v[0], "R": ".".join(v[1:3]),
-            "rscript": shutil.which("Rscript"), "install_s": time.perf_counter() - t0}
+    return {
+        **info,
+        "status": "installed",
+        "version": v[0],
+        "R": ".".join(v[1:3]),
+        "rscript": shutil.which("Rscript"),
+        "install_s": time.perf_counter() - t0,
+    }

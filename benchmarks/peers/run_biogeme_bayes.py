@@ -76,10 +76,14 @@ def main(argv=None) -> int:
     def logistic_prior(name, initial_value, lower_bound, upper_bound):
         return pm.Logistic(name, mu=0.0, s=1.0, initval=initial_value)
 
-    theta = [[Beta(f"theta_{k}_{l}", float(init_atoms[k, l]), None, None, 0, prior=normal_prior)
-              for l in range(L)] for k in range(K)]
-    g = [None] + [Beta(f"g_{k}", float(init_g[k]), None, None, 0,
-                       prior=logistic_prior if K == 2 else normal_prior) for k in range(1, K)]
+    theta = [
+        [Beta(f"theta_{k}_{l}", float(init_atoms[k, l]), None, None, 0, prior=normal_prior) for l in range(L)]
+        for k in range(K)
+    ]
+    g = [None] + [
+        Beta(f"g_{k}", float(init_g[k]), None, None, 0, prior=logistic_prior if K == 2 else normal_prior)
+        for k in range(1, K)
+    ]
     choice = Variable("CHOICE")
     w = Variable("W")
     denom = 1.0
@@ -96,11 +100,24 @@ def main(argv=None) -> int:
     # its default biogeme.toml with tomlkit >= 0.14 ("Comment cannot contain line breaks").
     from biogeme.parameters import Parameters
 
-    b = bio.BIOGEME(db, loglike, parameters=Parameters(), bayesian_draws=args.draws, warmup=args.warmup, chains=args.chains,
-                    mcmc_sampling_strategy=args.strategy, generate_html=False, generate_yaml=False,
-                    generate_netcdf=False, save_iterations=False, calculate_waic=False,
-                    calculate_loo=False, calculate_likelihood=False, sample_from_prior=False,
-                    seed=args.seed)
+    b = bio.BIOGEME(
+        db,
+        loglike,
+        parameters=Parameters(),
+        bayesian_draws=args.draws,
+        warmup=args.warmup,
+        chains=args.chains,
+        mcmc_sampling_strategy=args.strategy,
+        generate_html=False,
+        generate_yaml=False,
+        generate_netcdf=False,
+        save_iterations=False,
+        calculate_waic=False,
+        calculate_loo=False,
+        calculate_likelihood=False,
+        sample_from_prior=False,
+        seed=args.seed,
+    )
     b.model_name = "smm_biogeme"
     starting = {f"theta_{k}_{l}": float(init_atoms[k, l]) for k in range(K) for l in range(L)}
     starting.update({f"g_{k}": float(init_g[k]) for k in range(1, K)})
@@ -111,8 +128,14 @@ def main(argv=None) -> int:
     atoms = np.stack([np.stack([post[f"theta_{k}_{l}"].values for l in range(L)], -1) for k in range(K)], -2)
     gs = np.stack([np.zeros_like(post["theta_0_0"].values)] + [post[f"g_{k}"].values for k in range(1, K)], -1)
     weights = np.exp(gs - np.log(np.exp(gs).sum(-1, keepdims=True)))
-    np.savez(args.out, weights=weights, atoms=atoms, time_s=elapsed,
-             strategy=args.strategy, version=bv.get_version() if hasattr(bv, "get_version") else str(bv))
+    np.savez(
+        args.out,
+        weights=weights,
+        atoms=atoms,
+        time_s=elapsed,
+        strategy=args.strategy,
+        version=bv.get_version() if hasattr(bv, "get_version") else str(bv),
+    )
     print(json.dumps({"time_s": elapsed, "shape": list(atoms.shape), "version": str(getattr(bv, "__version__", ""))}))
     return 0
 

@@ -22,9 +22,7 @@ def point_and_se(point: Any, standard_errors: Any, n_features: int):
             se = getattr(point, "standard_errors", None)
         point = point.params
     if not isinstance(point, tuple):
-        raise TypeError(
-            f"point must be an SMMParams or an EM result with .params, got {type(point).__name__}."
-        )
+        raise TypeError(f"point must be an SMMParams or an EM result with .params, got {type(point).__name__}.")
     point = check_params(point, n_features, name="point")
     if se is not None:
         if not isinstance(se, tuple) or len(se) != 2:

@@ -41,7 +41,14 @@ from scipy.optimize import linear_sum_assignment
 from ..params import SMMParams
 from ._arviz import arviz, check_idata
 
-__all__ = ["relabel_draws", "build_inference_data", "raw_posterior", "posterior_mean_params", "save_inference_data", "load_inference_data"]
+__all__ = [
+    "relabel_draws",
+    "build_inference_data",
+    "raw_posterior",
+    "posterior_mean_params",
+    "save_inference_data",
+    "load_inference_data",
+]
 
 
 # Enumerating all K! permutations vectorises the matching over draws; beyond
@@ -173,9 +180,7 @@ def build_inference_data(
     if stats:
         groups["sample_stats"] = xr.Dataset(stats, coords={**base, **comp})
 
-    groups["log_likelihood"] = xr.Dataset(
-        {"counts": (("chain", "draw", "item"), ll)}, coords={**base, "item": items}
-    )
+    groups["log_likelihood"] = xr.Dataset({"counts": (("chain", "draw", "item"), ll)}, coords={**base, "item": items})
     groups["observed_data"] = xr.Dataset({"counts": (("item",), n)}, coords={"item": np.arange(n.shape[0])})
     const = {"features": (("item", "feature"), x)}
     if reference is not None:

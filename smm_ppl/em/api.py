@@ -183,18 +183,34 @@ def fit_em(
     """
     prepared = prepare(features, counts)
     K = check_n_components(n_components, prepared.layout.n_rows)
-    opts = validate_params(PARAMETER_CONSTRAINTS, dict(
-        max_iter=max_iter, tol=tol, m_step=m_step, step_size=step_size, acceleration=acceleration,
-        short_iter=short_iter, n_starts=n_starts, compute_standard_errors=compute_standard_errors))
+    opts = validate_params(
+        PARAMETER_CONSTRAINTS,
+        dict(
+            max_iter=max_iter,
+            tol=tol,
+            m_step=m_step,
+            step_size=step_size,
+            acceleration=acceleration,
+            short_iter=short_iter,
+            n_starts=n_starts,
+            compute_standard_errors=compute_standard_errors,
+        ),
+    )
     check_init(init)
     key = check_key(seed)
     n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
     starts = build_starts(init, prepared, K, key, n_random)
     _warn_starts(starts, init)
     outcome = run_starts(
-        prepared.white, starts.params.weights, prepared.whitening.to_whitened(starts.params.atoms),
-        tol=opts["tol"], max_iter=opts["max_iter"], step_size=opts["step_size"], short_iter=opts["short_iter"],
-        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]))
+        prepared.white,
+        starts.params.weights,
+        prepared.whitening.to_whitened(starts.params.atoms),
+        tol=opts["tol"],
+        max_iter=opts["max_iter"],
+        step_size=opts["step_size"],
+        short_iter=opts["short_iter"],
+        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
+    )
     return _assemble(prepared, starts, outcome, opts)
 
 
@@ -233,11 +249,17 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         )
     S = len(starts.names)
     rows = [
-        {"name": starts.names[i], "log_likelihood_start": float(outcome.ll_start[i] * N),
-         "log_likelihood_short": float(outcome.ll_short[i] * N), "error": None}
+        {
+            "name": starts.names[i],
+            "log_likelihood_start": float(outcome.ll_start[i] * N),
+            "log_likelihood_short": float(outcome.ll_short[i] * N),
+            "error": None,
+        }
         for i in range(S)
-    ] + [{"name": f["name"], "log_likelihood_start": np.nan, "log_likelihood_short": np.nan, "error": f["error"]}
-         for f in starts.failed]
+    ] + [
+        {"name": f["name"], "log_likelihood_start": np.nan, "log_likelihood_short": np.nan, "error": f["error"]}
+        for f in starts.failed
+    ]
     se = None
     if opts["compute_standard_errors"]:
         se = whitened_standard_errors(prepared, weights, outcome.atoms)

@@ -20,8 +20,17 @@ from ..layouts import Layout
 from .kernel import em_init, em_update
 from .squarem import squarem_init, squarem_update
 
-__all__ = ["EMAlgorithm", "em_algorithm", "ACCELERATIONS", "RunOut", "run", "run_batch", "start_log_likelihoods",
-           "run_starts", "StartsOutcome"]
+__all__ = [
+    "EMAlgorithm",
+    "em_algorithm",
+    "ACCELERATIONS",
+    "RunOut",
+    "run",
+    "run_batch",
+    "start_log_likelihoods",
+    "run_starts",
+    "StartsOutcome",
+]
 
 ACCELERATIONS = ("squarem", "none")
 
@@ -127,8 +136,15 @@ class StartsOutcome(NamedTuple):
 
 
 def run_starts(
-    layout: Layout, weights0: np.ndarray, atoms0: np.ndarray, *, tol: float, max_iter: int, step_size: float,
-    short_iter: int, algorithm: EMAlgorithm,
+    layout: Layout,
+    weights0: np.ndarray,
+    atoms0: np.ndarray,
+    *,
+    tol: float,
+    max_iter: int,
+    step_size: float,
+    short_iter: int,
+    algorithm: EMAlgorithm,
 ) -> StartsOutcome:
     """Short runs of every start (when there are several), then the best one continued to convergence."""
     S = weights0.shape[0]
@@ -138,21 +154,45 @@ def run_starts(
     w_cur, b_cur = weights0[0], atoms0[0]
     if S > 1:
         n_short = min(short_iter, max_iter)
-        out = run_batch(layout, jnp.asarray(weights0), jnp.asarray(atoms0), 0.0, n_short, step_size,
-                        buffer=short_iter, algorithm=algorithm)
+        out = run_batch(
+            layout,
+            jnp.asarray(weights0),
+            jnp.asarray(atoms0),
+            0.0,
+            n_short,
+            step_size,
+            buffer=short_iter,
+            algorithm=algorithm,
+        )
         ll_short = np.asarray(out.state.ll)
         best = int(np.argmax(np.where(np.isfinite(ll_short), ll_short, -np.inf)))
         traces.append(np.asarray(out.trace[best])[: n_short + 1])
         w_cur, b_cur = np.asarray(out.state.weights[best]), np.asarray(out.state.atoms[best])
         done = n_short
     if max_iter - done > 0:
-        out1 = run(layout, jnp.asarray(w_cur), jnp.asarray(b_cur), tol, max_iter - done, step_size,
-                   buffer=max_iter, algorithm=algorithm)
+        out1 = run(
+            layout,
+            jnp.asarray(w_cur),
+            jnp.asarray(b_cur),
+            tol,
+            max_iter - done,
+            step_size,
+            buffer=max_iter,
+            algorithm=algorithm,
+        )
         k = int(out1.n_iter)
         tr = np.asarray(out1.trace)[: k + 1]
         traces.append(tr[1:] if traces else tr)
         done += k
         converged = bool(out1.converged)
         w_cur, b_cur = np.asarray(out1.state.weights), np.asarray(out1.state.atoms)
-    return StartsOutcome(best, ll_start, ll_short, np.asarray(w_cur, dtype=np.float64),
-                         np.asarray(b_cur, dtype=np.float64), np.concatenate(traces), done, converged)
+    return StartsOutcome(
+        best,
+        ll_start,
+        ll_short,
+        np.asarray(w_cur, dtype=np.float64),
+        np.asarray(b_cur, dtype=np.float64),
+        np.concatenate(traces),
+        done,
+        converged,
+    )

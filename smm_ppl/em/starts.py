@@ -49,8 +49,10 @@ def _moments_apply(prepared: Prepared, K: int) -> str | None:
     if not getattr(layout, "supports_moments", False):
         return f"the latent moments need counts over one set of items, not a {type(layout).__name__} layout"
     if K > layout.n_features:
-        return (f"K={K} > L={layout.n_features}: the atoms cannot span a K-dimensional subspace "
-                "(the subspace methods need n_components <= n_features)")
+        return (
+            f"K={K} > L={layout.n_features}: the atoms cannot span a K-dimensional subspace "
+            "(the subspace methods need n_components <= n_features)"
+        )
     return None
 
 

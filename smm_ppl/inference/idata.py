@@ -36,8 +36,9 @@ def _log_pi_batch(layout, weights, atoms, units):
     return jax.vmap(lambda w, a: layout.log_mixture_probs(w, a)[units])(weights, atoms)
 
 
-def unit_log_likelihood_draws(layout: Layout, weights: Any, atoms: Any, units: Any = None, *,
-                              chunk: int | None = None) -> np.ndarray:
+def unit_log_likelihood_draws(
+    layout: Layout, weights: Any, atoms: Any, units: Any = None, *, chunk: int | None = None
+) -> np.ndarray:
     """``log pi(unit)`` for every draw (one observation of each unit), vectorised over draws.
 
     Parameters
@@ -63,8 +64,10 @@ def unit_log_likelihood_draws(layout: Layout, weights: Any, atoms: Any, units: A
     idx = jnp.asarray(layout.observed_units() if units is None else units)
     if chunk is None:
         chunk = max(1, int(_CHUNK_NUMBERS // max(1, layout.n_rows * K)))
-    out = [np.asarray(_log_pi_batch(layout, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk]), idx))
-           for s in range(0, w2.shape[0], chunk)]
+    out = [
+        np.asarray(_log_pi_batch(layout, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk]), idx))
+        for s in range(0, w2.shape[0], chunk)
+    ]
     return np.concatenate(out, axis=0).reshape(batch + (idx.shape[0],))
 
 

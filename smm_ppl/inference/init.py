@@ -27,8 +27,7 @@ from ..layouts import Layout
 from ..params import SMMParams, floor_weights
 from ..validation import check_key, check_params
 
-__all__ = ["resolve_init", "chain_init_params", "model_kwargs", "site_values", "MIN_CHAIN_WEIGHT",
-           "DEFAULT_INIT_NAME"]
+__all__ = ["resolve_init", "chain_init_params", "model_kwargs", "site_values", "MIN_CHAIN_WEIGHT", "DEFAULT_INIT_NAME"]
 
 #: Weights this close to 0 have no finite stick-breaking coordinate: chains start above it.
 MIN_CHAIN_WEIGHT = 1e-8

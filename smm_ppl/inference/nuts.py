@@ -170,11 +170,24 @@ def sample_nuts(
 
     layout = as_layout(features, counts)
     K = check_n_components(n_components, layout.n_rows)
-    o = validate_params(NUTS_CONSTRAINTS, dict(
-        num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, jitter=jitter, relabel=relabel,
-        ordered=ordered, dense_mass=dense_mass, weights_concentration=weights_concentration,
-        atoms_scale=atoms_scale, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
-        progress_bar=progress_bar, chain_method=chain_method))
+    o = validate_params(
+        NUTS_CONSTRAINTS,
+        dict(
+            num_chains=num_chains,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            jitter=jitter,
+            relabel=relabel,
+            ordered=ordered,
+            dense_mass=dense_mass,
+            weights_concentration=weights_concentration,
+            atoms_scale=atoms_scale,
+            target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth,
+            progress_bar=progress_bar,
+            chain_method=chain_method,
+        ),
+    )
     num_chains, ordered, progress_bar = o["num_chains"], o["ordered"], o["progress_bar"]
     chain_method = o["chain_method"]
     if chain_method is None:
@@ -200,7 +213,9 @@ def sample_nuts(
             reference = SMMParams(starts.weights[0], starts.atoms[0])
 
     kernel = NUTS(
-        model, target_accept_prob=o["target_accept_prob"], max_tree_depth=o["max_tree_depth"],
+        model,
+        target_accept_prob=o["target_accept_prob"],
+        max_tree_depth=o["max_tree_depth"],
         dense_mass=o["dense_mass"],
     )
     mcmc = MCMC(
@@ -241,5 +256,6 @@ def sample_nuts(
         "sampling_time": elapsed,
         "num_warmup": o["num_warmup"],
     }
-    return inference_data(layout, weights, atoms, relabel=o["relabel"], reference=reference, sample_stats=stats,
-                          attrs=attrs)
+    return inference_data(
+        layout, weights, atoms, relabel=o["relabel"], reference=reference, sample_stats=stats, attrs=attrs
+    )

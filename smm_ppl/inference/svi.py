@@ -142,11 +142,23 @@ def fit_svi(
     K = check_n_components(n_components, layout.n_rows)
     if not isinstance(guide, str):
         raise TypeError(f"guide must be one of {list(GUIDES)}, got {type(guide).__name__}.")
-    o = validate_params(SVI_CONSTRAINTS, dict(
-        guide=guide.lower(), num_steps=num_steps, learning_rate=learning_rate,
-        final_learning_rate=final_learning_rate, num_draws=num_draws, init_scale=init_scale,
-        num_particles=num_particles, relabel=relabel, ordered=ordered, weights_concentration=weights_concentration,
-        atoms_scale=atoms_scale, progress_bar=progress_bar))
+    o = validate_params(
+        SVI_CONSTRAINTS,
+        dict(
+            guide=guide.lower(),
+            num_steps=num_steps,
+            learning_rate=learning_rate,
+            final_learning_rate=final_learning_rate,
+            num_draws=num_draws,
+            init_scale=init_scale,
+            num_particles=num_particles,
+            relabel=relabel,
+            ordered=ordered,
+            weights_concentration=weights_concentration,
+            atoms_scale=atoms_scale,
+            progress_bar=progress_bar,
+        ),
+    )
     guide_name, num_steps, learning_rate, ordered = o["guide"], o["num_steps"], o["learning_rate"], o["ordered"]
     final_lr = learning_rate / 100.0 if o["final_learning_rate"] is None else o["final_learning_rate"]
     init_scale = min(0.1, 1.0 / np.sqrt(layout.n_obs)) if o["init_scale"] is None else o["init_scale"]
@@ -186,8 +198,12 @@ def fit_svi(
     if ordered:
         # The ordered guide's classes are sorted; report them in the init's labelling.
         params = align_params(params, start)
-    attrs = {"inference_library": "numpyro", "inference": f"svi-{guide_name}", "init": init_name,
-             "ordered": int(ordered)}
+    attrs = {
+        "inference_library": "numpyro",
+        "inference": f"svi-{guide_name}",
+        "init": init_name,
+        "ordered": int(ordered),
+    }
     idata = inference_data(
         layout,
         np.asarray(w_draws)[None],
@@ -197,8 +213,9 @@ def fit_svi(
         sample_stats=None,
         attrs=attrs,
     )
-    return SVIResult(params=params, idata=idata, losses=losses, guide=g, guide_params=gparams, init=init_name,
-                     init_params=start)
+    return SVIResult(
+        params=params, idata=idata, losses=losses, guide=g, guide_params=gparams, init=init_name, init_params=start
+    )
 
 
 def _assemble(values: dict, ordered: bool, K: int, L: int, batch: tuple = ()):

@@ -144,5 +144,3 @@ def pi_tiny(dtype) -> float:
 def log_pi_floor(dtype) -> float:
     """``log(pi_tiny)``: below it the E-step switches to log space."""
     return math.log(pi_tiny(dtype))
-
-

@@ -43,7 +43,7 @@ def gauss_quadrature(m: np.ndarray, K: int, bound: float, min_weight: float = 0.
     if ev[0] <= 1e-10 * max(1.0, ev[-1]):
         return None
     try:
-        coef = np.linalg.solve(hankel, -m[K:2 * K])
+        coef = np.linalg.solve(hankel, -m[K : 2 * K])
     except np.linalg.LinAlgError:
         return None
     roots = np.roots(np.concatenate([[1.0], coef[::-1]]))
@@ -116,7 +116,7 @@ def _starting_points(m: np.ndarray, K: int, bound: float, min_weight: float) -> 
     roots = None
     try:
         hankel = np.array([[m[i + j] for j in range(K)] for i in range(K)])
-        coef = np.linalg.lstsq(hankel, -m[K:2 * K], rcond=None)[0]
+        coef = np.linalg.lstsq(hankel, -m[K : 2 * K], rcond=None)[0]
         roots = np.roots(np.concatenate([[1.0], coef[::-1]]))
     except (np.linalg.LinAlgError, ValueError):
         pass
@@ -145,13 +145,18 @@ def project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float
     (noise-weighted) change of the moment vector ``(D,)``.
     """
     D = m.shape[0]
-    target = m[:, 1:2 * K]
-    inv_scale = 1.0 / np.maximum(scale[:, 1:2 * K], 1e-12)
+    target = m[:, 1 : 2 * K]
+    inv_scale = 1.0 / np.maximum(scale[:, 1 : 2 * K], 1e-12)
     x0 = np.stack([x for d in range(D) for x in _starting_points(m[d], K, bound, min_weight)])
     n_starts = x0.shape[0] // D
     t, a, cost = _fit_moments_batch(
-        jnp.asarray(np.repeat(target, n_starts, axis=0)), jnp.asarray(np.repeat(inv_scale, n_starts, axis=0)),
-        jnp.asarray(x0), bound, min_weight, K)
+        jnp.asarray(np.repeat(target, n_starts, axis=0)),
+        jnp.asarray(np.repeat(inv_scale, n_starts, axis=0)),
+        jnp.asarray(x0),
+        bound,
+        min_weight,
+        K,
+    )
     t, a, cost = (np.asarray(v).reshape((D, n_starts) + np.shape(v)[1:]) for v in (t, a, cost))
     cost = np.where(np.isfinite(cost), cost, np.inf)
     best = np.argmin(cost, axis=1)
@@ -164,7 +169,8 @@ def project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float
     powers = np.arange(1, 2 * K)
     fitted = np.einsum("dkr,dk->dr", t[:, :, None] ** powers[None, None, :], a)
     change = np.linalg.norm((fitted - target) * inv_scale, axis=1) / np.maximum(
-        np.linalg.norm(target * inv_scale, axis=1), 1e-300)
+        np.linalg.norm(target * inv_scale, axis=1), 1e-300
+    )
     return t, a, change
 
 
@@ -295,7 +301,11 @@ def mom_init(
             return params
         ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
         diag = base_diagnostics(
-            prep, sub, "mom", n_candidates=0, log_likelihood=ll,
+            prep,
+            sub,
+            "mom",
+            n_candidates=0,
+            log_likelihood=ll,
             effective_items=effective_items(prep.xt, beta),
             notes=("K = 1: the atom is the first latent moment",),
         )
@@ -349,7 +359,9 @@ def mom_init(
     if denoised.any():
         notes.append(f"denoising projected the moments along {int(denoised.sum())} of {n_directions} directions")
     diag = base_diagnostics(
-        prep, sub, "mom",
+        prep,
+        sub,
+        "mom",
         n_candidates=n_directions,
         directions=dirs,
         candidate_log_likelihoods=lls,

@@ -156,8 +156,7 @@ def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None =
         cov = jnp.eye(d, dtype=xt.dtype)
     raw = jnp.einsum("j,ja,jb,jc->abc", w, xt, xt, xt)
     m1 = xt.T @ w
-    corr = (jnp.einsum("a,bc->abc", m1, cov) + jnp.einsum("b,ac->abc", m1, cov)
-            + jnp.einsum("c,ab->abc", m1, cov))
+    corr = jnp.einsum("a,bc->abc", m1, cov) + jnp.einsum("b,ac->abc", m1, cov) + jnp.einsum("c,ab->abc", m1, cov)
     return raw - corr
 
 

@@ -95,7 +95,9 @@ def subspace_random_inits(
     lls = candidate_log_likelihoods(sub.z, prep.counts, weights, b)
     best = int(np.argmax(lls))
     diag = base_diagnostics(
-        prep, sub, "subspace_random",
+        prep,
+        sub,
+        "subspace_random",
         n_candidates=n_starts,
         candidate_log_likelihoods=lls,
         best_index=best,

@@ -104,8 +104,9 @@ class WarmStartDiagnostics:
             f"{self.excess_kurtosis:.3f} -> {'ok' if self.gaussian_ok else 'FAR FROM GAUSSIAN'}",
         ]
         if self.log_likelihood is not None:
-            lines.append(f"  log-likelihood of the returned start: {self.log_likelihood:.6g} "
-                         f"(candidate {self.best_index})")
+            lines.append(
+                f"  log-likelihood of the returned start: {self.log_likelihood:.6g} (candidate {self.best_index})"
+            )
         if self.denoised is not None:
             lines.append(f"  denoised directions: {int(np.sum(self.denoised))}/{self.n_candidates}")
         if self.effective_items is not None:

@@ -14,7 +14,15 @@ from .design import GaussianityCheck, warn_if_not_gaussian
 from .moments import second_moment_jax
 from .report import WarmStartDiagnostics
 
-__all__ = ["estimate_subspace", "MomentData", "moment_data", "moment_input", "atom_bound", "fit_subspace", "base_diagnostics"]
+__all__ = [
+    "estimate_subspace",
+    "MomentData",
+    "moment_data",
+    "moment_input",
+    "atom_bound",
+    "fit_subspace",
+    "base_diagnostics",
+]
 
 
 class MomentData(NamedTuple):

@@ -139,7 +139,11 @@ def tensor_init(
             return params
         ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
         return params, base_diagnostics(
-            prep, sub, "tensor", n_candidates=0, log_likelihood=ll,
+            prep,
+            sub,
+            "tensor",
+            n_candidates=0,
+            log_likelihood=ll,
             effective_items=effective_items(prep.xt, beta),
             notes=("K = 1: the atom is the first latent moment",),
         )
@@ -172,8 +176,9 @@ def tensor_init(
         _, vecs = np.linalg.eigh(t_u)
         raw_vecs.append(vecs)
     raw_vecs = np.stack(raw_vecs)  # (D, K, K), columns e_k
-    polished = np.array(jax.vmap(lambda v: power_refine(jnp.asarray(tensor), v, _POWER_ITERATIONS))(
-        jnp.asarray(raw_vecs)))
+    polished = np.array(
+        jax.vmap(lambda v: power_refine(jnp.asarray(tensor), v, _POWER_ITERATIONS))(jnp.asarray(raw_vecs))
+    )
     # Power iterations may pull two columns onto the same component: keep such a set only if it stays
     # close to orthonormal, otherwise its raw counterpart stands in.
     for d in range(n_contractions):
@@ -195,8 +200,9 @@ def tensor_init(
         lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
     best = int(np.argmax(lls))
     beta = cand_b[best] @ sub.basis.T
-    params = SMMParams(np.asarray(cand_w[best], dtype=np.float64),
-                       np.asarray(prep.whitening.to_original(beta), dtype=np.float64))
+    params = SMMParams(
+        np.asarray(cand_w[best], dtype=np.float64), np.asarray(prep.whitening.to_original(beta), dtype=np.float64)
+    )
     if not return_diagnostics:
         return params
     # One score per contraction: the better of its raw and polished candidates.
@@ -206,7 +212,9 @@ def tensor_init(
         f"{best % n_contractions}"
     )
     diag = base_diagnostics(
-        prep, sub, "tensor",
+        prep,
+        sub,
+        "tensor",
         n_candidates=n_contractions,
         directions=dirs,
         candidate_log_likelihoods=per_dir,
