@@ -107,3 +107,20 @@ def test_the_numpyro_model_runs_on_the_grouped_layout(grouped):
     per_unit = pointwise(mixture_model, draws, layout, n_components=2)["counts"][0]
     assert per_unit.shape == (np.count_nonzero(counts),)
     assert float(jnp.sum(per_unit * counts[counts > 0])) == pytest.approx(ll, rel=1e-11)
+
+
+def test_nuts_and_count_weighted_loo_run_on_the_grouped_layout(grouped):
+    """The samplers and LOO take the layout as it is: pointwise values per unit, weighted by its counts."""
+    X, groups, counts = grouped
+    layout = grouped_items(X, counts, groups)
+    res = _fit(layout, init=TRUTH)
+    idata = smm.sample_nuts(layout, None, 2, init=res, num_chains=1, num_warmup=150, num_samples=150, seed=0)
+    ll = idata.log_likelihood["counts"].values[0]
+    assert ll.shape == (150, np.count_nonzero(counts))
+    w, a = idata.posterior["weights"].values[0, 7], idata.posterior["atoms"].values[0, 7]
+    np.testing.assert_allclose(ll[7] @ counts[counts > 0], smm.log_likelihood(layout, None, smm.SMMParams(w, a)))
+    loo = smm.loo(idata)
+    assert loo["n_data_points"] == counts.sum()
+    assert loo["elpd_loo"] == pytest.approx(res.log_likelihood, abs=15)
+    table = smm.compare_point_to_posterior(idata, res)
+    assert (table["z"].abs() < 4).all(), table
