@@ -167,7 +167,7 @@ def plot(rows: list[dict], path: Path) -> None:
     for key, label in [
         ("em_iteration_s", "one EM iteration (gradient M-step)"),
         ("two_passes_s", "two passes: Xt @ B.T + Xt.T @ R"),
-        ("estep_s", "E-step elementwise (softmax, logsumexp)"),
+        ("estep_s", "E-step: the layout's statistics (normalisers, pi, log-likelihood)"),
     ]:
         ax.loglog(ps, [r[key] * 1e3 for r in rows], "o-", label=label)
     ax.set_xlabel("number of items p")

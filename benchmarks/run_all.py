@@ -217,8 +217,8 @@ def section_em_scaling(d) -> tuple[str, list[str]]:
         f"timed through {r0.get('em_timed_via', 'the EM driver')} as the difference of a long and a short run "
         "(`tol = 0`, so fixed costs cancel). The two passes are "
         "`Xt @ B.T` and `Xt.T @ R` jitted together (the faster of the `(p, L)` and `(L, p)` storage of the "
-        "features); the E-step is the elementwise softmax/logsumexp "
-        "work on a `(p, K)` array. Each part is timed as its own jitted call, so the shares need not add "
+        "features); the E-step is the layout's statistics (normalisers, mixture probabilities, "
+        "log-likelihood) at given `(K, p)` logits. Each part is timed as its own jitted call, so the shares need not add "
         "up to 100 %: inside the EM loop XLA fuses the elementwise work into the passes (rest = what the "
         "two parts leave unexplained, floored at 0).",
         "",
