@@ -105,15 +105,24 @@ class ItemCounts(NamedTuple):
     Attributes
     ----------
     features : (p, L)
-    features_t : (L, p), contiguous (the logits are ``atoms @ features_t``)
-    counts : (p,) float
+    counts : (p,)
     frequencies : (p,) ``counts / N``
+    rows_t : (L, p) or None
+        The features transposed and contiguous, the operand of the logits
+        ``atoms @ features_t``.  Materialised for the layout EM runs on (the
+        whitened one, :meth:`with_features`); ``None`` leaves
+        :attr:`features_t` to a transpose on demand, so that a layout that
+        only evaluates the likelihood holds one copy of the features.
     """
 
     features: jax.Array
-    features_t: jax.Array
     counts: jax.Array
     frequencies: jax.Array
+    rows_t: jax.Array | None = None
+
+    @property
+    def features_t(self) -> jax.Array:
+        return jnp.transpose(jnp.asarray(self.features)) if self.rows_t is None else self.rows_t
 
     supports_moments = True
 
@@ -141,7 +150,7 @@ class ItemCounts(NamedTuple):
         return np.flatnonzero(np.asarray(self.counts) > 0)
 
     def with_features(self, features: Any) -> ItemCounts:
-        return _build(features, self.counts, self.frequencies)
+        return _build(features, self.counts, self.frequencies, transpose=True)
 
     # ---- exact log space ---------------------------------------------------
     def log_component_probs(self, atoms):
@@ -285,25 +294,29 @@ def _log_pi_exact(weights, logits, log_norm):
     return mk + jnp.log(z)
 
 
-def _build(features, counts, frequencies=None) -> ItemCounts:
-    x = jnp.asarray(features)
+def _build(features, counts, frequencies=None, *, transpose: bool) -> ItemCounts:
     # Concrete counts stay NumPy, so that the observed items are known when a
     # model is traced (the plate's size); jitted programs convert them.
     xp = np if isinstance(counts, np.ndarray) else jnp
     if frequencies is None:
         total = xp.sum(counts)
         frequencies = counts / xp.where(total > 0, total, 1)
+    if not transpose:
+        return ItemCounts(features, counts, frequencies)
+    x = jnp.asarray(features)
     # jnp.transpose materialises a row-major copy: the (L, p) operand of the logits.
-    return ItemCounts(x, jnp.transpose(x), counts, frequencies)
+    return ItemCounts(x, counts, frequencies, jnp.transpose(x))
 
 
 def item_counts(features: Any, counts: Any) -> ItemCounts:
     """The :class:`ItemCounts` layout of validated ``features`` (p, L) and ``counts`` (p,).
 
     No validation here: public entry points validate first
-    (:func:`smm_ppl.as_layout`).
+    (:func:`smm_ppl.as_layout`).  NumPy features are kept as they are (no
+    copy); :meth:`ItemCounts.with_features` gives the layout EM runs on.
     """
-    features = jnp.asarray(features)
+    if not isinstance(features, (np.ndarray, jax.Array)):
+        features = np.asarray(features)
     if not isinstance(counts, jax.core.Tracer):
         counts = np.asarray(counts, dtype=features.dtype)
-    return _build(features, counts)
+    return _build(features, counts, transpose=False)
