@@ -7,7 +7,8 @@ over the units with observations, each a ``numpyro.factor`` of ``log pi``
 scaled by the unit's count: the exact log density *and* one pointwise
 log-likelihood value per unit through :func:`numpyro.infer.log_likelihood`
 (which ignores the scale), as the count-weighted LOO needs.  Units without
-observations still shape every normaliser through the layout.
+observations still shape every normaliser through the layout; with
+``units="all"`` they are masked instead of sliced out (a traceable model).
 """
 
 from __future__ import annotations
@@ -62,10 +63,17 @@ def mixture_model(
     atoms_scale: float = DEFAULT_ATOMS_SCALE,
     ordered: bool = False,
     site: str = "counts",
+    units: str = "observed",
 ):
     """NumPyro model of a softmax mixture on a data layout (sample sites ``"weights"``, ``"atoms"``).
 
-    The likelihood site ``site`` has one value per unit with observations.
+    ``units="observed"``: the likelihood site ``site`` has one value per unit
+    with observations (the counts must be concrete).  ``units="all"``: one
+    value per unit, those without observations (padding included) masked
+    out; nothing depends on which units are observed, so the layout can be a
+    traced argument (``MCMC(jit_model_args=True)``) and data of another size
+    in the same shape bucket reuse the compiled sampler.  The log density is
+    the same.
     """
     weights, atoms = sample_class_parameters(
         n_components,
@@ -75,8 +83,14 @@ def mixture_model(
         ordered=ordered,
     )
     log_pi = layout.log_mixture_probs(weights, atoms)
-    units = layout.observed_units()
-    counts = jnp.asarray(layout.unit_counts())[units]
-    with numpyro.plate("units", units.shape[0]):
-        with handlers.scale(scale=counts.astype(log_pi.dtype)):
-            numpyro.factor(site, log_pi[units])
+    counts = jnp.asarray(layout.unit_counts())
+    if units == "observed":
+        observed = layout.observed_units()
+        counts, log_pi = counts[observed], log_pi[observed]
+    elif units != "all":
+        raise ValueError(f"units must be 'observed' or 'all', got {units!r}.")
+    with numpyro.plate("units", counts.shape[0]):
+        # Masked units get scale 1 (a scale must be positive); the mask zeroes them.
+        scale = jnp.where(counts > 0, counts, 1).astype(log_pi.dtype)
+        with handlers.mask(mask=counts > 0), handlers.scale(scale=scale):
+            numpyro.factor(site, log_pi)

@@ -31,6 +31,7 @@ from .io import load_data, load_params, save_params
 from .layouts import ItemCounts, Layout, as_layout
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
+from .programs import compiled_programs
 from .selection import compare_components
 from .simulate import simulate_counts, simulate_features, simulate_params
 from .stderr import observed_information, parameter_covariance, standard_errors
@@ -88,4 +89,5 @@ __all__ = [
     "load_data",
     "save_params",
     "load_params",
+    "compiled_programs",
 ]

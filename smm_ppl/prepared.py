@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .layouts import Layout, as_layout
+from .layouts import Layout, as_layout, bucketed
 from .whitening import Whitening, fit_whitening
 
 __all__ = ["Prepared", "prepare"]
@@ -28,6 +28,11 @@ class Prepared:
     whitening : Whitening
     white : Layout
         The same observations on the whitened, centred feature rows.
+    em_layout : Layout
+        ``white`` padded to its shape bucket (:func:`~smm_ppl.layouts.rows_bucket`)
+        where the layout can pad: what the compiled programs (EM, the observed
+        information) run on, so that data of another size in the same bucket
+        reuses them.
     """
 
     layout: Layout
@@ -37,6 +42,10 @@ class Prepared:
     @property
     def n_features(self) -> int:
         return self.layout.n_features
+
+    @cached_property
+    def em_layout(self) -> Layout:
+        return bucketed(self.white)
 
     @cached_property
     def gaussianity(self):

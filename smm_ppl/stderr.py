@@ -19,7 +19,6 @@ depend on that choice; conditioning does).
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from typing import Any
 
 import jax
@@ -29,13 +28,20 @@ from jax import lax
 
 from .params import SMMParams
 from .prepared import Prepared, prepare
+from .programs import register_program
 from .validation import check_params
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
 
 
+def _free_classes(K, ref, xp=np):
+    """The classes with a free logit: all but ``ref`` (which may be traced)."""
+    idx = xp.arange(K - 1)
+    return idx + (idx >= ref)
+
+
 def _unpack(z, K, L, ref):
-    eta = jnp.insert(z[: K - 1], ref, 0.0)
+    eta = jnp.zeros(K, dtype=z.dtype).at[_free_classes(K, ref, jnp)].set(z[: K - 1])
     return eta, z[K - 1 :].reshape(K, L)
 
 
@@ -44,8 +50,8 @@ def _loglik(z, layout, K, L, ref):
     return layout.log_likelihood(jax.nn.softmax(eta), beta)
 
 
-@partial(jax.jit, static_argnames=("K", "L", "ref"))
-def _information(z, layout, *, K, L, ref):
+# ``ref`` is traced: which class is the reference never recompiles.
+def _information(z, layout, ref, *, K, L):
     grad = jax.grad(_loglik)
 
     def hvp(v):
@@ -55,6 +61,9 @@ def _information(z, layout, *, K, L, ref):
     hess = lax.map(hvp, eye, batch_size=min(8, z.shape[0]))
     hess = 0.5 * (hess + hess.T)
     return -hess
+
+
+_information = register_program("information", jax.jit(_information, static_argnames=("K", "L")))
 
 
 def _pack(weights, beta, ref):
@@ -77,9 +86,9 @@ def _invert(info: np.ndarray) -> np.ndarray | None:
 def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarray):
     """Covariance of ``(weights, atoms.ravel())`` (original atoms) or None if singular."""
     K, L = beta.shape
-    layout, inv_half = prepared.white, prepared.whitening.inv_root
+    layout, inv_half = prepared.em_layout, prepared.whitening.inv_root
     if K == 1:
-        info = np.asarray(_information(jnp.asarray(beta.ravel()), layout, K=1, L=L, ref=0))
+        info = np.asarray(_information(jnp.asarray(beta.ravel()), layout, 0, K=1, L=L))
         cov_beta = _invert(info)
         if cov_beta is None:
             return None
@@ -91,24 +100,27 @@ def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarr
         return None
     ref = int(np.argmax(weights))
     z, _ = _pack(weights, beta, ref)
-    info = np.asarray(_information(jnp.asarray(z), layout, K=K, L=L, ref=ref))
+    info = np.asarray(_information(jnp.asarray(z), layout, ref, K=K, L=L))
     cov_z = _invert(info)
     if cov_z is None:
         return None
 
-    J = np.asarray(_delta_jacobian(jnp.asarray(z), jnp.asarray(inv_half), K=K, L=L, ref=ref))
+    J = _delta_jacobian(weights, inv_half, ref)
     return J @ cov_z @ J.T
 
 
-@partial(jax.jit, static_argnames=("K", "L", "ref"))
-def _delta_jacobian(z, inv_half, *, K, L, ref):
-    """Jacobian of ``z -> (softmax(eta), (beta @ inv_half).ravel())`` (the delta method)."""
+def _delta_jacobian(weights: np.ndarray, inv_half: np.ndarray, ref: int) -> np.ndarray:
+    """Jacobian of ``z -> (softmax(eta), (beta @ inv_half).ravel())`` (the delta method), in closed form.
 
-    def g(zz):
-        eta, b = _unpack(zz, K, L, ref)
-        return jnp.concatenate([jax.nn.softmax(eta), (b @ inv_half).ravel()])
-
-    return jax.jacfwd(g)(z)
+    ``d alpha_i / d eta_j = alpha_i (delta_ij - alpha_j)`` over the free
+    logits; the atoms map is linear, one block ``inv_half^T`` per class.
+    """
+    K, L = weights.shape[0], inv_half.shape[0]
+    a = weights / weights.sum()
+    J = np.zeros((K + K * L, K - 1 + K * L))
+    J[:K, : K - 1] = (np.diag(a) - np.outer(a, a))[:, _free_classes(K, ref)]
+    J[K:, K - 1 :] = np.kron(np.eye(K), inv_half.T)
+    return J
 
 
 def _split_se(cov: np.ndarray | None, K: int, L: int) -> SMMParams:
@@ -166,7 +178,7 @@ def observed_information(features: Any, counts: Any, params: SMMParams) -> np.nd
         z = beta.ravel()
     else:
         z, _ = _pack(params.weights, beta, K - 1)
-    info = np.asarray(_information(jnp.asarray(z), prepared.white, K=K, L=L, ref=max(K - 1, 0)))
+    info = np.asarray(_information(jnp.asarray(z), prepared.em_layout, max(K - 1, 0), K=K, L=L))
     # d beta = half @ d theta per class: info_theta = A^T info_beta A.
     A = np.eye(z.shape[0])
     A[K - 1 :, K - 1 :] = np.kron(np.eye(K), wh.root)

@@ -243,6 +243,22 @@ def check_key(seed: Any, name: str = "seed") -> jax.Array:
     raise TypeError(f"{name} must be an int or a jax.random key (jax.random.PRNGKey(...)), got {type(seed).__name__}.")
 
 
+def host_rng(key: Any, *stream: int) -> np.random.Generator:
+    """A NumPy generator determined by a ``jax.random`` key (or an int seed) and optional stream numbers.
+
+    The warm starts draw a few small arrays once per fit: on the host they
+    compile nothing (each ``jax.random`` shape is a program of its own, a
+    few tenths of a second when first met).  Same key, same draws.
+    """
+    if isinstance(key, numbers.Integral):
+        words = [int(key)]
+    else:
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.key_data(key)
+        words = np.asarray(key).astype(np.uint32).ravel().tolist()
+    return np.random.default_rng([*words, *(int(s) for s in stream)])
+
+
 # --------------------------------------------------------------------------- #
 # Declarative parameter constraints (scikit-learn's ``_parameter_constraints``)
 # --------------------------------------------------------------------------- #

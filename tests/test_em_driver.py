@@ -62,3 +62,46 @@ def test_variants_reach_the_same_maximum(problem, m_step):
     np.testing.assert_allclose(aligned.weights, ref.params.weights, atol=2e-5)
     # SQUAREM needs far fewer iterations than the plain map.
     assert ref.n_iter < res.n_iter
+
+
+# --------------------------------------------------------------------------- #
+# One compiled program per shape bucket
+# --------------------------------------------------------------------------- #
+
+
+def test_another_size_starts_or_counts_in_the_bucket_reuse_the_compiled_programs(problem):
+    """Other p in the same row bucket, other N, counts, numbers of starts and max_iter: no new program."""
+    from smm_ppl.layouts import rows_bucket
+
+    X, n, truth = problem
+    assert rows_bucket(1700) == rows_bucket(2000)
+    fit_quiet(X, n, 3, init="random", n_starts=4, compute_standard_errors=True)
+    programs = smm.compiled_programs()
+    assert programs["em"] >= 1 and programs["information"] >= 1
+    n_other = smm.simulate_counts(7, X[:1700], truth, 30_000)
+    for kwargs in (dict(init="random", n_starts=7, max_iter=1500), dict(init=truth), dict(init="random", seed=3)):
+        res = fit_quiet(X[:1700], n_other, 3, compute_standard_errors=True, **kwargs)
+        assert np.isfinite(res.log_likelihood) and np.all(np.isfinite(res.standard_errors.atoms))
+    assert smm.compiled_programs() == programs
+
+
+def test_the_single_start_runner_is_the_fit_without_starts(problem):
+    """em.run (one start) and fit_em from the same start give the same trace."""
+    import jax.numpy as jnp
+
+    from smm_ppl.prepared import prepare
+
+    X, n, truth = problem
+    prep = prepare(X, n)
+    out = smm.em.run(
+        prep.em_layout,
+        jnp.asarray(POOR.weights),
+        jnp.asarray(prep.whitening.to_whitened(POOR.atoms)),
+        0.0,
+        25,
+        1.0,
+        algorithm=smm.em.em_algorithm("gradient", "squarem"),
+    )
+    res = fit_quiet(X, n, 3, init=POOR, max_iter=25, tol=0.0)
+    assert out.n_iter == res.n_iter == 25
+    np.testing.assert_allclose(np.asarray(out.trace) * res.n_obs, res.trace, rtol=1e-13)

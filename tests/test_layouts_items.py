@@ -97,3 +97,55 @@ def test_linear_and_log_space_e_steps_agree(problem, start):
         assert _rel(u_fast.weights, u_slow.weights) <= 1e-12
         assert _rel(u_fast.atoms, u_slow.atoms) <= 1e-12
         assert float(u_fast.ll) == pytest.approx(float(u_slow.ll), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# Padding to a shape bucket
+# --------------------------------------------------------------------------- #
+
+
+def test_rows_bucket_holds_the_data_and_shares_round_sizes():
+    from smm_ppl.layouts import rows_bucket
+
+    sizes = np.unique(np.r_[np.arange(1, 3000), np.geomspace(3000, 3e7, 400).astype(int)])
+    buckets = np.array([rows_bucket(s) for s in sizes])
+    assert np.all(buckets >= sizes) and np.all(np.diff(buckets) >= 0)
+    large = sizes > 49_152
+    assert np.all(buckets[large] <= 1.125 * sizes[large])  # at most 1/8 padding where iterations dominate
+    assert np.all(buckets[~large] <= 2 * np.maximum(sizes[~large], 48))
+    assert len(np.unique(buckets[~large])) <= 10  # few programs for all small data sets
+    assert rows_bucket(1000) == rows_bucket(1200) and rows_bucket(2000) == rows_bucket(3000)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_padded_rows_carry_no_mass(problem, exact):
+    """Padding changes no likelihood, statistic, responsibility or EM step on the real rows."""
+    X, n, truth = problem
+    prep = prepare(X, n)
+    data = prep.white
+    padded = data.padded(2600)
+    assert padded.n_rows == 2600 and padded.n_obs == data.n_obs and int(np.sum(padded.valid)) == 2000
+    w = jnp.asarray(truth.weights)
+    beta = jnp.asarray(prep.whitening.to_whitened(POOR.atoms))
+    assert float(padded.log_likelihood(w, beta)) == pytest.approx(float(data.log_likelihood(w, beta)), rel=1e-13)
+    np.testing.assert_allclose(padded.log_mixture_probs(w, beta)[:2000], data.log_mixture_probs(w, beta), rtol=1e-13)
+    np.testing.assert_allclose(
+        np.exp(padded.log_component_probs(beta))[:, 2000:], 0.0, atol=0.0
+    )  # exactly no mass in padding
+    s_pad = padded.statistics(w, beta @ padded.features_t, exact=exact)
+    s_dat = data.statistics(w, beta @ data.features_t, exact=exact)
+    assert float(s_pad.ll) == pytest.approx(float(s_dat.ll), rel=1e-13)
+    a_pad, r_pad = padded.weights_and_residual(w, beta @ padded.features_t, s_pad, exact=exact)
+    a_dat, r_dat = data.weights_and_residual(w, beta @ data.features_t, s_dat, exact=exact)
+    assert np.all(np.isfinite(r_pad)) and np.all(np.asarray(r_pad)[:, 2000:] == 0.0)
+    assert _rel(a_pad, a_dat) <= 1e-13 and _rel(r_pad @ padded.features, r_dat @ data.features) <= 1e-12
+    for m_step in ("gradient", "newton"):
+        u_pad, _ = em.em_update(padded, em.em_init(padded, w, beta), m_step=m_step)
+        u_dat, _ = em.em_update(data, em.em_init(data, w, beta), m_step=m_step)
+        assert _rel(u_pad.atoms, u_dat.atoms) <= 1e-12 and _rel(u_pad.weights, u_dat.weights) <= 1e-12
+
+
+def test_padding_to_fewer_rows_is_refused(problem):
+    X, n, _ = problem
+    with pytest.raises(ValueError, match="smaller than the 2000 rows"):
+        item_counts(X, n).padded(1999)

@@ -108,3 +108,23 @@ def test_invalid_inputs(design):
         smm.standard_errors(X, n, smm.SMMParams(TRUTH.weights, np.zeros((2, 3))))
     with pytest.raises(ValueError, match="counts"):
         smm.standard_errors(X, n[:-1], TRUTH)
+
+
+def test_parameter_covariance_is_the_delta_method_over_the_observed_information(design):
+    """The closed-form delta method (reference: the heaviest class) against autodiff over the public information."""
+    import jax
+    import jax.numpy as jnp
+
+    X, truth = design, TRUTH
+    n = smm.simulate_counts(5, X, truth, 20_000)
+    K = truth.atoms.shape[0]
+    info = smm.observed_information(X, n, truth)  # (eta_1..eta_{K-1}, theta), class K the reference
+
+    def g(z):
+        weights = jax.nn.softmax(jnp.concatenate([z[: K - 1], jnp.zeros(1)]))
+        return jnp.concatenate([weights, z[K - 1 :]])
+
+    logw = np.log(truth.weights)
+    J = np.asarray(jax.jacfwd(g)(jnp.asarray(np.concatenate([logw[:-1] - logw[-1], truth.atoms.ravel()]))))
+    expected = J @ np.linalg.inv(info) @ J.T
+    np.testing.assert_allclose(smm.parameter_covariance(X, n, truth), expected, rtol=1e-7, atol=1e-12)

@@ -52,7 +52,7 @@ class GroupedItems(NamedTuple):
         return int(round(float(np.sum(np.asarray(self.counts)))))
 
     def unit_counts(self):
-        return np.asarray(self.counts)
+        return self.counts if isinstance(self.counts, jax.core.Tracer) else np.asarray(self.counts)
 
     def observed_units(self):
         return np.flatnonzero(np.asarray(self.counts) > 0)

@@ -5,8 +5,8 @@ One module per idea, re-exported here name by name:
 - :mod:`.kernel` — the EM map, a pure ``em_init``/``em_update`` pair over
   :class:`EMState` on any data layout; ``em_update`` returns ``(state, info)``.
 - :mod:`.squarem` — SQUAREM as a wrapper of the update (its adaptive step in the state).
-- :mod:`.driver` — algorithms as ``init``/``step`` pairs, the jitted loop and stopping
-  rule, ``vmap`` over starts, and the two-phase multi-start runner.
+- :mod:`.driver` — algorithms as ``init``/``step`` pairs, the one jitted loop (stopping
+  rule, short runs of every start, the best continued), padded to shape buckets.
 - :mod:`.starts` — the registry of starting points (one vocabulary of names).
 - :mod:`.api` — :func:`fit_em` and :class:`EMResult`.
 """
@@ -20,9 +20,10 @@ from .driver import ACCELERATIONS as ACCELERATIONS
 from .driver import EMAlgorithm as EMAlgorithm
 from .driver import RunOut as RunOut
 from .driver import em_algorithm as em_algorithm
+from .driver import iterations_bucket as iterations_bucket
 from .driver import run as run
-from .driver import run_batch as run_batch
 from .driver import run_starts as run_starts
+from .driver import starts_bucket as starts_bucket
 from .kernel import M_STEPS as M_STEPS
 from .kernel import EMInfo as EMInfo
 from .kernel import EMState as EMState
@@ -57,8 +58,9 @@ __all__ = [
     "ACCELERATIONS",
     "RunOut",
     "run",
-    "run_batch",
     "run_starts",
+    "starts_bucket",
+    "iterations_bucket",
     "StartMethod",
     "START_METHODS",
     "INIT_NAMES",

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
+from ..progress import Progress, check_progress_bar
 from ..stderr import whitened_standard_errors
 from ..validation import (
     Boolean,
@@ -114,6 +115,7 @@ PARAMETER_CONSTRAINTS = {
     "short_iter": Integer(1),
     "n_starts": Optional(Integer(1)),
     "compute_standard_errors": Boolean(),
+    "progress_bar": Constraint(check_progress_bar, "None or a bool"),
 }
 
 
@@ -132,6 +134,7 @@ def fit_em(
     *,
     short_iter: int = 20,
     compute_standard_errors: bool = True,
+    progress_bar: bool | None = None,
 ) -> EMResult:
     """Fit a softmax mixture by EM (SPEC section 4).
 
@@ -169,6 +172,10 @@ def fit_em(
         Length of the short runs of a multi-start init.
     compute_standard_errors : bool, default True
         From the observed information.
+    progress_bar : bool, optional
+        Progress lines on standard error (building the starts, compiling,
+        iterating, standard errors).  ``None``: on in a terminal, off
+        otherwise (NumPyro's convention).
 
     Returns
     -------
@@ -194,15 +201,19 @@ def fit_em(
             short_iter=short_iter,
             n_starts=n_starts,
             compute_standard_errors=compute_standard_errors,
+            progress_bar=progress_bar,
         ),
     )
+    say = Progress(opts["progress_bar"], "fit_em")
     check_init(init)
     key = check_key(seed)
     n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
+    layout = prepared.layout
+    say(f"{layout.n_rows} rows, L = {layout.n_features}, K = {K}: building the starts (init={init!r})")
     starts = build_starts(init, prepared, K, key, n_random)
     _warn_starts(starts, init)
     outcome = run_starts(
-        prepared.white,
+        prepared.em_layout,
         starts.params.weights,
         prepared.whitening.to_whitened(starts.params.atoms),
         tol=opts["tol"],
@@ -210,8 +221,14 @@ def fit_em(
         step_size=opts["step_size"],
         short_iter=opts["short_iter"],
         algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
+        progress=say,
     )
-    return _assemble(prepared, starts, outcome, opts)
+    say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
+    if opts["compute_standard_errors"]:
+        say("standard errors from the observed information")
+    result = _assemble(prepared, starts, outcome, opts)
+    say("done")
+    return result
 
 
 def _warn_starts(starts: Starts, init: Any) -> None:

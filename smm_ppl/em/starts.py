@@ -20,7 +20,7 @@ import numpy as np
 
 from ..params import SMMParams, floor_weights
 from ..prepared import Prepared
-from ..validation import check_params
+from ..validation import check_params, host_rng
 
 __all__ = ["StartMethod", "START_METHODS", "INIT_NAMES", "AUTO", "Starts", "build_starts", "register_start"]
 
@@ -89,7 +89,7 @@ def _random(prepared, K, key, n_starts):
     """
     white = prepared.white
     L = white.n_features
-    z = np.asarray(jax.random.normal(key, (n_starts, K, L)), dtype=np.float64)
+    z = host_rng(key).standard_normal((n_starts, K, L))
     if getattr(white, "supports_moments", False):
         xt, w = np.asarray(white.features), np.asarray(white.frequencies)
         m1 = w @ xt
@@ -141,10 +141,9 @@ class Starts(NamedTuple):
     warnings: list  # messages the starts emitted (re-issued once each under "auto")
 
 
-def _key_for(key, method: StartMethod):
-    if method.seed == 1:  # the historical stream of the random starts: the key itself, folded
-        return jax.random.fold_in(key, 1)
-    return int(jax.random.randint(jax.random.fold_in(key, method.seed), (), 0, 2**31 - 1))
+def _key_for(key, method: StartMethod) -> int:
+    """The seed of a method's own stream (drawn on the host: no program to compile)."""
+    return int(host_rng(key, method.seed).integers(2**31 - 1))
 
 
 def _names(method: StartMethod, count: int) -> list[str]:

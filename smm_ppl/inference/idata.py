@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..diagnostics import build_inference_data, relabel_draws
-from ..layouts import Layout, item_counts
+from ..layouts import Layout, bucketed, item_counts
 from ..params import SMMParams
 
 __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
@@ -32,8 +32,8 @@ _CHUNK_NUMBERS = 2e7
 
 
 @jax.jit
-def _log_pi_batch(layout, weights, atoms, units):
-    return jax.vmap(lambda w, a: layout.log_mixture_probs(w, a)[units])(weights, atoms)
+def _log_pi_batch(layout, weights, atoms):
+    return jax.vmap(layout.log_mixture_probs)(weights, atoms)
 
 
 def unit_log_likelihood_draws(
@@ -61,11 +61,14 @@ def unit_log_likelihood_draws(
     K = w.shape[-1]
     w2 = w.reshape(-1, K)
     a2 = a.reshape((-1,) + a.shape[-2:])
-    idx = jnp.asarray(layout.observed_units() if units is None else units)
+    idx = np.asarray(layout.observed_units() if units is None else units)
+    # Every unit of the bucketed layout, selected on the host: one compiled
+    # program per shape bucket, whichever units are observed.
+    padded = bucketed(layout)
     if chunk is None:
-        chunk = max(1, int(_CHUNK_NUMBERS // max(1, layout.n_rows * K)))
+        chunk = max(1, int(_CHUNK_NUMBERS // max(1, padded.n_rows * K)))
     out = [
-        np.asarray(_log_pi_batch(layout, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk]), idx))
+        np.asarray(_log_pi_batch(padded, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk])))[:, idx]
         for s in range(0, w2.shape[0], chunk)
     ]
     return np.concatenate(out, axis=0).reshape(batch + (idx.shape[0],))

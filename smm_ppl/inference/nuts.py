@@ -26,23 +26,29 @@ first feature.
 
 Cost
 ----
-Every call compiles its NumPyro program (the data enter the model as
-constants): on a loaded 2-core CPU about 10 s, independent of the number of
-draws.  The sampling itself costs ``O(p K L)`` per gradient, independent of ``N``.
+The first call for a model, its settings and a shape bucket compiles the
+sampler (on a 2-core CPU about 10 s, independent of the number of draws).
+The sampler is NumPyro's NUTS kernel pair (``numpyro.infer.hmc.hmc``) in
+one jitted scan over warmup and sampling; the data are an argument of a
+model that masks unobserved and padding items, and the program is kept, so
+later calls on data of the same bucket (see
+:func:`smm_ppl.layouts.rows_bucket`) do not compile.  The sampling itself costs ``O(p K L)`` per gradient, independent of ``N``.
 """
 
 from __future__ import annotations
 
-import sys
+import functools
 import time
 from typing import Any
 
 import jax
 import numpy as np
+from jax import lax
 
 from .. import models
-from ..layouts import as_layout
+from ..layouts import as_layout, bucketed
 from ..params import SMMParams
+from ..progress import Progress, check_progress_bar
 from ..validation import (
     Boolean,
     Constraint,
@@ -50,7 +56,6 @@ from ..validation import (
     Optional,
     Options,
     Real,
-    check_bool,
     check_key,
     check_n_components,
     check_params,
@@ -65,18 +70,80 @@ __all__ = ["sample_nuts", "NUTS_CONSTRAINTS", "CHAIN_METHODS", "check_progress_b
 CHAIN_METHODS = ("parallel", "vectorized", "sequential")
 
 
-def check_progress_bar(value: Any, name: str = "progress_bar") -> bool:
-    """NumPyro's convention: a bool; ``None`` means on in a terminal, off in logs, notebooks and tests."""
-    if value is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return check_bool(value, name)
-
-
 def check_open_unit(value: Any, name: str) -> float:
     value = check_positive_float(value, name)
     if value >= 1.0:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value}.")
     return value
+
+
+def _all_units(kwargs: dict) -> dict:
+    return {**kwargs, "units": "all"}
+
+
+_FIELDS = ("diverging", "potential_energy", "energy", "num_steps", "accept_prob", "step_size")
+
+
+@functools.lru_cache(maxsize=8)
+def _sampler(kwargs: tuple, settings: tuple):
+    """The compiled NUTS program of a model and its settings, kept across calls.
+
+    NumPyro's ``hmc`` init/sample kernels run inside one jitted ``lax.scan``
+    over warmup and sampling (one copy of the NUTS step in the program),
+    ``vmap``-ed, ``pmap``-ed or mapped over chains.  The layout is an argument
+    of a model that masks rather than slices, so data of the same shape
+    bucket rerun the compiled program.  Returns ``run(layout, z0, keys) ->
+    (sites, fields)`` with a leading chain axis.
+    """
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import constrain_fn, potential_energy
+
+    kw = _all_units(dict(kwargs))
+    o = dict(settings)
+    model = functools.partial(models.mixture_model, **kw)
+    num_warmup, num_samples = o["num_warmup"], o["num_samples"]
+
+    def one_chain(layout, z0, key):
+        init_kernel, sample_kernel = hmc(potential_fn=lambda z: potential_energy(model, (layout,), {}, z), algo="NUTS")
+        state = init_kernel(
+            z0,
+            num_warmup,
+            target_accept_prob=o["target_accept_prob"],
+            max_tree_depth=o["max_tree_depth"],
+            dense_mass=o["dense_mass"],
+            rng_key=key,
+        )
+
+        def step(state, _):
+            state = sample_kernel(state)
+            sites = constrain_fn(model, (layout,), {}, state.z, return_deterministic=True)
+            fields = (
+                state.diverging,
+                state.potential_energy,
+                state.energy,
+                state.num_steps,
+                state.accept_prob,
+                state.adapt_state.step_size,
+            )
+            return state, ({k: sites[k] for k in ("weights", "atoms")}, fields)
+
+        _, out = lax.scan(step, state, None, length=num_warmup + num_samples)
+        return jax.tree_util.tree_map(lambda x: x[num_warmup:], out)
+
+    if o["chain_method"] == "parallel":
+        return jax.pmap(one_chain, in_axes=(None, 0, 0))
+    if o["chain_method"] == "sequential":
+        return jax.jit(lambda layout, z0, keys: lax.map(lambda a: one_chain(layout, *a), (z0, keys)))
+    return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, 0)))
+
+
+def _default_init(kwargs: dict, layout, keys) -> dict:
+    """NumPyro's default initialisation (uniform in (-2, 2) unconstrained), one per chain."""
+    from numpyro.infer.util import initialize_model
+
+    model = functools.partial(models.mixture_model, **_all_units(kwargs))
+    zs = [initialize_model(k, model, model_args=(layout,)).param_info.z for k in keys]
+    return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *zs)
 
 
 #: Declarative argument constraints of :func:`sample_nuts`.
@@ -166,8 +233,6 @@ def sample_nuts(
         ``posterior.attrs`` records the init, the chain method and the
         sampling wall time (``sampling_time``, seconds, compilation included).
     """
-    from numpyro.infer import MCMC, NUTS
-
     layout = as_layout(features, counts)
     K = check_n_components(n_components, layout.n_rows)
     o = validate_params(
@@ -200,39 +265,41 @@ def sample_nuts(
     key_init, key_jitter, key_mcmc = jax.random.split(key, 3)
 
     starts, _, init_name = resolve_init(init, layout, K, key_init, num_chains=num_chains)
-    model = models.mixture_model
-    model_args = (layout,)
     kwargs = model_kwargs(K, ordered, o["weights_concentration"], o["atoms_scale"])
+    model_args = (bucketed(layout),)
 
-    init_params = None
+    keys = jax.random.split(key_mcmc, num_chains)
     if starts is not None:
         init_params = chain_init_params(
-            starts, num_chains, o["jitter"], key_jitter, model_args=model_args, model_kwargs=kwargs
+            starts, num_chains, o["jitter"], key_jitter, model_args=model_args, model_kwargs=_all_units(kwargs)
         )
+        if num_chains == 1:
+            init_params = jax.tree_util.tree_map(lambda x: x[None], init_params)
         if reference is None:
             reference = SMMParams(starts.weights[0], starts.atoms[0])
+    else:
+        init_params = _default_init(kwargs, model_args[0], keys)
 
-    kernel = NUTS(
-        model,
+    settings = dict(
         target_accept_prob=o["target_accept_prob"],
         max_tree_depth=o["max_tree_depth"],
         dense_mass=o["dense_mass"],
-    )
-    mcmc = MCMC(
-        kernel,
         num_warmup=o["num_warmup"],
         num_samples=o["num_samples"],
-        num_chains=num_chains,
         chain_method=chain_method,
-        progress_bar=progress_bar,
     )
-    extra = ("diverging", "potential_energy", "energy", "num_steps", "accept_prob", "adapt_state.step_size")
+    run = _sampler(tuple(sorted(kwargs.items())), tuple(sorted(settings.items())))
+    say = Progress(progress_bar, "sample_nuts")
+    first = run._cache_size() == 0 if hasattr(run, "_cache_size") else False
+    say(
+        f"{num_chains} chain(s) x ({o['num_warmup']} warmup + {o['num_samples']}) draws, {chain_method}"
+        + (": compiling the sampler for these settings (seconds to a minute), then sampling" if first else "")
+    )
     t0 = time.perf_counter()
-    mcmc.run(key_mcmc, *model_args, init_params=init_params, extra_fields=extra, **kwargs)
-    samples = mcmc.get_samples(group_by_chain=True)
-    jax.block_until_ready(samples)
+    samples, fields = jax.block_until_ready(run(model_args[0], init_params, keys))
     elapsed = time.perf_counter() - t0
-    fields = mcmc.get_extra_fields(group_by_chain=True)
+    say(f"sampled in {elapsed:.1f} s")
+    fields = dict(zip(_FIELDS, fields))
 
     weights = np.asarray(samples["weights"], dtype=np.float64)
     atoms = np.asarray(samples["atoms"], dtype=np.float64)
@@ -244,7 +311,7 @@ def sample_nuts(
         "energy": np.asarray(fields["energy"], dtype=np.float64),
         "n_steps": np.asarray(fields["num_steps"], dtype=np.int64),
         "acceptance_rate": np.asarray(fields["accept_prob"], dtype=np.float64),
-        "step_size": np.asarray(fields["adapt_state.step_size"], dtype=np.float64),
+        "step_size": np.asarray(fields["step_size"], dtype=np.float64),
     }
     attrs = {
         "inference_library": "numpyro",

@@ -10,6 +10,7 @@ import numpy as np
 from .. import models
 from ..layouts import as_layout
 from ..params import SMMParams, align_params
+from ..progress import check_progress_bar
 from ..validation import (
     Boolean,
     Constraint,
@@ -23,7 +24,6 @@ from ..validation import (
 )
 from .idata import inference_data
 from .init import model_kwargs, resolve_init, site_values
-from .nuts import check_progress_bar
 
 __all__ = ["fit_svi", "SVIResult", "GUIDES", "SVI_CONSTRAINTS"]
 

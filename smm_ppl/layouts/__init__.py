@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Layout, Statistics, class_log_posteriors
+from ._base import Layout, Statistics, class_log_posteriors, rows_bucket
 from .items import ItemCounts, ItemStatistics, item_counts
 
-__all__ = ["Layout", "Statistics", "class_log_posteriors", "ItemCounts", "ItemStatistics", "item_counts", "as_layout"]
+__all__ = [
+    "Layout",
+    "Statistics",
+    "class_log_posteriors",
+    "rows_bucket",
+    "ItemCounts",
+    "ItemStatistics",
+    "item_counts",
+    "as_layout",
+]
 
 
 def as_layout(features: Any, counts: Any = None) -> Layout:
@@ -31,3 +40,13 @@ def as_layout(features: Any, counts: Any = None) -> Layout:
 
     data = as_data(features, counts)
     return item_counts(data.features, data.counts)
+
+
+def bucketed(layout: Layout) -> Layout:
+    """``layout`` padded to its shape bucket (:func:`rows_bucket`) where the layout can pad, else itself.
+
+    What every compiled program runs on, so that data of another size in the
+    same bucket reuse it.
+    """
+    pad = getattr(layout, "padded", None)
+    return layout if pad is None else pad(rows_bucket(layout.n_rows))

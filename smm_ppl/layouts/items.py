@@ -42,10 +42,15 @@ __all__ = [
     "log_mixture_probs",
     "log_responsibilities",
     "log_likelihood",
+    "PAD_LOGIT",
 ]
 
 # Beyond this many classes the unrolled reductions over classes stop paying.
 _UNROLL_CLASSES = 32
+
+#: The logit of a padding row: ``exp(PAD_LOGIT - max)`` is exactly 0 in
+#: float32 and float64, and sums with it stay finite (no ``inf - inf``).
+PAD_LOGIT = -1e30
 
 
 # --------------------------------------------------------------------------- #
@@ -53,14 +58,23 @@ _UNROLL_CLASSES = 32
 # --------------------------------------------------------------------------- #
 
 
-def log_component_probs(features: jax.Array, atoms: jax.Array) -> jax.Array:
-    """``log sigma_j(theta_k)`` as an array of shape ``(p, K)``."""
-    return jax.nn.log_softmax(features @ atoms.T, axis=0)
+def _masked(logits: jax.Array, valid: jax.Array | None, axis: int) -> jax.Array:
+    """Padding rows (``valid`` False) get :data:`PAD_LOGIT`: no mass in any normaliser."""
+    if valid is None:
+        return logits
+    return jnp.where(jnp.expand_dims(valid, 1 - axis), logits, PAD_LOGIT)
 
 
-def log_mixture_probs(features: jax.Array, weights: jax.Array, atoms: jax.Array) -> jax.Array:
+def log_component_probs(features: jax.Array, atoms: jax.Array, valid: jax.Array | None = None) -> jax.Array:
+    """``log sigma_j(theta_k)`` as an array of shape ``(p, K)`` (``valid``: see :meth:`ItemCounts.padded`)."""
+    return jax.nn.log_softmax(_masked(features @ atoms.T, valid, 0), axis=0)
+
+
+def log_mixture_probs(
+    features: jax.Array, weights: jax.Array, atoms: jax.Array, valid: jax.Array | None = None
+) -> jax.Array:
     """``log pi_j`` of shape ``(p,)``; zero weights give ``-inf`` terms that logsumexp ignores."""
-    return jax.nn.logsumexp(log_component_probs(features, atoms) + jnp.log(weights), axis=1)
+    return jax.nn.logsumexp(log_component_probs(features, atoms, valid) + jnp.log(weights), axis=1)
 
 
 def log_responsibilities(features: jax.Array, weights: jax.Array, atoms: jax.Array):
@@ -70,9 +84,11 @@ def log_responsibilities(features: jax.Array, weights: jax.Array, atoms: jax.Arr
     return joint - log_pi[:, None], log_pi
 
 
-def log_likelihood(features: jax.Array, counts: jax.Array, weights: jax.Array, atoms: jax.Array) -> jax.Array:
+def log_likelihood(
+    features: jax.Array, counts: jax.Array, weights: jax.Array, atoms: jax.Array, valid: jax.Array | None = None
+) -> jax.Array:
     """``sum_j n_j log pi_j``; items with ``n_j = 0`` contribute exactly zero (even if ``log pi_j = -inf``)."""
-    log_pi = log_mixture_probs(features, weights, atoms)
+    log_pi = log_mixture_probs(features, weights, atoms, valid)
     return jnp.sum(jnp.where(counts > 0, counts * log_pi, 0.0))
 
 
@@ -110,15 +126,20 @@ class ItemCounts(NamedTuple):
     rows_t : (L, p) or None
         The features transposed and contiguous, the operand of the logits
         ``atoms @ features_t``.  Materialised for the layout EM runs on (the
-        whitened one, :meth:`with_features`); ``None`` leaves
+        whitened one, :meth:`padded`); ``None`` leaves
         :attr:`features_t` to a transpose on demand, so that a layout that
         only evaluates the likelihood holds one copy of the features.
+    valid : (p,) bool or None
+        ``None``: every row is an item.  Otherwise rows past the data are
+        padding (:meth:`padded`): zero features, zero counts, and the logit
+        :data:`PAD_LOGIT`, so they carry no mass in any normaliser.
     """
 
     features: jax.Array
     counts: jax.Array
     frequencies: jax.Array
     rows_t: jax.Array | None = None
+    valid: jax.Array | None = None
 
     @property
     def features_t(self) -> jax.Array:
@@ -144,23 +165,42 @@ class ItemCounts(NamedTuple):
         return int(round(float(np.sum(np.asarray(self.counts)))))
 
     def unit_counts(self) -> np.ndarray:
-        return np.asarray(self.counts)
+        return self.counts if isinstance(self.counts, jax.core.Tracer) else np.asarray(self.counts)
 
     def observed_units(self) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.counts) > 0)
 
     def with_features(self, features: Any) -> ItemCounts:
-        return _build(features, self.counts, self.frequencies, transpose=True)
+        return _build(features, self.counts, self.frequencies, transpose=False)._replace(valid=self.valid)
+
+    def padded(self, n_rows: int) -> ItemCounts:
+        """The same data padded with ``n_rows - p`` rows that carry nothing, and transposed for EM.
+
+        Compiled programs depend on the number of rows: padding every data
+        set to a bucket (:func:`~smm_ppl.layouts.rows_bucket`) lets data of
+        another size reuse them.  The result always has a ``valid`` mask (also
+        without padding), so that every size in a bucket has the same pytree.
+        """
+        x = np.asarray(self.features)
+        p, L = x.shape
+        pad = int(n_rows) - p
+        if pad < 0:
+            raise ValueError(f"n_rows={n_rows} is smaller than the {p} rows of the data.")
+        x = np.concatenate([x, np.zeros((pad, L), dtype=x.dtype)])
+        counts = np.concatenate([np.asarray(self.counts), np.zeros(pad, dtype=np.asarray(self.counts).dtype)])
+        frequencies = np.concatenate([np.asarray(self.frequencies), np.zeros(pad, dtype=x.dtype)])
+        valid = np.arange(p + pad) < p if self.valid is None else np.concatenate([self.valid, np.zeros(pad, bool)])
+        return _build(x, counts, frequencies, transpose=True)._replace(valid=valid)
 
     # ---- exact log space ---------------------------------------------------
     def log_component_probs(self, atoms):
-        return log_component_probs(self.features, atoms).T
+        return log_component_probs(self.features, atoms, self.valid).T
 
     def log_mixture_probs(self, weights, atoms):
-        return log_mixture_probs(self.features, weights, atoms)
+        return log_mixture_probs(self.features, weights, atoms, self.valid)
 
     def log_likelihood(self, weights, atoms):
-        return log_likelihood(self.features, self.counts, weights, atoms)
+        return log_likelihood(self.features, self.counts, weights, atoms, self.valid)
 
     # ---- EM fast path ------------------------------------------------------
     def statistics(self, weights, logits, exact=None) -> ItemStatistics:
@@ -175,6 +215,7 @@ class ItemCounts(NamedTuple):
         """
         w = self.frequencies
         K = logits.shape[0]
+        logits = _masked(logits, self.valid, 1)
         m = jnp.max(logits, axis=1)
         expd = jnp.exp(logits - m[:, None])
         total = jnp.sum(expd, axis=1)  # >= 1 (the maximum contributes exp(0))
@@ -269,7 +310,7 @@ class ItemCounts(NamedTuple):
         return _choose(stats.exact, exact, fast, slow)
 
     def _wgamma_log_space(self, weights, logits, stats: ItemStatistics):
-        log_sigma = logits - stats.log_norm[:, None]
+        log_sigma = _masked(logits, self.valid, 1) - stats.log_norm[:, None]
         return self.frequencies * jnp.exp(log_sigma + jnp.log(weights)[:, None] - stats.log_pi)
 
 
@@ -313,7 +354,7 @@ def item_counts(features: Any, counts: Any) -> ItemCounts:
 
     No validation here: public entry points validate first
     (:func:`smm_ppl.as_layout`).  NumPy features are kept as they are (no
-    copy); :meth:`ItemCounts.with_features` gives the layout EM runs on.
+    copy); :meth:`ItemCounts.padded` gives the layout EM runs on.
     """
     if not isinstance(features, (np.ndarray, jax.Array)):
         features = np.asarray(features)

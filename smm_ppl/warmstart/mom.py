@@ -12,7 +12,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
-from ..validation import check_bool, check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
@@ -312,7 +312,7 @@ def mom_init(
         return params, diag
 
     z = sub.z
-    dirs = np.asarray(jax.random.normal(key, (n_directions, K), dtype=jnp.float64))
+    dirs = host_rng(key).standard_normal((n_directions, K))
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)
     dirs = np.where(norms > 0, dirs / np.maximum(norms, 1e-300), np.eye(K)[0])
     others = np.stack([np.linalg.qr(np.column_stack([v, np.eye(K)]))[0][:, 1:K] for v in dirs])  # (D, K, K-1)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..params import SMMParams
-from ..validation import check_bool, check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms
 from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input
@@ -85,7 +83,7 @@ def subspace_random_inits(
     if np.any(lam < _SCALE_FLOOR * top):
         notes.append("some M2 eigenvalues were floored to give the random starts a spread along every axis")
     scale = np.sqrt(np.maximum(lam, _SCALE_FLOOR * top))
-    b = np.asarray(jax.random.normal(key, (n_starts, K, K), dtype=jnp.float64)) * scale
+    b = host_rng(key).standard_normal((n_starts, K, K)) * scale
     b = clip_norms(b, atom_bound(p))
     weights = np.full((n_starts, K), 1.0 / K)
     beta = b @ sub.basis.T  # (n_starts, K, L)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
-from ..validation import check_bool, check_key, check_positive_int
+from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
 from .report import effective_items
@@ -165,7 +165,7 @@ def tensor_init(
     y = z @ jnp.asarray(w_half)
     tensor = np.asarray(third_moment_tensor_jax(y, prep.w, jnp.asarray(w_half @ w_half)))
 
-    dirs = np.asarray(jax.random.normal(key, (n_contractions, K), dtype=jnp.float64))
+    dirs = host_rng(key).standard_normal((n_contractions, K))
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)
     dirs = np.where(norms > 0, dirs / np.maximum(norms, 1e-300), np.eye(K)[0])
 
