@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-all lint fmt bench bench-smoke clean
+.PHONY: install demo test test-quick test-all lint fmt bench bench-smoke clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The developer loop: every unit and property test, without the heavy
+# integration tests (notebooks, demo, README, benchmark smoke runs).
+test-quick: install
+	$(BIN)/python -m pytest -q -m "not slow and not integration"
 
 lint: install
 	$(BIN)/ruff check .

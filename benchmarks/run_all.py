@@ -55,6 +55,7 @@ STEPS = [
     ("accuracy", "bench_accuracy.py", 2400),
     ("warmstart", "bench_warmstart.py", 1200),
     ("memory", "bench_memory.py", 1800),
+    ("latency", "bench_latency.py", 1800),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {
@@ -66,6 +67,7 @@ JSON_NAMES = {
     "accuracy": "accuracy.json",
     "warmstart": "warmstart.json",
     "memory": "memory.json",
+    "latency": "latency.json",
 }
 COMMAND = "python benchmarks/run_all.py"
 
@@ -631,6 +633,36 @@ def section_memory(res):
     return intro + "\n\n" + table, head
 
 
+def latency_table(res) -> str:
+    """The steps a user waits for (fresh processes, compilation included) and the ratios against BFGS."""
+    cold, warm, bfgs, flex = res["cold"], res["warm"], res["bfgs"], res.get("flexmix") or {}
+    d = res["data"]
+    rows = [
+        ["`import smm_ppl`", _f(cold["import_s"], "{:.2f}"), _f(warm["import_s"], "{:.2f}")],
+        ["first `fit_em`", _f(cold["first_fit_s"], "{:.2f}"), _f(warm["first_fit_s"], "{:.2f}")],
+        ["same shapes, new data", _f(cold["same_shapes_s"], "{:.2f}"), ""],
+        [f"p = {d['p_other']:,} (same bucket)", _f(cold["other_size_s"], "{:.2f}"), ""],
+        [f"K = {d['K'] + 1}", _f(cold["other_k_s"], "{:.2f}"), ""],
+        ["first `sample_nuts` (2 x 600 draws)", _f(cold["first_nuts_s"], "{:.2f}"), ""],
+        ["`sample_nuts`, new data of the same bucket", _f(cold["second_nuts_s"], "{:.2f}"), ""],
+        ["  its sampling time (a compiled call)", _f(cold["nuts_sampling_s"], "{:.2f}"), ""],
+        ["SciPy BFGS, 5 starts (fit; process wall)", f"{bfgs['fit_s']:.2f}; {bfgs['process_wall_s']:.2f}", ""],
+    ]
+    if "fit_s" in flex:
+        rows.append(["flexmix, 1 rep (fit; process wall)", f"{flex['fit_s']:.2f}; {flex['process_wall_s']:.2f}", ""])
+    table = _table(["step (fresh process, in order)", "empty cache (s)", "filled cache (s)"], rows)
+    acc = res.get("acceptance", {})
+    ratios = ", ".join(
+        f"{k.replace('_', ' ')} {v:.2f}" + (f" (target <= {acc[k]})" if k in acc else "")
+        for k, v in res["ratios"].items()
+    )
+    return (
+        f"p = {d['p']:,}, L = {d['L']}, K = {d['K']}, N = {d['N']:,} (`python benchmarks/bench_latency.py`).\n\n"
+        + table
+        + f"\n\nRatios in the same run: {ratios}."
+    )
+
+
 def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: float | None, path: Path) -> None:
     env = None
     for name in JSON_NAMES:
@@ -724,6 +756,14 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     if body:
         sections += ["## Memory at p = 10^6 items, L = 64 (`python benchmarks/bench_memory.py`)", "", body, ""]
         headline += h
+    lat = _load(results_dir, "latency")
+    if lat:
+        sections += ["## Time to a first result (compilation included)", "", latency_table(lat), ""]
+        headline += [
+            f"first fit_em in a fresh process: {lat['cold']['first_fit_s']:.1f} s with an empty cache, "
+            f"{lat['warm']['first_fit_s']:.1f} s with a filled one; SciPy BFGS {lat['bfgs']['fit_s']:.2f} s "
+            "(`python benchmarks/bench_latency.py`)"
+        ]
     parts += ["", "## Headline figures", ""] + [f"- {h}" for h in headline] + [""] + sections
     path.write_text("\n".join(parts).rstrip() + "\n")
     print(f"\nwrote {path}")

@@ -1,21 +1,46 @@
-"""The package's main compiled programs, and how many shapes each has compiled in this process.
+"""The package's compiled programs: stored on disk once lowered, and counted.
 
-A new data shape outside its bucket, another ``K`` or ``L``, or another
-variant compiles a program anew (seconds); everything else reuses it.
-:func:`compiled_programs` lets a user, a benchmark or a test see that.
+:func:`stored_jit` is ``jax.jit`` plus a store of the *lowered* program
+(``jax.export``) in the persistent cache folder (:mod:`smm_ppl._config`).
+JAX's compilation cache skips XLA's compilation in a new process, but every
+call still traces and lowers the Python function to find its cache key, and
+for the EM loop and the observed information that alone takes most of a
+second.  A stored program is read back and called without tracing; XLA's
+compiled code then comes from the compilation cache.
+
+The store is keyed on the argument shapes and dtypes, the static arguments,
+the JAX version and a hash of the package's source files, so that an edited
+package or another JAX never reuses a stale program.  Without a cache folder,
+or without ``flatbuffers`` (JAX's serialisation needs it), or if anything
+about storing fails, the call is a plain ``jax.jit``.
+
+:func:`compiled_programs` says how many shapes each named program has met in
+this process: a new data shape outside its bucket, another ``K`` or ``L``, or
+another variant compiles anew (seconds); everything else reuses it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
 
-__all__ = ["register_program", "compiled_programs"]
+import jax
+import numpy as np
+
+__all__ = ["stored_jit", "register_program", "compiled_programs"]
 
 _PROGRAMS: dict[str, Any] = {}
+#: Bumped when the stored format changes.
+_FORMAT = 1
 
 
 def register_program(name: str, jitted: Any) -> Any:
-    """Record a ``jax.jit``-ed function under ``name``; returns it (usable as a decorator's result)."""
+    """Record a jitted function under ``name`` (for :func:`compiled_programs`); returns it."""
     _PROGRAMS[name] = jitted
     return jitted
 
@@ -23,3 +48,145 @@ def register_program(name: str, jitted: Any) -> Any:
 def compiled_programs() -> dict[str, int]:
     """Number of compiled shapes of each registered program in this process (``{name: count}``)."""
     return {name: int(fn._cache_size()) for name, fn in _PROGRAMS.items()}
+
+
+@functools.cache
+def _source_hash() -> str:
+    """Hash of the package's source (the models included): part of every stored program's key."""
+    import importlib.util
+
+    roots = [Path(__file__).resolve().parent]
+    spec = importlib.util.find_spec("smm_ppl.models")
+    if spec is not None and spec.submodule_search_locations:
+        roots += [Path(p) for p in spec.submodule_search_locations]
+    h = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def _store() -> Path | None:
+    """The folder of stored programs, or None (no cache folder, or no serialisation support)."""
+    from ._config import COMPILATION_CACHE
+
+    if not COMPILATION_CACHE:
+        return None
+    try:
+        import flatbuffers  # noqa: F401  (jax.export's serialisation needs it)
+    except ImportError:
+        return None
+    return Path(COMPILATION_CACHE) / "smm-ppl-programs"
+
+
+def _stable(value: Any) -> str:
+    """A text for a static argument that is the same in every process."""
+    if isinstance(value, functools.partial):
+        kw = sorted((k, _stable(v)) for k, v in (value.keywords or {}).items())
+        return f"partial({_stable(value.func)}, {[_stable(a) for a in value.args]}, {kw})"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    if isinstance(value, tuple):
+        return f"{type(value).__name__}({', '.join(_stable(v) for v in value)})"
+    return repr(value)
+
+
+def _aval(x) -> tuple:
+    dtype = getattr(x, "dtype", None)
+    return (tuple(np.shape(x)), str(dtype if dtype is not None else np.result_type(x)))
+
+
+class _Stored:
+    """A jitted function whose lowered programs are kept on disk (see the module docstring)."""
+
+    def __init__(self, fn: Callable, static_argnames: tuple, name: str):
+        self.fn = fn
+        self.static_argnames = tuple(static_argnames)
+        self.name = name
+        self.jitted = jax.jit(fn, static_argnames=self.static_argnames)
+        self.memo: dict = {}
+        functools.update_wrapper(self, fn)
+
+    def _cache_size(self) -> int:
+        return len(self.memo) + int(self.jitted._cache_size())
+
+    def __call__(self, *args, **kwargs):
+        store = _store()
+        if store is None:
+            return self.jitted(*args, **kwargs)
+        statics = {k: kwargs.pop(k) for k in self.static_argnames if k in kwargs}
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside vmap/jit/grad: JAX's own path
+            return self.jitted(*args, **kwargs, **statics)
+        key = (treedef, tuple(_aval(x) for x in leaves), tuple(sorted((k, _stable(v)) for k, v in statics.items())))
+        call = self.memo.get(key)
+        if call is None:
+            call = self._load_or_export(store, key, treedef, leaves, statics)
+            self.memo[key] = call
+        return call(leaves)
+
+    def _load_or_export(self, store: Path, key, treedef, leaves, statics):
+        text = repr((_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash()))
+        path = store / f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}.bin"
+        try:
+            exported, out_tree = _read(path) if path.exists() else (None, None)
+            if exported is None:
+                exported, out_tree = self._export(treedef, leaves, statics)
+                _write(path, exported, out_tree)
+        except Exception:  # a stored program is an optimisation: any failure falls back to jax.jit
+            return self._plain(treedef, statics)
+        run = jax.jit(exported.call)
+        return lambda leaves: jax.tree_util.tree_unflatten(out_tree, run(*leaves))
+
+    def _export(self, treedef, leaves, statics):
+        from jax import export
+
+        out_trees = []
+
+        def flat(*flat_leaves):
+            args, kwargs = jax.tree_util.tree_unflatten(treedef, flat_leaves)
+            out = self.fn(*args, **kwargs, **statics)
+            out_leaves, out_tree = jax.tree_util.tree_flatten(out)
+            out_trees.append(out_tree)
+            return tuple(out_leaves)
+
+        specs = [jax.ShapeDtypeStruct(*_aval(x)) for x in leaves]
+        return export.export(jax.jit(flat))(*specs), out_trees[-1]
+
+    def _plain(self, treedef, statics):
+        def call(leaves):
+            args, kwargs = jax.tree_util.tree_unflatten(treedef, leaves)
+            return self.jitted(*args, **kwargs, **statics)
+
+        return call
+
+
+def _read(path: Path):
+    from jax import export
+
+    payload = pickle.loads(path.read_bytes())
+    return export.deserialize(bytearray(payload["exported"])), payload["out_tree"]
+
+
+def _write(path: Path, exported, out_tree) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = pickle.dumps({"exported": bytes(exported.serialize()), "out_tree": out_tree})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError:  # a read-only or full folder: the program is simply not stored
+        pass
+
+
+def stored_jit(fn: Callable | None = None, *, static_argnames: tuple = (), name: str | None = None):
+    """``jax.jit`` whose lowered programs are stored in the cache folder and registered by ``name``."""
+    if fn is None:
+        return functools.partial(stored_jit, static_argnames=static_argnames, name=name)
+    stored = _Stored(fn, static_argnames, name or fn.__name__)
+    if name is not None:
+        register_program(name, stored)
+    return stored

@@ -28,7 +28,7 @@ from jax import lax
 
 from .params import SMMParams
 from .prepared import Prepared, prepare
-from .programs import register_program
+from .programs import stored_jit
 from .validation import check_params
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
@@ -63,7 +63,7 @@ def _information(z, layout, ref, *, K, L):
     return -hess
 
 
-_information = register_program("information", jax.jit(_information, static_argnames=("K", "L")))
+_information = stored_jit(_information, static_argnames=("K", "L"), name="information")
 
 
 def _pack(weights, beta, ref):

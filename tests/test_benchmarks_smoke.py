@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+#: Heavy integration test (runs every benchmark's smoke mode): `make test` and CI run it, `make test-quick` does not.
+pytestmark = pytest.mark.integration
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 

@@ -10,11 +10,15 @@ import sys
 
 import pytest
 
+#: Heavy integration test (starts fresh interpreters): `make test` and CI run it, `make test-quick` does not.
+pytestmark = pytest.mark.integration
+
 FIT = """
 import json, warnings
 import numpy as np
 {before}
 import smm_ppl as smm, jax
+
 X = smm.simulate_features(0, 60, 2)
 n = smm.simulate_counts(1, X, smm.SMMParams(np.array([.5, .5]), np.array([[1., 0.], [-1., .5]])), 500)
 with warnings.catch_warnings(record=True) as caught:

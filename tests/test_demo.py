@@ -3,9 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 
 import smm_ppl as smm
 from smm_ppl.demo import DEMO_TRUTH, run_demo
+
+#: Heavy integration test (runs the demo end to end): `make test` and CI run it, `make test-quick` does not.
+pytestmark = pytest.mark.integration
 
 
 def test_run_demo_small(tmp_path):

@@ -8,6 +8,9 @@ import nbclient
 import nbformat
 import pytest
 
+#: Heavy integration test (executes every notebook): `make test` and CI run it, `make test-quick` does not.
+pytestmark = pytest.mark.integration
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 

@@ -3,6 +3,11 @@
 import re
 from pathlib import Path
 
+import pytest
+
+#: Heavy integration test (runs the README's example): `make test` and CI run it, `make test-quick` does not.
+pytestmark = pytest.mark.integration
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

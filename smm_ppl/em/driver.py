@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from ..layouts import Layout
-from ..programs import register_program
+from ..programs import stored_jit
 from .kernel import em_init, em_update
 from .squarem import squarem_init, squarem_update
 
@@ -211,9 +211,7 @@ def _run_schedule(
     return lax.while_loop(cond, body, init)
 
 
-_run_schedule_jit = register_program(
-    "em", jax.jit(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"))
-)
+_run_schedule_jit = stored_jit(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
 
 
 #: Signatures the runner has announced (to say when a call compiles).

@@ -24,6 +24,7 @@ import numpy as np
 from ..diagnostics import build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
 from ..params import SMMParams
+from ..programs import stored_jit
 
 __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
 
@@ -31,7 +32,7 @@ __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data"
 _CHUNK_NUMBERS = 2e7
 
 
-@jax.jit
+@stored_jit
 def _log_pi_batch(layout, weights, atoms):
     return jax.vmap(layout.log_mixture_probs)(weights, atoms)
 

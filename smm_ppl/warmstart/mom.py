@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import jax
@@ -12,6 +11,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
+from ..programs import stored_jit
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
@@ -64,45 +64,73 @@ def gauss_quadrature(m: np.ndarray, K: int, bound: float, min_weight: float = 0.
 
 
 def _unpack(x, K, bound, min_weight):
-    t = bound * jnp.tanh(x[:K])
-    a = min_weight + (1.0 - K * min_weight) * jax.nn.softmax(x[K:])
-    return t, a
+    """Atoms ``bound * tanh`` and floored-softmax weights of rows ``x`` (B, 2K); also ``tanh`` and the softmax."""
+    th = np.tanh(x[:, :K])
+    z = x[:, K:]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    sm = e / e.sum(axis=1, keepdims=True)
+    return bound * th, min_weight + (1.0 - K * min_weight) * sm, th, sm
 
 
-@partial(jax.jit, static_argnames=("K", "n_iter"))
+def _solve_rows(A, b):
+    """Batched solve; a singular row gets a NaN step (rejected, its damping grows) instead of an error."""
+    try:
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        out = np.full_like(b, np.nan)
+        for i in range(A.shape[0]):
+            try:
+                out[i] = np.linalg.solve(A[i], b[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
 def _fit_moments_batch(target, inv_scale, x0, bound, min_weight, K, n_iter=150):
-    """Levenberg-Marquardt fits of ``K`` atoms and weights to moments, batched over rows.
+    """Levenberg-Marquardt fits of ``K`` atoms and weights to moments, batched over rows (NumPy).
 
     The box ``|t| <= bound`` and the simplex with floor ``min_weight`` are built
     into the parametrisation (``tanh`` and a floored softmax), so every iterate
-    is feasible and no root can run away or turn complex.
+    is feasible and no root can run away or turn complex.  The Jacobian is in
+    closed form; the problem is ``2K`` parameters per row, so the whole batch
+    costs milliseconds on the host and compiles nothing.
     """
-    powers = jnp.arange(1, 2 * K)
+    powers = np.arange(1, 2 * K)
+    eye = np.eye(2 * K)
 
-    def resid(x, m, s):
-        t, a = _unpack(x, K, bound, min_weight)
-        return ((t[None, :] ** powers[:, None]) @ a - m) * s
+    def residual(x):
+        t, a, th, sm = _unpack(x, K, bound, min_weight)
+        T = t[:, None, :] ** powers[None, :, None]  # (B, 2K-1, K)
+        return (np.einsum("brk,bk->br", T, a) - target) * inv_scale, (t, a, th, sm, T)
 
-    def one(x, m, s):
-        def body(_, state):
-            x, lam, cost = state
-            r = resid(x, m, s)
-            J = jax.jacfwd(resid)(x, m, s)
-            H = J.T @ J
-            g = J.T @ r
-            step = jnp.linalg.solve(H + lam * (jnp.diag(jnp.diag(H)) + 1e-9 * jnp.eye(2 * K)), g)
-            x_new = x - step
-            r_new = resid(x_new, m, s)
-            cost_new = r_new @ r_new
-            ok = jnp.isfinite(cost_new) & (cost_new < cost)
-            return (jnp.where(ok, x_new, x), jnp.where(ok, lam * 0.3, lam * 4.0), jnp.where(ok, cost_new, cost))
+    def jacobian(parts):
+        t, a, th, sm, T = parts
+        dT = powers[None, :, None] * t[:, None, :] ** (powers[None, :, None] - 1)
+        j_atoms = dT * (a * bound * (1.0 - th * th))[:, None, :]
+        d_weights = (1.0 - K * min_weight) * (sm[:, :, None] * (np.eye(K)[None] - sm[:, None, :]))
+        j_weights = np.einsum("brk,bkl->brl", T, d_weights)
+        return np.concatenate([j_atoms, j_weights], axis=2) * inv_scale[:, :, None]
 
-        r0 = resid(x, m, s)
-        x, _, cost = jax.lax.fori_loop(0, n_iter, body, (x, jnp.asarray(1e-3, x.dtype), r0 @ r0))
-        t, a = _unpack(x, K, bound, min_weight)
-        return t, a, cost
-
-    return jax.vmap(one)(x0, target, inv_scale)
+    x = np.array(x0, dtype=np.float64)
+    lam = np.full(x.shape[0], 1e-3)
+    r, parts = residual(x)
+    cost = np.sum(r * r, axis=1)
+    with np.errstate(all="ignore"):
+        for _ in range(n_iter):
+            J = jacobian(parts)
+            H = np.einsum("bri,brj->bij", J, J)
+            g = np.einsum("bri,br->bi", J, r)
+            damping = np.einsum("bii->bi", H)[:, :, None] * eye + 1e-9 * eye
+            step = _solve_rows(H + lam[:, None, None] * damping, g)
+            r_new, parts_new = residual(x - step)
+            cost_new = np.sum(r_new * r_new, axis=1)
+            ok = np.isfinite(cost_new) & (cost_new < cost)
+            x = np.where(ok[:, None], x - step, x)
+            cost = np.where(ok, cost_new, cost)
+            lam = np.where(ok, lam * 0.3, lam * 4.0)
+            r, parts = residual(x)
+    t, a, _, _ = _unpack(x, K, bound, min_weight)
+    return t, a, cost
 
 
 def _starting_points(m: np.ndarray, K: int, bound: float, min_weight: float) -> list:
@@ -150,12 +178,7 @@ def project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float
     x0 = np.stack([x for d in range(D) for x in _starting_points(m[d], K, bound, min_weight)])
     n_starts = x0.shape[0] // D
     t, a, cost = _fit_moments_batch(
-        jnp.asarray(np.repeat(target, n_starts, axis=0)),
-        jnp.asarray(np.repeat(inv_scale, n_starts, axis=0)),
-        jnp.asarray(x0),
-        bound,
-        min_weight,
-        K,
+        np.repeat(target, n_starts, axis=0), np.repeat(inv_scale, n_starts, axis=0), x0, bound, min_weight, K
     )
     t, a, cost = (np.asarray(v).reshape((D, n_starts) + np.shape(v)[1:]) for v in (t, a, cost))
     cost = np.where(np.isfinite(cost), cost, np.inf)
@@ -201,11 +224,15 @@ def floor_start_weights(a: np.ndarray) -> np.ndarray:
     return floor_weights(a, START_WEIGHT_FLOOR / a.shape[-1])
 
 
-_batched_ll = jax.jit(jax.vmap(log_likelihood_jax, in_axes=(None, None, 0, 0)))
+def _batched_ll(z, counts, weights, atoms, valid):
+    return jax.vmap(log_likelihood_jax, in_axes=(None, None, 0, 0, None))(z, counts, weights, atoms, valid)
 
 
-def candidate_log_likelihoods(z, counts, weights, atoms) -> np.ndarray:
-    ll = np.asarray(_batched_ll(z, counts, jnp.asarray(weights), jnp.asarray(atoms)))
+_batched_ll = stored_jit(_batched_ll)
+
+
+def candidate_log_likelihoods(z, counts, weights, atoms, valid=None) -> np.ndarray:
+    ll = np.asarray(_batched_ll(z, counts, jnp.asarray(weights), jnp.asarray(atoms), valid))
     return np.where(np.isfinite(ll), ll, -np.inf)
 
 
@@ -299,14 +326,14 @@ def mom_init(
         params = SMMParams(weights, atoms)
         if not return_diagnostics:
             return params
-        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
+        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta), prep.valid))
         diag = base_diagnostics(
             prep,
             sub,
             "mom",
             n_candidates=0,
             log_likelihood=ll,
-            effective_items=effective_items(prep.xt, beta),
+            effective_items=effective_items(prep.xt, beta, prep.valid),
             notes=("K = 1: the atom is the first latent moment",),
         )
         return params, diag
@@ -341,7 +368,7 @@ def mom_init(
         cand_b[d] = clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
         cand_w[d] = floor_start_weights(a)
 
-    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
+    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b, prep.valid)
     if not np.any(np.isfinite(lls)):
         # Every candidate degenerated (cannot happen with finite clipped inputs, but never return NaN):
         # spread the atoms along the subspace axes by the eigenvalue scale.
@@ -349,7 +376,7 @@ def mom_init(
         spread = np.sqrt(np.clip(sub.eigenvalues[:K], 1e-4, None))
         cand_b[0] = np.diag(spread) * np.where(np.arange(K) % 2 == 0, 1.0, -1.0)[:, None]
         cand_w[0] = np.full(K, 1.0 / K)
-        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
+        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1], prep.valid)[0])
     best = int(np.argmax(lls))
     beta = cand_b[best] @ sub.basis.T  # (K, L) whitened
     atoms = prep.whitening.to_original(beta)
@@ -369,7 +396,7 @@ def mom_init(
         log_likelihood=float(lls[best]),
         denoised=denoised,
         moment_change=change,
-        effective_items=effective_items(prep.xt, beta),
+        effective_items=effective_items(prep.xt, beta, prep.valid),
         notes=tuple(notes),
     )
     return params, diag

@@ -22,7 +22,6 @@ Gaussian design, with ``beta_k`` the whitened atoms:
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -30,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import as_data
+from ..programs import stored_jit
 from ..validation import check_positive_int
 from ..whitening import Whitening, fit_whitening
 
@@ -62,20 +62,20 @@ def hermite_jax(s: jax.Array, order: int) -> jax.Array:
     return jnp.stack(h)
 
 
-@jax.jit
+@stored_jit
 def first_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
     """``m1 = sum_j w_j xt_j``, shape ``(d,)``."""
     return xt.T @ w
 
 
-@jax.jit
+@stored_jit
 def second_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
     """``M2 = sum_j w_j (xt_j xt_j^T - I)``, shape ``(d, d)``."""
     d = xt.shape[1]
     return (xt * w[:, None]).T @ xt - jnp.sum(w) * jnp.eye(d, dtype=xt.dtype)
 
 
-@partial(jax.jit, static_argnames=("order",))
+@stored_jit(static_argnames=("order",))
 def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, order: int):
     """Moments along unit directions.
 
@@ -102,7 +102,7 @@ def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, 
     return moments, second
 
 
-@partial(jax.jit, static_argnames=("order",))
+@stored_jit(static_argnames=("order",))
 def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others: jax.Array, order: int):
     """Mixed moments ``sum_j w_j He_r(v . xt_j) (u . xt_j)``.
 
@@ -122,7 +122,7 @@ def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others
     return jnp.einsum("j,rjd,jdm->drm", w, h, proj)
 
 
-@jax.jit
+@stored_jit
 def third_moment_contraction_jax(xt: jax.Array, w: jax.Array, u: jax.Array) -> jax.Array:
     """``M3(., ., u) = sum_j w_j [(u.x)(x x^T) - (u.x) I - x u^T - u x^T]``, shape ``(d, d)``.
 
@@ -135,7 +135,7 @@ def third_moment_contraction_jax(xt: jax.Array, w: jax.Array, u: jax.Array) -> j
     return first - jnp.dot(w, s) * jnp.eye(d, dtype=xt.dtype) - jnp.outer(m1, u) - jnp.outer(u, m1)
 
 
-@jax.jit
+@stored_jit
 def third_moment_eval_jax(xt: jax.Array, w: jax.Array, a: jax.Array) -> jax.Array:
     """``M3(a, a, a) = sum_j w_j [(a . x_j)^3 - 3 |a|^2 (a . x_j)]`` for each row of ``a`` (n, d)."""
     s = xt @ a.T  # (p, n)
@@ -143,7 +143,7 @@ def third_moment_eval_jax(xt: jax.Array, w: jax.Array, a: jax.Array) -> jax.Arra
     return w @ (s**3) - 3.0 * sq * (w @ s)
 
 
-@jax.jit
+@stored_jit
 def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None = None) -> jax.Array:
     """The full third Hermite moment ``(d, d, d)``; only for small ``d`` (projected coordinates).
 

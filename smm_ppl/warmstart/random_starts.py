@@ -90,7 +90,7 @@ def subspace_random_inits(
     params = SMMParams(weights, np.asarray(prep.whitening.to_original(beta), dtype=np.float64))
     if not return_diagnostics:
         return params
-    lls = candidate_log_likelihoods(sub.z, prep.counts, weights, b)
+    lls = candidate_log_likelihoods(sub.z, prep.counts, weights, b, prep.valid)
     best = int(np.argmax(lls))
     diag = base_diagnostics(
         prep,
@@ -100,7 +100,7 @@ def subspace_random_inits(
         candidate_log_likelihoods=lls,
         best_index=best,
         log_likelihood=float(lls[best]),
-        effective_items=effective_items(prep.xt, beta),
+        effective_items=effective_items(prep.xt, beta, prep.valid),
         notes=tuple(notes),
     )
     return params, diag

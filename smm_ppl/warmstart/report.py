@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..layouts.items import log_component_probs as log_component_probs_jax
+from ..programs import stored_jit
 
 __all__ = ["WarmStartDiagnostics", "effective_items"]
 
@@ -118,18 +119,21 @@ class WarmStartDiagnostics:
         return "\n".join(lines)
 
 
-@jax.jit
-def _effective_items_jax(features, atoms):
-    log_sigma = log_component_probs_jax(features, atoms)  # (p, K)
+@stored_jit
+def _effective_items_jax(features, atoms, valid):
+    log_sigma = log_component_probs_jax(features, atoms, valid)  # (p, K)
     return jnp.exp(-jax.nn.logsumexp(2.0 * log_sigma, axis=0))
 
 
-def effective_items(features, atoms) -> np.ndarray:
-    """``1 / sum_j sigma_j(theta_k)^2`` for each atom (rows of ``atoms``, any leading batch axes)."""
+def effective_items(features, atoms, valid=None) -> np.ndarray:
+    """``1 / sum_j sigma_j(theta_k)^2`` for each atom (rows of ``atoms``, any leading batch axes).
+
+    ``valid`` (p,) bool marks the rows that are items (False: padding, no mass).
+    """
     f = jnp.asarray(features)
     a = jnp.asarray(atoms)
     if a.ndim == 2:
-        return np.asarray(_effective_items_jax(f, a))
+        return np.asarray(_effective_items_jax(f, a, valid))
     flat = a.reshape((-1,) + a.shape[-2:])
-    out = jax.vmap(lambda t: _effective_items_jax(f, t))(flat)
+    out = jax.vmap(lambda t: _effective_items_jax(f, t, valid))(flat)
     return np.asarray(out).reshape(a.shape[:-1])

@@ -29,12 +29,13 @@ class MomentData(NamedTuple):
     """What every latent-moment warm start works on (whitened coordinates)."""
 
     prepared: Prepared
-    xt: jax.Array  # (p, L) whitened, centred features
-    w: jax.Array  # (p,) frequencies
-    counts: jax.Array  # (p,)
-    n_items: int
+    xt: jax.Array  # (P, L) whitened, centred features, padded to the shape bucket (P >= p rows)
+    w: jax.Array  # (P,) frequencies (0 on padding: every moment is a sum weighted by them)
+    counts: jax.Array  # (P,)
+    n_items: int  # p, the items of the data
     n_components: int
     gauss: GaussianityCheck
+    valid: jax.Array | None = None  # (P,) bool: False on padding (likelihoods, effective items)
 
     @property
     def whitening(self):
@@ -54,7 +55,10 @@ def moment_data(prepared: Prepared, n_components: Any, method: str, stacklevel: 
     require_subspace(K, layout.n_features, method)
     gauss = prepared.gaussianity
     warn_if_not_gaussian(gauss, method, stacklevel=stacklevel)
-    return MomentData(prepared, layout.features, layout.frequencies, layout.counts, layout.n_rows, K, gauss)
+    # The bucketed layout: the moment programs compile once per shape bucket.
+    em = prepared.em_layout
+    valid = getattr(em, "valid", None)
+    return MomentData(prepared, em.features, em.frequencies, em.counts, layout.n_rows, K, gauss, valid)
 
 
 def moment_input(features: Any, counts: Any, n_components: Any, method: str, stacklevel: int = 5) -> MomentData:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import jax
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
+from ..programs import stored_jit
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
@@ -25,7 +25,7 @@ _EIG_FLOOR = 1e-3
 _POWER_ITERATIONS = 15
 
 
-@partial(jax.jit, static_argnames=("n_iter",))
+@stored_jit(static_argnames=("n_iter",))
 def power_refine(tensor, vecs, n_iter):
     """Tensor power iterations ``e <- T(I, e, e) / |T(I, e, e)|`` on each column of ``vecs`` (K, K).
 
@@ -137,14 +137,14 @@ def tensor_init(
         params = SMMParams(weights, prep.whitening.to_original(beta))
         if not return_diagnostics:
             return params
-        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta)))
+        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta), prep.valid))
         return params, base_diagnostics(
             prep,
             sub,
             "tensor",
             n_candidates=0,
             log_likelihood=ll,
-            effective_items=effective_items(prep.xt, beta),
+            effective_items=effective_items(prep.xt, beta, prep.valid),
             notes=("K = 1: the atom is the first latent moment",),
         )
 
@@ -192,12 +192,12 @@ def tensor_init(
         a, b = decode(tensor, vecs, root, K)
         cand_w[i] = floor_start_weights(a)
         cand_b[i] = clip_norms(np.where(np.isfinite(b), b, 0.0), bound)
-    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b)
+    lls = candidate_log_likelihoods(z, prep.counts, cand_w, cand_b, prep.valid)
     if not np.any(np.isfinite(lls)):
         notes.append("every contraction degenerated; fell back to atoms spread along the subspace axes")
         cand_b[0] = np.diag(np.sqrt(np.clip(sub.eigenvalues[:K], 1e-4, None)))
         cand_w[0] = np.full(K, 1.0 / K)
-        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1])[0])
+        lls[0] = float(candidate_log_likelihoods(z, prep.counts, cand_w[:1], cand_b[:1], prep.valid)[0])
     best = int(np.argmax(lls))
     beta = cand_b[best] @ sub.basis.T
     params = SMMParams(
@@ -220,7 +220,7 @@ def tensor_init(
         candidate_log_likelihoods=per_dir,
         best_index=best % n_contractions,
         log_likelihood=float(lls[best]),
-        effective_items=effective_items(prep.xt, beta),
+        effective_items=effective_items(prep.xt, beta, prep.valid),
         clipped_eigenvalues=n_clipped,
         notes=tuple(notes),
     )
