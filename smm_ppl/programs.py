@@ -34,20 +34,23 @@ import numpy as np
 
 __all__ = ["stored_jit", "register_program", "compiled_programs"]
 
-_PROGRAMS: dict[str, Any] = {}
+_PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.
 _FORMAT = 1
 
 
 def register_program(name: str, jitted: Any) -> Any:
-    """Record a jitted function under ``name`` (for :func:`compiled_programs`); returns it."""
-    _PROGRAMS[name] = jitted
+    """Record a jitted function under ``name`` (for :func:`compiled_programs`); returns it.
+
+    Several functions may share a name (one sampler per settings): their counts add up.
+    """
+    _PROGRAMS.setdefault(name, []).append(jitted)
     return jitted
 
 
 def compiled_programs() -> dict[str, int]:
     """Number of compiled shapes of each registered program in this process (``{name: count}``)."""
-    return {name: int(fn._cache_size()) for name, fn in _PROGRAMS.items()}
+    return {name: sum(int(getattr(fn, "_cache_size", lambda: 0)()) for fn in fns) for name, fns in _PROGRAMS.items()}
 
 
 @functools.cache

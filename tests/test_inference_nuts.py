@@ -152,3 +152,69 @@ def test_sample_nuts_validates_data():
         smm.sample_nuts(X, np.ones(20, dtype=int), 0, init=TRUTH)
     with pytest.raises(ValueError, match="counts"):
         smm.sample_nuts(X, np.ones(19, dtype=int), 2, init=TRUTH)
+
+
+# --------------------------------------------------------------------------- #
+# One compiled sampler per shape bucket; chain methods
+# --------------------------------------------------------------------------- #
+
+
+def test_chain_methods_give_the_same_draws(k2):
+    """Chains vectorised or one after the other: the same keys give the same draws."""
+    X, n, em = k2
+    kw = dict(init=em, num_chains=2, num_warmup=60, num_samples=40, seed=3, progress_bar=False)
+    vec = smm.sample_nuts(X, n, 2, chain_method="vectorized", **kw)
+    seq = smm.sample_nuts(X, n, 2, chain_method="sequential", **kw)
+    np.testing.assert_allclose(seq.posterior["atoms"].values, vec.posterior["atoms"].values, rtol=1e-8, atol=1e-10)
+
+
+def test_new_data_of_the_same_bucket_reuse_the_sampler(k2):
+    """Data of another size in the row bucket rerun the compiled sampler and give their own posterior."""
+    X, n, em = k2
+    kw = dict(num_chains=2, num_warmup=100, num_samples=100, seed=1, progress_bar=False)
+    smm.sample_nuts(X, n, 2, init=em, **kw)
+    programs = smm.compiled_programs()["nuts"]
+    X2 = smm.simulate_features(5, 250, 2)
+    n2 = smm.simulate_counts(6, X2, TRUTH, 20_000)
+    em2 = smm.fit_em(X2, n2, 2, seed=0)
+    post = smm.sample_nuts(X2, n2, 2, init=em2, **kw)
+    assert smm.compiled_programs()["nuts"] == programs  # nothing compiled
+    aligned = smm.align_params(em2.params, TRUTH)
+    mean = smm.align_params(
+        smm.SMMParams(
+            post.posterior["weights"].mean(("chain", "draw")).values,
+            post.posterior["atoms"].mean(("chain", "draw")).values,
+        ),
+        TRUTH,
+    )
+    np.testing.assert_allclose(mean.atoms, aligned.atoms, atol=0.15)
+    assert post.log_likelihood["counts"].shape[-1] == int((n2 > 0).sum())
+
+
+PARALLEL = """
+import json
+import numpyro
+numpyro.set_host_device_count(2)
+import numpy as np
+import smm_ppl as smm
+truth = smm.SMMParams(np.array([0.4, 0.6]), np.array([[1.0, -0.5], [-1.0, 0.8]]))
+X = smm.simulate_features(0, 100, 2)
+n = smm.simulate_counts(1, X, truth, 5000)
+kw = dict(init=truth, num_chains=2, num_warmup=40, num_samples=30, seed=3, progress_bar=False)
+a = smm.sample_nuts(X, n, 2, chain_method="parallel", **kw)
+b = smm.sample_nuts(X, n, 2, chain_method="vectorized", **kw)
+print(json.dumps({"diff": float(np.max(np.abs(a.posterior["atoms"].values - b.posterior["atoms"].values))),
+                  "method": a.posterior.attrs["chain_method"]}))
+"""
+
+
+@pytest.mark.integration
+def test_parallel_chains_on_two_host_devices_match_vectorised_chains():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", PARALLEL], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["method"] == "parallel" and res["diff"] < 1e-8

@@ -48,6 +48,7 @@ from jax import lax
 from .. import models
 from ..layouts import as_layout, bucketed
 from ..params import SMMParams
+from ..programs import register_program
 from ..progress import Progress, check_progress_bar
 from ..validation import (
     Boolean,
@@ -131,10 +132,12 @@ def _sampler(kwargs: tuple, settings: tuple):
         return jax.tree_util.tree_map(lambda x: x[num_warmup:], out)
 
     if o["chain_method"] == "parallel":
-        return jax.pmap(one_chain, in_axes=(None, 0, 0))
-    if o["chain_method"] == "sequential":
-        return jax.jit(lambda layout, z0, keys: lax.map(lambda a: one_chain(layout, *a), (z0, keys)))
-    return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, 0)))
+        program = jax.pmap(one_chain, in_axes=(None, 0, 0))
+    elif o["chain_method"] == "sequential":
+        program = jax.jit(lambda layout, z0, keys: lax.map(lambda a: one_chain(layout, *a), (z0, keys)))
+    else:
+        program = jax.jit(jax.vmap(one_chain, in_axes=(None, 0, 0)))
+    return register_program("nuts", program)
 
 
 def _default_init(kwargs: dict, layout, keys) -> dict:

@@ -72,6 +72,10 @@ def _unpack(x, K, bound, min_weight):
     return bound * th, min_weight + (1.0 - K * min_weight) * sm, th, sm
 
 
+#: Damping beyond which a row's steps are vanishingly short: it has converged.
+_LM_STALLED = 1e10
+
+
 def _solve_rows(A, b):
     """Batched solve; a singular row gets a NaN step (rejected, its damping grows) instead of an error."""
     try:
@@ -128,6 +132,8 @@ def _fit_moments_batch(target, inv_scale, x0, bound, min_weight, K, n_iter=150):
             x = np.where(ok[:, None], x - step, x)
             cost = np.where(ok, cost_new, cost)
             lam = np.where(ok, lam * 0.3, lam * 4.0)
+            if np.all(lam > _LM_STALLED):  # every row rejects even tiny steps: converged
+                break
             r, parts = residual(x)
     t, a, _, _ = _unpack(x, K, bound, min_weight)
     return t, a, cost
