@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from .layouts import Layout, as_layout, bucketed
 from .whitening import Whitening, fit_whitening
 
@@ -38,14 +40,15 @@ class Prepared:
     layout: Layout
     whitening: Whitening
     white: Layout
+    em_layout: Layout | None = None
+
+    def __post_init__(self):
+        if self.em_layout is None:
+            object.__setattr__(self, "em_layout", bucketed(self.white))
 
     @property
     def n_features(self) -> int:
         return self.layout.n_features
-
-    @cached_property
-    def em_layout(self) -> Layout:
-        return bucketed(self.white)
 
     @cached_property
     def gaussianity(self):
@@ -61,4 +64,9 @@ def prepare(features: Any, counts: Any = None) -> Prepared:
         return features
     layout = as_layout(features, counts)
     whitening = fit_whitening(layout.features)
-    return Prepared(layout, whitening, layout.with_features(whitening.whiten(layout.features)))
+    white = layout.with_features(whitening.whiten(layout.features))
+    em = bucketed(white)
+    if em is not white:
+        # One copy of the whitened rows: the unpadded layout views the padded one's (no copy on CPU).
+        white = layout.with_features(np.asarray(em.features)[: layout.n_rows])
+    return Prepared(layout, whitening, white, em)
