@@ -241,6 +241,7 @@ def test_auto_reaches_the_oracle_error(K):
         (dict(seed=-1), ValueError, "seed"),
         (dict(seed="a"), TypeError, "seed"),
         (dict(compute_standard_errors="yes"), TypeError, "compute_standard_errors"),
+        (dict(progress_bar="yes"), TypeError, "progress_bar"),
     ],
 )
 def test_invalid_arguments(problem, kwargs, exc, match):
@@ -278,3 +279,12 @@ def test_subspace_inits_need_k_at_most_l():
     n = np.ones(200, dtype=int)
     with pytest.raises(ValueError, match="n_components <= n_features"):
         smm.fit_em(X, n, 3, init="tensor")
+
+
+def test_progress_lines_say_what_runs_and_when_it_compiles(problem, capsys):
+    X, n, truth = problem
+    smm.fit_em(X, n, 3, init=truth, max_iter=5, tol=0.0, progress_bar=True)
+    err = capsys.readouterr().err
+    assert "building the starts" in err and "EM: one start" in err and "standard errors" in err
+    smm.fit_em(X, n, 3, init=truth, max_iter=5, tol=0.0, progress_bar=False)
+    assert capsys.readouterr().err == ""

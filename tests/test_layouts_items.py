@@ -115,6 +115,9 @@ def test_rows_bucket_holds_the_data_and_shares_round_sizes():
     assert np.all(buckets[~large] <= 2 * np.maximum(sizes[~large], 48))
     assert len(np.unique(buckets[~large])) <= 10  # few programs for all small data sets
     assert rows_bucket(1000) == rows_bucket(1200) and rows_bucket(2000) == rows_bucket(3000)
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="n_rows must be a positive int"):
+            rows_bucket(bad)
 
 
 @pytest.mark.parametrize("exact", [False, True])

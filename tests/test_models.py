@@ -74,3 +74,20 @@ def test_ordered_variant_density_matches_on_the_ordered_cone(small_problem):
     expected = smm.log_likelihood(X, counts, ordered) + prior_log_density(ordered, 1.0, DEFAULT_ATOMS_SCALE)
     assert float(logp) == pytest.approx(expected, rel=1e-11)
     np.testing.assert_allclose(np.asarray(trace["atoms"]["value"]), ordered.atoms)
+
+
+def test_all_units_mode_has_the_same_log_density_and_rejects_unknown_modes(small_problem):
+    from numpyro.infer.util import log_density
+
+    from smm_ppl.layouts import bucketed, item_counts
+    from smm_ppl.models import mixture_model
+
+    X, counts, params = small_problem
+    layout = item_counts(X, counts)
+    values = {"weights": params.weights, "atoms": params.atoms}
+    kw = dict(n_components=2)
+    observed, _ = log_density(mixture_model, (layout,), kw, values)
+    padded, _ = log_density(mixture_model, (bucketed(layout),), {**kw, "units": "all"}, values)
+    assert float(padded) == pytest.approx(float(observed), rel=1e-12)
+    with pytest.raises(ValueError, match="units must be 'observed' or 'all'"):
+        log_density(mixture_model, (layout,), {**kw, "units": "some"}, values)

@@ -168,6 +168,8 @@ def rows_bucket(n_rows: int) -> int:
     microseconds.  Above, the next multiple of ``2^(floor(log2 n) - 3)``:
     at most 12.5 % padding, where the iterations dominate.
     """
+    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
+        raise ValueError(f"n_rows must be a positive int, got {n_rows!r}.")
     n = int(n_rows)
     if n <= _COARSE_ROWS:
         bucket = 96
