@@ -26,6 +26,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,15 +43,21 @@ _FORMAT = 1
 def register_program(name: str, jitted: Any) -> Any:
     """Record a jitted function under ``name`` (for :func:`compiled_programs`); returns it.
 
-    Several functions may share a name (one sampler per settings): their counts add up.
+    Several functions may share a name (one sampler per settings): their counts add up.  The
+    registry holds weak references, so a program its owner dropped is not kept alive.
     """
-    _PROGRAMS.setdefault(name, []).append(jitted)
+    _PROGRAMS.setdefault(name, []).append(weakref.ref(jitted))
     return jitted
 
 
 def compiled_programs() -> dict[str, int]:
     """Number of compiled shapes of each registered program in this process (``{name: count}``)."""
-    return {name: sum(int(getattr(fn, "_cache_size", lambda: 0)()) for fn in fns) for name, fns in _PROGRAMS.items()}
+    counts = {}
+    for name, refs in _PROGRAMS.items():
+        live = [fn for fn in (r() for r in refs) if fn is not None]
+        _PROGRAMS[name] = [weakref.ref(fn) for fn in live]
+        counts[name] = sum(int(getattr(fn, "_cache_size", lambda: 0)()) for fn in live)
+    return counts
 
 
 @functools.cache
