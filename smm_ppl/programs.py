@@ -120,20 +120,32 @@ class _Stored:
         functools.update_wrapper(self, fn)
 
     def _cache_size(self) -> int:
-        return len(self.memo) + int(self.jitted._cache_size())
+        return len(self.memo)
 
-    def __call__(self, *args, **kwargs):
-        store = _store()
-        if store is None:
-            return self.jitted(*args, **kwargs)
+    def _split(self, args, kwargs):
+        """``(leaves, treedef, statics, key)``: the key names one compiled program."""
+        kwargs = dict(kwargs)
         statics = {k: kwargs.pop(k) for k in self.static_argnames if k in kwargs}
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-        if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside vmap/jit/grad: JAX's own path
-            return self.jitted(*args, **kwargs, **statics)
         key = (treedef, tuple(_aval(x) for x in leaves), tuple(sorted((k, _stable(v)) for k, v in statics.items())))
+        return leaves, treedef, statics, key
+
+    def is_compiled(self, *args, **kwargs) -> bool:
+        """Whether a call with these arguments reuses a program of this process (no compilation)."""
+        return self._split(args, kwargs)[3] in self.memo
+
+    def __call__(self, *args, **kwargs):
+        leaves, treedef, statics, key = self._split(args, kwargs)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside vmap/jit/grad: JAX's own path
+            return self.jitted(*args, **kwargs)
         call = self.memo.get(key)
         if call is None:
-            call = self._load_or_export(store, key, treedef, leaves, statics)
+            store = _store()
+            call = (
+                self._plain(treedef, statics)
+                if store is None
+                else self._load_or_export(store, key, treedef, leaves, statics)
+            )
             self.memo[key] = call
         return call(leaves)
 

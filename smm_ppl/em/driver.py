@@ -214,15 +214,6 @@ def _run_schedule(
 _run_schedule_jit = stored_jit(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
 
 
-#: Signatures the runner has announced (to say when a call compiles).
-_SEEN: set = set()
-
-
-def _shapes(tree) -> tuple:
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((np.shape(x), str(getattr(x, "dtype", None) or np.result_type(x))) for x in leaves)
-
-
 def _padded_starts(weights0, atoms0):
     """Starts padded to :func:`starts_bucket` by repeating the first (never run)."""
     w = np.asarray(weights0, dtype=np.float64)
@@ -300,28 +291,16 @@ def run_starts(
     S = int(np.shape(weights0)[0])
     n_short = min(short_iter, max_iter) if S > 1 else 0
     w, a = _padded_starts(weights0, atoms0)
+    args = (layout, w, a, S, max(n_short, 1), tol, max_iter - n_short, step_size)
+    statics = dict(short_buffer=iterations_bucket(short_iter), buffer=iterations_bucket(max_iter), algorithm=algorithm)
     if progress is not None:
-        signature = (_shapes(layout), w.shape, a.shape, iterations_bucket(short_iter), iterations_bucket(max_iter))
-        compiles = (signature, algorithm) not in _SEEN
-        _SEEN.add((signature, algorithm))
+        compiles = not _run_schedule_jit.is_compiled(*args, **statics)
         what = f"{S} starts, {n_short} iterations each, then the best" if S > 1 else "one start"
         progress(
             f"EM: {what} to convergence (at most {max_iter} iterations)"
             + ("; compiling EM for this shape bucket first (seconds, once per process)" if compiles else "")
         )
-    out = _run_schedule_jit(
-        layout,
-        w,
-        a,
-        S,
-        max(n_short, 1),
-        tol,
-        max_iter - n_short,
-        step_size,
-        short_buffer=iterations_bucket(short_iter),
-        buffer=iterations_bucket(max_iter),
-        algorithm=algorithm,
-    )
+    out = _run_schedule_jit(*args, **statics)
     n_long = int(out.t)
     trace = np.asarray(out.trace)[: n_long + 1]
     if S > 1:
