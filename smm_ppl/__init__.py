@@ -24,7 +24,7 @@ from .diagnostics import (
     summary,
     waic,
 )
-from .em import ConvergenceWarning, EMResult, fit_em
+from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
 from .estimator import SoftmaxMixture
 from .inference import SVIResult, fit_svi, sample_nuts
 from .io import load_data, load_params, save_params
@@ -35,7 +35,14 @@ from .programs import compiled_programs
 from .selection import compare_components
 from .simulate import simulate_counts, simulate_features, simulate_params
 from .stderr import observed_information, parameter_covariance, standard_errors
-from .warmstart import WarmStartDiagnostics, estimate_subspace, mom_init, subspace_random_inits, tensor_init
+from .warmstart import (
+    WarmStartDiagnostics,
+    check_gaussian_design,
+    estimate_subspace,
+    mom_init,
+    subspace_random_inits,
+    tensor_init,
+)
 
 __version__ = "0.1.0"
 
@@ -61,8 +68,10 @@ __all__ = [
     "tensor_init",
     "subspace_random_inits",
     "WarmStartDiagnostics",
+    "check_gaussian_design",
     "fit_em",
     "EMResult",
+    "MomentAssumptions",
     "ConvergenceWarning",
     "SoftmaxMixture",
     "observed_information",

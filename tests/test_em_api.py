@@ -170,13 +170,16 @@ def test_auto_survives_a_failing_warm_start(problem, monkeypatch):
     assert res.init != "tensor"
 
 
-def test_auto_with_more_components_than_features_uses_random_starts():
+def test_auto_with_more_components_than_features_uses_random_and_data_starts():
     X = smm.simulate_features(5, 500, 2, cov=[[1.0, 0.3], [0.3, 0.6]])
     truth = smm.simulate_params(6, 3, 2, atoms_scale=1.0, min_separation=1.0)
     n = smm.simulate_counts(7, X, truth, 20_000)
     res = fit_quiet(X, n, 3, **MULTI)
-    assert res.init.startswith("random[")
+    ran = {s["name"].split("[")[0] for s in res.starts if s["error"] is None}
+    assert ran == {"random", "split", "clusters"}
     assert any(s["error"] and "K=3 > L=2" in s["error"] for s in res.starts)
+    oracle = fit_quiet(X, n, 3, init=truth)
+    assert res.log_likelihood >= oracle.log_likelihood - 0.5
 
 
 # The oracle comparison of the acceptance criteria: from init="auto" the error
@@ -287,11 +290,11 @@ def test_progress_lines_say_what_runs_and_when_it_compiles(problem, capsys):
     kw = dict(init=truth, max_iter=3, tol=0.0, acceleration="none", compute_standard_errors=False)
     smm.fit_em(X[:7], n[:7], 3, progress_bar=True, **kw)
     first = capsys.readouterr().err
-    assert "building the starts" in first and "EM: one start" in first
+    assert "building the starts" in first and "the winner to convergence" in first
     assert "compiling EM for this shape bucket first" in first
     smm.fit_em(X[:9], n[:9], 3, progress_bar=True, **kw)  # the same bucket: nothing to compile
     second = capsys.readouterr().err
-    assert "EM: one start" in second and "compiling" not in second
+    assert "the winner to convergence" in second and "compiling" not in second
     smm.fit_em(X, n, 3, init=truth, max_iter=5, tol=0.0, progress_bar=True)
     assert "standard errors" in capsys.readouterr().err
     smm.fit_em(X, n, 3, init=truth, max_iter=5, tol=0.0, progress_bar=False)

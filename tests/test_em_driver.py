@@ -102,6 +102,6 @@ def test_the_single_start_runner_is_the_fit_without_starts(problem):
         1.0,
         algorithm=smm.em.em_algorithm("gradient", "squarem"),
     )
-    res = fit_quiet(X, n, 3, init=POOR, max_iter=25, tol=0.0)
+    res = fit_quiet(X, n, 3, init=POOR, max_iter=25, tol=0.0, acceleration="squarem")
     assert out.n_iter == res.n_iter == 25
     np.testing.assert_allclose(np.asarray(out.trace) * res.n_obs, res.trace, rtol=1e-13)

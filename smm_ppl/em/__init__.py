@@ -5,6 +5,9 @@ One module per idea, re-exported here name by name:
 - :mod:`.kernel` — the EM map, a pure ``em_init``/``em_update`` pair over
   :class:`EMState` on any data layout; ``em_update`` returns ``(state, info)``.
 - :mod:`.squarem` — SQUAREM as a wrapper of the update (its adaptive step in the state).
+- :mod:`.lbfgs` — quasi-Newton (L-BFGS) acceleration, the EM step as its preconditioner.
+- :mod:`.greedy` — the data-driven starts (``split``, ``clusters``).
+- :mod:`.assumptions` — whether the moment starts' assumptions hold at an estimate.
 - :mod:`.driver` — algorithms as ``init``/``step`` pairs, the one jitted loop (stopping
   rule, short runs of every start, the best continued), padded to shape buckets.
 - :mod:`.starts` — the registry of starting points (one vocabulary of names).
@@ -16,6 +19,8 @@ from .api import PARAMETER_CONSTRAINTS as PARAMETER_CONSTRAINTS
 from .api import ConvergenceWarning as ConvergenceWarning
 from .api import EMResult as EMResult
 from .api import fit_em as fit_em
+from .assumptions import MomentAssumptions as MomentAssumptions
+from .assumptions import check_moment_assumptions as check_moment_assumptions
 from .driver import ACCELERATIONS as ACCELERATIONS
 from .driver import EMAlgorithm as EMAlgorithm
 from .driver import RunOut as RunOut
@@ -29,6 +34,10 @@ from .kernel import EMInfo as EMInfo
 from .kernel import EMState as EMState
 from .kernel import em_init as em_init
 from .kernel import em_update as em_update
+from .lbfgs import LBFGSInfo as LBFGSInfo
+from .lbfgs import LBFGSState as LBFGSState
+from .lbfgs import lbfgs_init as lbfgs_init
+from .lbfgs import lbfgs_update as lbfgs_update
 from .squarem import SquaremInfo as SquaremInfo
 from .squarem import SquaremState as SquaremState
 from .squarem import squarem_init as squarem_init
@@ -43,6 +52,8 @@ __all__ = [
     "fit_em",
     "EMResult",
     "ConvergenceWarning",
+    "MomentAssumptions",
+    "check_moment_assumptions",
     "PARAMETER_CONSTRAINTS",
     "EMState",
     "EMInfo",
@@ -53,6 +64,10 @@ __all__ = [
     "SquaremInfo",
     "squarem_init",
     "squarem_update",
+    "LBFGSState",
+    "LBFGSInfo",
+    "lbfgs_init",
+    "lbfgs_update",
     "EMAlgorithm",
     "em_algorithm",
     "ACCELERATIONS",

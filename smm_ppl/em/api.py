@@ -22,13 +22,13 @@ from ..validation import (
     check_n_components,
     validate_params,
 )
-from .driver import ACCELERATIONS, StartsOutcome, em_algorithm, run_starts
+from .assumptions import MOMENT_STARTS, check_moment_assumptions
+from .driver import ACCELERATIONS, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
 from .kernel import M_STEPS
 from .starts import Starts, build_starts, check_init
 
 __all__ = ["fit_em", "EMResult", "ConvergenceWarning"]
 
-DEFAULT_MAX_ITER = 2000
 DEFAULT_TOL = 1e-12
 DEFAULT_N_STARTS = 16
 
@@ -68,13 +68,21 @@ class EMResult(NamedTuple):
         Number of observations ``N``.
     starts : list of dict
         One row per start: ``name``, ``log_likelihood_start``,
-        ``log_likelihood_short`` (after the short run; NaN with a single
-        start) and ``error`` (why a start could not be computed or does not
-        apply, else ``None``).
+        ``log_likelihood_short`` (when the start stopped in the selection;
+        NaN with a single start), ``iterations`` (run in the selection),
+        ``outcome`` (won, or why it was dropped) and ``error`` (why a start
+        could not be computed or does not apply, else ``None``).
     collapsed : tuple of int
         Classes whose weight fell below ``WEIGHT_FLOOR`` (atoms frozen).
     m_step, acceleration : str
         The variant that ran.
+    selection : str
+        Why the winning start won (successive halving among several starts).
+    assumptions : MomentAssumptions or None
+        Whether the latent-moment starts' assumptions (a Gaussian design,
+        diffuse classes) hold at the estimate: effective items per class and
+        the Gaussianity check of the design (``None`` for layouts without
+        counts over one set of items).
     """
 
     params: SMMParams
@@ -91,6 +99,8 @@ class EMResult(NamedTuple):
     collapsed: tuple
     m_step: str
     acceleration: str
+    selection: str = ""
+    assumptions: Any = None
 
 
 def _check_acceleration(value: Any, name: str) -> str:
@@ -130,7 +140,7 @@ def fit_em(
     tol: float = DEFAULT_TOL,
     m_step: str = "gradient",
     step_size: float = 1.0,
-    acceleration: Any = "squarem",
+    acceleration: Any = "lbfgs",
     *,
     short_iter: int = 20,
     compute_standard_errors: bool = True,
@@ -204,6 +214,7 @@ def fit_em(
             progress_bar=progress_bar,
         ),
     )
+    opts["init"] = init
     say = Progress(opts["progress_bar"], "fit_em")
     check_init(init)
     key = check_key(seed)
@@ -222,6 +233,7 @@ def fit_em(
         short_iter=opts["short_iter"],
         algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
         progress=say,
+        n_obs=prepared.layout.n_obs,
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:
@@ -233,6 +245,8 @@ def fit_em(
 
 def _warn_starts(starts: Starts, init: Any) -> None:
     for message in starts.warnings:
+        if init == "auto" and "far from Gaussian" in message:
+            continue  # said once, with its consequence for the fit, by the assumptions check
         warnings.warn(f"init={init!r} warm start: {message}", UserWarning, stacklevel=3)
     failed = [f for f in starts.failed if not f["skipped"]]
     if failed:
@@ -270,11 +284,20 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             "name": starts.names[i],
             "log_likelihood_start": float(outcome.ll_start[i] * N),
             "log_likelihood_short": float(outcome.ll_short[i] * N),
+            "iterations": int(outcome.iterations[i]),
+            "outcome": outcome.outcomes[i],
             "error": None,
         }
         for i in range(S)
     ] + [
-        {"name": f["name"], "log_likelihood_start": np.nan, "log_likelihood_short": np.nan, "error": f["error"]}
+        {
+            "name": f["name"],
+            "log_likelihood_start": np.nan,
+            "log_likelihood_short": np.nan,
+            "iterations": 0,
+            "outcome": "not run",
+            "error": f["error"],
+        }
         for f in starts.failed
     ]
     se = None
@@ -282,6 +305,8 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         se = whitened_standard_errors(prepared, weights, outcome.atoms)
     trace = outcome.trace * N
     best = outcome.best
+    assumptions = check_moment_assumptions(prepared, weights, outcome.atoms)
+    _warn_assumptions(assumptions, starts.names[best], opts["init"])
     return EMResult(
         params=SMMParams(weights, prepared.whitening.to_original(outcome.atoms)),
         log_likelihood=float(trace[-1]),
@@ -297,4 +322,30 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         collapsed=collapsed,
         m_step=opts["m_step"],
         acceleration=opts["acceleration"],
+        selection=outcome.selection.replace(f"start {best} ", f"{starts.names[best]} ", 1),
+        assumptions=assumptions,
+    )
+
+
+def _warn_assumptions(assumptions, winner: str, init: Any) -> None:
+    """Say when the moment starts were out of their depth, and what that means for this fit."""
+    if assumptions is None or assumptions.hold or not isinstance(init, str):
+        return
+    why = "; ".join(assumptions.reasons)
+    if init in MOMENT_STARTS:
+        consequence = (
+            f"the {init!r} start can land far from the optimum: compare with init='auto', which also tries "
+            "the data-driven starts 'split' and 'clusters'"
+        )
+    elif winner.split("[")[0] in MOMENT_STARTS:
+        consequence = (
+            f"the winning start ({winner}) rests on them (the data-driven starts did no better); "
+            "check the log-likelihood against more starts (n_starts=...)"
+        )
+    else:
+        return  # a start that does not rest on the moments won: the result records the check
+    warnings.warn(
+        f"The latent-moment warm starts' assumptions fail: {why}. Consequence: {consequence}.",
+        UserWarning,
+        stacklevel=4,
     )

@@ -26,6 +26,7 @@ from jax import lax
 from ..layouts import Layout
 from ..programs import stored_jit
 from .kernel import em_init, em_update
+from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
 
 __all__ = [
@@ -40,7 +41,10 @@ __all__ = [
     "iterations_bucket",
 ]
 
-ACCELERATIONS = ("squarem", "none")
+ACCELERATIONS = ("squarem", "lbfgs", "none")
+
+#: ``fit_em``'s default iteration budget (its trace buffer is the one every default fit compiles).
+DEFAULT_MAX_ITER = 2000
 
 #: Smallest padded number of starts and of iterations: every fit with fewer
 #: shares one compiled program.
@@ -69,6 +73,13 @@ def em_algorithm(m_step: str = "gradient", acceleration: str = "squarem") -> EMA
     """The algorithm for a variant; cached, so that jitted programs keyed on it compile once."""
     if acceleration == "squarem":
         return EMAlgorithm(squarem_init, partial(squarem_update, m_step=m_step))
+    if acceleration == "lbfgs":
+        if m_step != "gradient":
+            raise ValueError(
+                f"acceleration='lbfgs' preconditions with the gradient M-step; m_step={m_step!r} does not combine "
+                "with it (use m_step='gradient', or acceleration='squarem')."
+            )
+        return EMAlgorithm(lbfgs_init, lbfgs_update)
     return EMAlgorithm(_plain_init, partial(em_update, m_step=m_step))
 
 
@@ -119,6 +130,9 @@ class _Schedule(NamedTuple):
     trace: jax.Array  # (buffer + 1,) the long run, its start at 0
     done: jax.Array  # () bool
     prev_dll: jax.Array  # ()
+    end_weights: jax.Array  # (S, K) each start at the end of its short run
+    end_atoms: jax.Array  # (S, K, L)
+    end_traces: jax.Array  # (S, short_buffer + 1) each start's short run
 
 
 def _run_schedule(
@@ -152,6 +166,9 @@ def _run_schedule(
         trace=jnp.full((buffer + 1,), nan).at[0].set(state0.ll),
         done=jnp.asarray(False),
         prev_dll=jnp.asarray(0.0, dtype),
+        end_weights=weights0,
+        end_atoms=atoms0,
+        end_traces=jnp.full((S, short_buffer + 1), nan),
     )
 
     def cond(c):
@@ -164,6 +181,7 @@ def _run_schedule(
         # The short phase: record, and at its end compare with the best so far
         # (argmax over finite values, the first on ties).
         trace_short = jnp.where(short, c.trace_short.at[t].set(new.ll), c.trace_short)
+        trace_short_end = trace_short
         end = short & (t >= n_short)
         ll_end = jnp.where(jnp.isfinite(new.ll), new.ll, -jnp.inf)
         better = end & ((ll_end > c.best_ll) | (c.start == 0))
@@ -206,6 +224,9 @@ def _run_schedule(
             trace=trace,
             done=done,
             prev_dll=jnp.where(short, 0.0, dll).astype(dtype),
+            end_weights=jnp.where(end, c.end_weights.at[c.start].set(new.weights), c.end_weights),
+            end_atoms=jnp.where(end, c.end_atoms.at[c.start].set(new.atoms), c.end_atoms),
+            end_traces=jnp.where(end, c.end_traces.at[c.start].set(trace_short_end), c.end_traces),
         )
 
     return lax.while_loop(cond, body, init)
@@ -250,7 +271,7 @@ def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm
         tol,
         min(int(max_iter), buffer),
         step_size,
-        short_buffer=_MIN_ITER_BUCKET,
+        short_buffer=buffer,
         buffer=buffer,
         algorithm=algorithm,
     )
@@ -263,12 +284,56 @@ class StartsOutcome(NamedTuple):
 
     best: int
     ll_start: np.ndarray  # (S,)
-    ll_short: np.ndarray  # (S,) NaN with a single start
+    ll_short: np.ndarray  # (S,) each start's last value in the selection (NaN with a single start)
     weights: np.ndarray  # (K,) whitened estimate
     atoms: np.ndarray  # (K, L)
     trace: np.ndarray
     n_iter: int
     converged: bool
+    iterations: np.ndarray  # (S,) iterations each start ran in the selection
+    outcomes: list  # (S,) str: why each start was kept or dropped
+    selection: str  # why the winner won
+
+
+#: Successive halving keeps at most this share of the starts after each round.
+HALVING_KEEP = 0.5
+#: Iterations over which a start's recent gain per iteration is measured.
+_RECENT = 5
+
+
+def _survivors(lls: np.ndarray, traces: list, next_budget: int, margin: float) -> tuple[np.ndarray, list[str]]:
+    """Successive halving with an optimistic cut: which of the running starts go on, and why the others stop.
+
+    A start goes on when it ranks in the best ``HALVING_KEEP`` share *and*
+    could still pass the leader by more than ``margin``: its log-likelihood
+    plus its recent gain per iteration over the whole next round (EM's gains
+    shrink, so the linear extrapolation is optimistic).  Starts that reached
+    the leader's optimum (within ``margin``) therefore stop at once.
+    """
+    m = len(lls)
+    ll = np.where(np.isfinite(lls), lls, -np.inf)
+    order = np.argsort(-ll, kind="stable")
+    leader = ll[order[0]]
+    n_keep = max(1, int(np.ceil(HALVING_KEEP * m)))
+    keep, why = np.zeros(m, bool), [""] * m
+    for rank, j in enumerate(order):
+        tr = traces[j]
+        recent = tr[-1] - tr[-1 - min(_RECENT, len(tr) - 1)]
+        gain = max(recent / max(min(_RECENT, len(tr) - 1), 1), 0.0)
+        bound = ll[j] + gain * next_budget
+        if rank == 0:
+            keep[j] = True
+        elif rank >= n_keep:
+            why[j] = f"ranked {rank + 1} of {m}"
+        elif not bound > leader + margin:
+            why[j] = (
+                "reached the leader's optimum"
+                if ll[j] >= leader - margin
+                else "cannot catch the leader at its recent rate"
+            )
+        else:
+            keep[j] = True
+    return keep, why
 
 
 def run_starts(
@@ -282,36 +347,97 @@ def run_starts(
     short_iter: int,
     algorithm: EMAlgorithm,
     progress: Callable[[str], None] | None = None,
+    n_obs: float = 1.0,
 ) -> StartsOutcome:
-    """Short runs of every start (when there are several), then the best one continued to convergence.
+    """Choose among the starts by successive halving, then continue the winner to convergence.
 
-    ``progress``, if given, receives a line saying what runs (and whether
-    the program compiles first).
+    Round one runs every start ``short_iter`` iterations; each later round
+    doubles the iterations of the starts that go on (:func:`_survivors`),
+    until one is left.  So starts are compared once they have had the time to
+    separate, and hopeless ones stop early.  Every round and the final run
+    are calls of the one compiled program.  ``progress``, if given, receives
+    lines saying what runs (and whether the program compiles first);
+    ``n_obs`` scales the log-likelihoods in those lines and in the reasons.
     """
     S = int(np.shape(weights0)[0])
-    n_short = min(short_iter, max_iter) if S > 1 else 0
-    w, a = _padded_starts(weights0, atoms0)
-    args = (layout, w, a, S, max(n_short, 1), tol, max_iter - n_short, step_size)
-    statics = dict(short_buffer=iterations_bucket(short_iter), buffer=iterations_bucket(max_iter), algorithm=algorithm)
-    if progress is not None:
-        compiles = not _run_schedule_jit.is_compiled(*args, **statics)
-        what = f"{S} starts, {n_short} iterations each, then the best" if S > 1 else "one start"
-        progress(
-            f"EM: {what} to convergence (at most {max_iter} iterations)"
-            + ("; compiling EM for this shape bucket first (seconds, once per process)" if compiles else "")
+    buffer = iterations_bucket(max_iter)
+    statics = dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
+    weights = np.array(weights0, dtype=np.float64)
+    atoms = np.array(atoms0, dtype=np.float64)
+    say = progress if progress is not None else (lambda _: None)
+
+    def call(idx, n_short, max_long):
+        w, a = _padded_starts(weights[idx], atoms[idx])
+        args = (layout, w, a, len(idx), max(n_short, 1), tol, max_long, step_size)
+        if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
+            say("compiling EM for this shape bucket first (seconds, once per process)")
+        return _run_schedule_jit(*args, **statics)
+
+    ll_start = np.full(S, np.nan)
+    ll_last = np.full(S, np.nan)
+    iterations = np.zeros(S, int)
+    traces: list = [[] for _ in range(S)]
+    outcomes = [""] * S
+    alive = np.arange(S)
+    budget, spent, rnd = int(short_iter), 0, 0
+    while len(alive) > 1 and spent < max_iter:
+        n = min(budget, max_iter - spent)
+        rnd += 1
+        say(f"EM: round {rnd} of the start selection: {len(alive)} starts, {n} iterations each")
+        out = call(alive, n, 0)
+        m = len(alive)
+        if rnd == 1:
+            ll_start[alive] = np.asarray(out.ll_start)[:m]
+            for i in alive:
+                traces[i].append(ll_start[i])
+        ll_last[alive] = np.asarray(out.ll_short)[:m]
+        weights[alive] = np.asarray(out.end_weights)[:m]
+        atoms[alive] = np.asarray(out.end_atoms)[:m]
+        ends = np.asarray(out.end_traces)
+        for j, i in enumerate(alive):
+            traces[i].extend(ends[j, 1 : n + 1].tolist())
+        iterations[alive] += n
+        spent += n
+        leader = np.nanmax(ll_last[alive])
+        margin = max(np.sqrt(tol), 1e-9) * abs(leader) if np.isfinite(leader) else 0.0
+        keep, why = _survivors(ll_last[alive], [traces[i] for i in alive], 2 * budget, margin)
+        for j, i in enumerate(alive):
+            if not keep[j]:
+                outcomes[i] = f"dropped after round {rnd} ({iterations[i]} iterations): {why[j]}"
+        alive = alive[keep]
+        budget *= 2
+    best = int(alive[np.argmax(np.where(np.isfinite(ll_last[alive]), ll_last[alive], -np.inf))]) if S > 1 else 0
+    if S > 1:
+        for i in alive:
+            if i != best:
+                outcomes[i] = f"stopped at max_iter after {rnd} round(s) ({iterations[i]} iterations), below the winner"
+        runner_up = np.nanmax(np.where(np.arange(S) == best, -np.inf, ll_last))
+        outcomes[best] = f"won after {rnd} round(s) ({iterations[best]} iterations)"
+        selection = (
+            f"start {best} won the successive halving after {rnd} round(s): log-likelihood "
+            f"{ll_last[best] * n_obs:.6g}, the best other start {runner_up * n_obs:.6g} when it stopped"
         )
-    out = _run_schedule_jit(*args, **statics)
+    else:
+        selection = "a single start"
+        outcomes[0] = "the only start"
+    say(f"EM: the winner to convergence (at most {max_iter - spent} more iterations)")
+    out = call(np.array([best]), 1, max_iter - spent)
+    if S == 1:
+        ll_start[0] = float(out.trace[0])
     n_long = int(out.t)
     trace = np.asarray(out.trace)[: n_long + 1]
     if S > 1:
-        trace = np.concatenate([np.asarray(out.best_trace)[: n_short + 1], trace[1:]])
+        trace = np.concatenate([np.asarray(traces[best]), trace[1:]])
     return StartsOutcome(
-        int(out.best),
-        np.asarray(out.ll_start)[:S],
-        np.asarray(out.ll_short)[:S],
+        best,
+        ll_start,
+        ll_last,
         np.asarray(out.state.weights, dtype=np.float64),
         np.asarray(out.state.atoms, dtype=np.float64),
         trace,
-        n_short + n_long,
+        spent + n_long,
         bool(out.done),
+        iterations,
+        outcomes,
+        selection,
     )

@@ -107,6 +107,27 @@ def always_applies(prepared, K):
     return None
 
 
+def _items_apply(prepared: Prepared, K: int) -> str | None:
+    layout = prepared.white
+    if not getattr(layout, "supports_moments", False):
+        return f"it needs counts over one set of items, not a {type(layout).__name__} layout"
+    if K > int(np.count_nonzero(np.asarray(layout.counts) > 0)):
+        return f"K={K} exceeds the number of observed items"
+    return None
+
+
+def _split(prepared, K, key, n_starts):
+    from .greedy import split_start
+
+    return split_start(prepared, K, key, n_starts)
+
+
+def _clusters(prepared, K, key, n_starts):
+    from .greedy import clusters_start
+
+    return clusters_start(prepared, K, key, n_starts)
+
+
 #: The registry, in the order ``init="auto"`` tries the methods.
 START_METHODS: dict[str, StartMethod] = {}
 
@@ -121,6 +142,8 @@ def register_start(method: StartMethod) -> None:
 register_start(StartMethod("mom", _mom, _moments_apply, False, lambda K: K <= 3, 2))
 register_start(StartMethod("tensor", _tensor, _moments_apply, False, lambda K: True, 3))
 register_start(StartMethod("subspace", _subspace, _moments_apply, True, lambda K: True, 4))
+register_start(StartMethod("split", _split, _items_apply, False, lambda K: True, 5))
+register_start(StartMethod("clusters", _clusters, _items_apply, False, lambda K: True, 6))
 register_start(StartMethod("random", _random, always_applies, True, lambda K: False, 1))
 
 
@@ -196,6 +219,10 @@ def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts
         params = method.make(prepared, K, _key_for(key, method), n_starts)
         return Starts(_names(method, params.weights.shape[0]), _finite(params, init), [], [])
 
+    if K == 1:  # one class: a concave problem, one start (the plain MNL fit) is enough
+        method = START_METHODS["split"]
+        if method.applies(prepared, K) is None:
+            return Starts(["split"], method.make(prepared, K, _key_for(key, method), 1), [], [])
     names, weights, atoms, failed, caught = [], [], [], [], []
     have_batch = False
     for method in START_METHODS.values():

@@ -12,6 +12,7 @@ Every warm start returns parameters in the user's original coordinates and
 accepts ``return_diagnostics=True`` to also get a :class:`WarmStartDiagnostics`.
 """
 
+from .design import GaussianityCheck, check_gaussian_design
 from .mom import mom_init
 from .moments import LatentMoments, directional_moments, latent_moments
 from .random_starts import subspace_random_inits
@@ -29,4 +30,6 @@ __all__ = [
     "latent_moments",
     "directional_moments",
     "effective_items",
+    "GaussianityCheck",
+    "check_gaussian_design",
 ]
