@@ -8,11 +8,12 @@ budget; the oracle is EM started at the truth.
 
 import numpy as np
 import pytest
-from _em_problems import fit_quiet, max_relative_decrease
 
 import smm_ppl as smm
 from smm_ppl.em.greedy import clusters_start, split_start
 from smm_ppl.prepared import prepare
+
+from _em_problems import fit_quiet, max_relative_decrease
 
 BUDGET = 600
 

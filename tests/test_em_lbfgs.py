@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
-from _em_problems import POOR, fit_quiet, max_relative_decrease
 
 import smm_ppl as smm
+
+from _em_problems import POOR, fit_quiet, max_relative_decrease
 
 
 def _concentrated_problem(seed=7, scale=5.0, K=3, p=2000, L=8):
