@@ -144,3 +144,17 @@ def test_tests_and_benchmarks_use_no_private_names():
             if bad:
                 offenders[str(path.relative_to(ROOT))] = bad
     assert not offenders, offenders
+
+
+def test_every_subpackage_is_installed():
+    """A regular (non-editable) install ships exactly the packages pyproject.toml lists."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {PACKAGE} | {
+        ".".join([PACKAGE, *p.parent.relative_to(ROOT / "smm_ppl").parts])
+        for p in (ROOT / "smm_ppl").rglob("__init__.py")
+        if p.parent != ROOT / "smm_ppl"
+    }
+    assert found | {f"{PACKAGE}.models"} == listed
