@@ -31,6 +31,8 @@ __all__ = ["fit_em", "EMResult", "ConvergenceWarning"]
 
 DEFAULT_TOL = 1e-12
 DEFAULT_N_STARTS = 16
+#: Subspace random starts under ``init="auto"`` when the design is far from Gaussian.
+FEW_STARTS = 4
 
 
 class ConvergenceWarning(UserWarning):
@@ -158,13 +160,18 @@ def fit_em(
         A name from :data:`smm_ppl.em.INIT_NAMES`.  ``"auto"``: the MoM start
         when ``K <= 3``, the tensor start and ``n_starts`` random starts in the
         estimated subspace (those that apply: ``K <= L``, counts over items;
-        else random starts in the full space), ``short_iter`` iterations each,
-        the best continued.  ``"mom"``/``"tensor"``: that warm start;
+        else random starts in the full space) and the data-driven ``"split"``
+        and ``"clusters"`` starts, chosen among by successive halving (every
+        start ``short_iter`` iterations, then the better half twice as long,
+        ...; ``selection`` says why the winner won), the winner continued.
+        With ``K = 1`` (a concave problem) one start, the plain MNL fit.
+        ``"mom"``/``"tensor"``/``"split"``/``"clusters"``: that start;
         ``"subspace"``/``"random"``: ``n_starts`` random starts in the
         subspace / full space.  Parameters (optionally with a leading starts
         axis) or an :class:`EMResult` start there.
     n_starts : int, optional
-        Random starts for ``"auto"``, ``"subspace"``, ``"random"`` (default 16).
+        Random starts for ``"auto"``, ``"subspace"``, ``"random"`` (default 16; 4 under
+        ``"auto"`` when the design is far from Gaussian, where the subspace is poorly estimated).
     seed : int or jax.random key
         All randomness derives from it: same seed, same result.
     max_iter : int, default 2000
@@ -174,10 +181,14 @@ def fit_em(
         is ``< tol * |ll|`` and the projected parameter change ``< sqrt(tol)``
         (whitened, relative to ``max(1, max |atom|)``).  0 runs ``max_iter``.
     m_step : {"gradient", "newton"}
-        One gradient step in whitened coordinates (the paper's), or one Newton step.
+        One gradient step in whitened coordinates (the paper's), or one Newton
+        step (with ``acceleration="squarem"`` or ``"none"``).
     step_size : float, default 1.0
         Any positive value keeps the likelihood monotone (steps are halved).
-    acceleration : {"squarem", "none"}, None or bool, default "squarem"
+    acceleration : {"lbfgs", "squarem", "none"}, None or bool, default "lbfgs"
+        ``"lbfgs"``: L-BFGS on the observed log-likelihood with the EM step as
+        its preconditioner and a monotone line search (see
+        :mod:`smm_ppl.em.lbfgs`); ``"squarem"``: SQUAREM around the EM map.
     short_iter : int, default 20
         Length of the short runs of a multi-start init.
     compute_standard_errors : bool, default True
@@ -219,6 +230,8 @@ def fit_em(
     check_init(init)
     key = check_key(seed)
     n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
+    if opts["n_starts"] is None and init == "auto" and _far_from_gaussian(prepared):
+        n_random = FEW_STARTS  # random starts in a subspace the moments estimate poorly: spend less on them
     layout = prepared.layout
     say(f"{layout.n_rows} rows, L = {layout.n_features}, K = {K}: building the starts (init={init!r})")
     starts = build_starts(init, prepared, K, key, n_random)
@@ -241,6 +254,10 @@ def fit_em(
     result = _assemble(prepared, starts, outcome, opts)
     say("done")
     return result
+
+
+def _far_from_gaussian(prepared: Prepared) -> bool:
+    return bool(getattr(prepared.white, "supports_moments", False) and not prepared.gaussianity.ok)
 
 
 def _warn_starts(starts: Starts, init: Any) -> None:
@@ -271,10 +288,11 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             stacklevel=3,
         )
     if not outcome.converged and opts["tol"] > 0:
-        hint = "" if opts["acceleration"] == "squarem" else ", or use acceleration='squarem'"
+        hint = "" if opts["acceleration"] == "lbfgs" else ", or use acceleration='lbfgs'"
         warnings.warn(
             f"EM did not converge in max_iter={opts['max_iter']} iterations (tol={opts['tol']:g}); raise max_iter "
-            f"or loosen tol{hint}. (Slow convergence can also mean too many components: a flat likelihood.)",
+            f"or loosen tol{hint}. (Slow convergence can also mean too many components: a flat likelihood.)"
+            + _divergence_note(weights, outcome.atoms),
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -324,6 +342,24 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         acceleration=opts["acceleration"],
         selection=outcome.selection.replace(f"start {best} ", f"{starts.names[best]} ", 1),
         assumptions=assumptions,
+    )
+
+
+#: A whitened atom this long puts almost all of its class on the few items furthest along it.
+LONG_ATOM = 15.0
+
+
+def _divergence_note(weights: np.ndarray, atoms_white: np.ndarray) -> str:
+    """Name the classes whose atoms ran off: there the likelihood may have no maximum at finite parameters."""
+    norms = np.linalg.norm(atoms_white, axis=1)
+    long = np.flatnonzero((weights >= WEIGHT_FLOOR) & (norms > LONG_ATOM))
+    if not long.size:
+        return ""
+    return (
+        f" Class(es) {long.tolist()} have whitened atoms of length {', '.join(f'{norms[k]:.0f}' for k in long)}: "
+        "such a class can keep raising the likelihood by moving the last of its mass off items without counts "
+        "that the features separate, so the likelihood may have no maximum at finite parameters. Its estimate "
+        "along that direction is not meaningful; the NumPyro model's prior on the atoms (atoms_scale) regularises it."
     )
 
 
