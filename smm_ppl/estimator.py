@@ -44,7 +44,7 @@ class SoftmaxMixture:
     tol : float, default 1e-12
     m_step : {"gradient", "newton"}, default "gradient"
     step_size : float, default 1.0
-    acceleration : {"lbfgs", "squarem", "none"} or None, default "lbfgs"
+    acceleration : {"auto", "lbfgs", "squarem", "none"} or None, default "auto"
     compute_standard_errors : bool, default True
 
     Attributes
@@ -81,7 +81,7 @@ class SoftmaxMixture:
         tol: float = 1e-12,
         m_step: str = "gradient",
         step_size: float = 1.0,
-        acceleration: Any = "lbfgs",
+        acceleration: Any = "auto",
         compute_standard_errors: bool = True,
     ) -> None:
         self.n_components = n_components

@@ -37,7 +37,9 @@ def test_fit_returns_self_and_sets_attributes(data, fitted):
     assert model.log_likelihood_ == pytest.approx(smm.log_likelihood(X, n, model.params_), rel=1e-10)
     # Same as the functional interface.
     res = smm.fit_em(X, n, 2, init=TRUTH, compute_standard_errors=False)
-    np.testing.assert_allclose(model.atoms_, res.params.atoms)
+    # To the stopping rule's precision (sqrt(tol) relative): a stored program and a
+    # freshly traced one may differ in round-off, and so stop one iteration apart.
+    np.testing.assert_allclose(model.atoms_, res.params.atoms, rtol=1e-5)
 
 
 def test_predictions(data, fitted):

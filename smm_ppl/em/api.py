@@ -110,11 +110,19 @@ def _check_acceleration(value: Any, name: str) -> str:
         return "none"
     if value is True:
         return "squarem"
-    if isinstance(value, str) and value.lower() in ACCELERATIONS:
+    if isinstance(value, str) and value.lower() in ACCELERATIONS + ("auto",):
         return value.lower()
     raise ValueError(
-        f"{name} must be one of {list(ACCELERATIONS)} (or None/False for none, True for squarem), got {value!r}."
+        f"{name} must be 'auto' or one of {list(ACCELERATIONS)} (or None/False for none, True for squarem), "
+        f"got {value!r}."
     )
+
+
+def resolve_acceleration(acceleration: str, m_step: str) -> str:
+    """``"auto"``: the quasi-Newton acceleration with the gradient M-step, SQUAREM with the Newton M-step."""
+    if acceleration != "auto":
+        return acceleration
+    return "lbfgs" if m_step == "gradient" else "squarem"
 
 
 #: Declarative argument constraints of :func:`fit_em` (scikit-learn style).
@@ -123,7 +131,7 @@ PARAMETER_CONSTRAINTS = {
     "tol": Real(strict=False),
     "m_step": Options(M_STEPS),
     "step_size": Real(strict=True),
-    "acceleration": Constraint(_check_acceleration, f"one of {list(ACCELERATIONS)}, None or a bool"),
+    "acceleration": Constraint(_check_acceleration, f"'auto', one of {list(ACCELERATIONS)}, None or a bool"),
     "short_iter": Integer(1),
     "n_starts": Optional(Integer(1)),
     "compute_standard_errors": Boolean(),
@@ -142,7 +150,7 @@ def fit_em(
     tol: float = DEFAULT_TOL,
     m_step: str = "gradient",
     step_size: float = 1.0,
-    acceleration: Any = "lbfgs",
+    acceleration: Any = "auto",
     *,
     short_iter: int = 20,
     compute_standard_errors: bool = True,
@@ -185,8 +193,9 @@ def fit_em(
         step (with ``acceleration="squarem"`` or ``"none"``).
     step_size : float, default 1.0
         Any positive value keeps the likelihood monotone (steps are halved).
-    acceleration : {"lbfgs", "squarem", "none"}, None or bool, default "lbfgs"
-        ``"lbfgs"``: L-BFGS on the observed log-likelihood with the EM step as
+    acceleration : {"auto", "lbfgs", "squarem", "none"}, None or bool, default "auto"
+        ``"auto"``: ``"lbfgs"`` with the gradient M-step, ``"squarem"`` with
+        the Newton one.  ``"lbfgs"``: L-BFGS on the observed log-likelihood with the EM step as
         its preconditioner and a monotone line search (see
         :mod:`smm_ppl.em.lbfgs`); ``"squarem"``: SQUAREM around the EM map.
     short_iter : int, default 20
@@ -226,6 +235,7 @@ def fit_em(
         ),
     )
     opts["init"] = init
+    opts["acceleration"] = resolve_acceleration(opts["acceleration"], opts["m_step"])
     say = Progress(opts["progress_bar"], "fit_em")
     check_init(init)
     key = check_key(seed)
@@ -364,22 +374,31 @@ def _divergence_note(weights: np.ndarray, atoms_white: np.ndarray) -> str:
 
 
 def _warn_assumptions(assumptions, winner: str, init: Any) -> None:
-    """Say when the moment starts were out of their depth, and what that means for this fit."""
+    """Say when the moment starts were out of their depth, and what that means for this fit.
+
+    A moment start chosen by name: whenever an assumption fails.  Under
+    ``"auto"``, which also runs the data-driven starts: when the design is far
+    from Gaussian (concentrated classes alone are recorded in the result, not
+    warned about: on small ``p`` they are the rule).
+    """
     if assumptions is None or assumptions.hold or not isinstance(init, str):
         return
-    why = "; ".join(assumptions.reasons)
     if init in MOMENT_STARTS:
+        why = "; ".join(assumptions.reasons)
         consequence = (
             f"the {init!r} start can land far from the optimum: compare with init='auto', which also tries "
             "the data-driven starts 'split' and 'clusters'"
         )
-    elif winner.split("[")[0] in MOMENT_STARTS:
+    elif init == "auto" and not assumptions.gaussianity.ok:
+        why = assumptions.reasons[0]
+        rests = winner.split("[")[0] in MOMENT_STARTS
         consequence = (
-            f"the winning start ({winner}) rests on them (the data-driven starts did no better); "
-            "check the log-likelihood against more starts (n_starts=...)"
+            "the moment starts (mom, tensor, subspace) are unreliable here, so init='auto' ran fewer of them beside "
+            f"the data-driven starts; the winner, {winner}, "
+            + ("rests on the moments: check it against more starts (n_starts=...)" if rests else "does not")
         )
     else:
-        return  # a start that does not rest on the moments won: the result records the check
+        return
     warnings.warn(
         f"The latent-moment warm starts' assumptions fail: {why}. Consequence: {consequence}.",
         UserWarning,
