@@ -395,7 +395,11 @@ def _warn_assumptions(assumptions, winner: str, init: Any) -> None:
         consequence = (
             "the moment starts (mom, tensor, subspace) are unreliable here, so init='auto' ran fewer of them beside "
             f"the data-driven starts; the winner, {winner}, "
-            + ("rests on the moments: check it against more starts (n_starts=...)" if rests else "does not")
+            + (
+                "rests on the moments: check it against more starts (n_starts=...)"
+                if rests
+                else "does not rest on them"
+            )
         )
     else:
         return

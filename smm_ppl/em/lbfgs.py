@@ -17,8 +17,9 @@ logits at the trial point, the gradient at the accepted one).
 
 Monotone.  A step is accepted only under Armijo's condition, which implies
 that the log-likelihood rose; after :data:`MAX_HALVINGS` failed halvings the
-iteration falls back to the safeguarded EM update (monotone by its own
-safeguard) and clears the curvature memory.  Curvature pairs with
+iteration backtracks along the EM direction instead (an ascent direction, so
+a short enough step is accepted unless round-off intervenes; then the state
+is kept) and clears the curvature memory.  Curvature pairs with
 ``s.y <= 0`` are skipped, so the implicit inverse Hessian stays positive
 definite.
 """
@@ -33,7 +34,7 @@ from jax import lax
 
 from ..layouts import Layout
 from ..params import WEIGHT_FLOOR
-from .kernel import EMState, accept, em_init, em_update
+from .kernel import EMState, accept, em_init
 
 __all__ = ["LBFGSState", "LBFGSInfo", "lbfgs_init", "lbfgs_update", "MEMORY"]
 
@@ -80,7 +81,7 @@ class LBFGSInfo(NamedTuple):
     """What one iteration did."""
 
     halvings: jax.Array  # () int
-    fallback: jax.Array  # () bool: the quasi-Newton step failed; an EM update was taken
+    fallback: jax.Array  # () bool: the quasi-Newton step failed; the EM direction was taken
 
 
 def _flat(weights, atoms):
@@ -142,63 +143,67 @@ def _direction(state: LBFGSState, diag: jax.Array) -> jax.Array:
 
 
 def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tuple[LBFGSState, LBFGSInfo]:
-    """One monotone quasi-Newton iteration (pure, jittable); ``step_size`` scales the first trial."""
+    """One monotone quasi-Newton iteration (pure, jittable); ``step_size`` scales the first trial.
+
+    One backtracking loop: :data:`MAX_HALVINGS` halvings along the
+    quasi-Newton direction, then as many along the EM direction (the
+    preconditioned gradient) from the full step; if both fail the state is
+    kept and the memory cleared.
+    """
     inner = state.inner
     K, L = inner.atoms.shape
     dtype = inner.atoms.dtype
     x0 = _flat(inner.weights, inner.atoms)
     diag = _preconditioner(inner.weights, L)
+    em_direction = diag * state.grad
     direction = _direction(state, diag)
-    slope = jnp.dot(state.grad, direction)
-    # A direction that does not ascend (round-off in the memory) restarts from the EM direction.
-    bad = ~(jnp.isfinite(slope) & (slope > 0))
-    direction = jnp.where(bad, diag * state.grad, direction)
-    slope = jnp.where(bad, jnp.dot(state.grad, direction), slope)
+    # A direction that does not ascend (round-off in the memory) gives way to the EM direction at once.
+    bad = ~(jnp.isfinite(jnp.dot(state.grad, direction)) & (jnp.dot(state.grad, direction) > 0))
+    direction = jnp.where(bad, em_direction, direction)
+    t0 = jnp.asarray(step_size, dtype)
 
-    def trial(t):
-        w, a = _unflat(x0 + t * direction, K, L)
+    def trial(d, t):
+        w, a = _unflat(x0 + t * d, K, L)
         logits = a @ layout.features_t
         return EMState(w, a, logits, layout.statistics(w, logits))
 
-    def ok(candidate, t):
-        return accept(candidate.ll, inner.ll) & (candidate.ll >= inner.ll + ARMIJO * t * slope)
+    def ok(candidate, d, t):
+        return accept(candidate.ll, inner.ll) & (candidate.ll >= inner.ll + ARMIJO * t * jnp.dot(state.grad, d))
 
-    t0 = jnp.asarray(step_size, dtype)
-    first = trial(t0)
+    last = 2 * MAX_HALVINGS + 1
 
     def cond(c):
-        i, good, _, _ = c
-        return ~good & (i < MAX_HALVINGS)
+        i, good, _, _, _ = c
+        return ~good & (i < last)
 
     def body(c):
-        i, _, t, _ = c
-        t = 0.5 * t
-        candidate = trial(t)
-        return i + 1, ok(candidate, t), t, candidate
+        i, _, t, d, _ = c
+        i = i + 1
+        switch = i == MAX_HALVINGS + 1
+        d = jnp.where(switch, em_direction, d)
+        t = jnp.where(switch, t0, 0.5 * t)
+        candidate = trial(d, t)
+        return i, ok(candidate, d, t), t, d, candidate
 
-    halvings, good, t, candidate = lax.while_loop(cond, body, (jnp.asarray(0), ok(first, t0), t0, first))
-
-    def take(_):
-        grad, _ = _gradient(layout, candidate)
-        s = _flat(candidate.weights, candidate.atoms) - x0
-        y = state.grad - grad  # of the negative log-likelihood: -(g_new - g_old)
-        sy = jnp.dot(s, y)
-        keep = jnp.isfinite(sy) & (sy > 1e-12 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y)))
-        slot = state.head % MEMORY
-        return LBFGSState(
-            candidate,
-            grad,
-            jnp.where(keep, state.s.at[slot].set(s), state.s),
-            jnp.where(keep, state.y.at[slot].set(y), state.y),
-            jnp.where(keep, state.rho.at[slot].set(1.0 / jnp.where(keep, sy, 1.0)), state.rho),
-            state.head + keep.astype(state.head.dtype),
-        )
-
-    def fall_back(_):
-        em_state, _ = em_update(layout, inner, 1.0)
-        grad, _ = _gradient(layout, em_state)
-        zeros = jnp.zeros_like(state.s)
-        return LBFGSState(em_state, grad, zeros, zeros, jnp.zeros_like(state.rho), jnp.asarray(0))
-
-    new = lax.cond(good, take, fall_back, None)
-    return new, LBFGSInfo(halvings.astype(jnp.int32), ~good)
+    first = trial(direction, t0)
+    i, good, _, _, candidate = lax.while_loop(
+        cond, body, (jnp.asarray(0), ok(first, direction, t0), t0, direction, first)
+    )
+    new_inner = jax.tree_util.tree_map(lambda a, b: jnp.where(good, a, b), candidate, inner)
+    grad, _ = _gradient(layout, new_inner)
+    s = _flat(new_inner.weights, new_inner.atoms) - x0
+    y = state.grad - grad  # of the negative log-likelihood: -(g_new - g_old)
+    sy = jnp.dot(s, y)
+    keep = good & jnp.isfinite(sy) & (sy > 1e-12 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y)))
+    slot = state.head % MEMORY
+    clear = ~good | (i > MAX_HALVINGS)  # the quasi-Newton step failed: its memory misleads
+    rho = jnp.where(keep, state.rho.at[slot].set(1.0 / jnp.where(keep, sy, 1.0)), state.rho)
+    new = LBFGSState(
+        new_inner,
+        grad,
+        jnp.where(clear, 0.0, jnp.where(keep, state.s.at[slot].set(s), state.s)),
+        jnp.where(clear, 0.0, jnp.where(keep, state.y.at[slot].set(y), state.y)),
+        jnp.where(clear, 0.0, rho),
+        jnp.where(clear, 0, state.head + keep.astype(state.head.dtype)),
+    )
+    return new, LBFGSInfo(i.astype(jnp.int32), i > MAX_HALVINGS)
