@@ -84,4 +84,6 @@ def test_svi_result_follows_the_em_result_convention(k2):
     np.testing.assert_array_equal(svi.init_params.atoms, em.params.atoms)
     by_name = smm.fit_svi(X, n, 2, init="auto", guide="delta", num_steps=20, num_draws=5, seed=0)
     assert by_name.init == "auto"
-    np.testing.assert_allclose(by_name.init_params.atoms, em.params.atoms, atol=1e-8)
+    # The same estimate up to the labels (the classes' order depends on the winning start).
+    aligned = smm.align_params(by_name.init_params, em.params)
+    np.testing.assert_allclose(aligned.atoms, em.params.atoms, atol=1e-6)
