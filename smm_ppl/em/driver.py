@@ -415,7 +415,7 @@ def run_starts(
         outcomes[best] = f"won after {rnd} round(s) ({iterations[best]} iterations)"
         selection = (
             f"start {best} won the successive halving after {rnd} round(s): log-likelihood "
-            f"{ll_last[best] * n_obs:.6g}, the best other start {runner_up * n_obs:.6g} when it stopped"
+            f"{ll_last[best] * n_obs:,.2f}, the best other start {runner_up * n_obs:,.2f} when it stopped"
         )
     else:
         selection = "a single start"
