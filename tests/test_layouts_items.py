@@ -118,6 +118,12 @@ def test_rows_bucket_holds_the_data_and_shares_round_sizes():
     for bad in (0, -3, 2.5, True, "10"):
         with pytest.raises(ValueError, match="n_rows must be a positive int"):
             rows_bucket(bad)
+    # Wide features: fine buckets from 6,144 rows on (each iteration costs milliseconds there).
+    wide = np.array([rows_bucket(s, 384) for s in sizes])
+    assert np.all(wide >= sizes) and np.all(np.diff(wide) >= 0)
+    assert np.all(wide[sizes > 6_144] <= 1.125 * sizes[sizes > 6_144])
+    assert rows_bucket(30_522, 384) == 30_720 and rows_bucket(30_522, 16) == 49_152
+    assert rows_bucket(1000, 384) == rows_bucket(1200, 384)
 
 
 @pytest.mark.parametrize("exact", [False, True])

@@ -49,4 +49,4 @@ def bucketed(layout: Layout) -> Layout:
     same bucket reuse it.
     """
     pad = getattr(layout, "padded", None)
-    return layout if pad is None else pad(rows_bucket(layout.n_rows))
+    return layout if pad is None else pad(rows_bucket(layout.n_rows, layout.n_features))

@@ -157,21 +157,30 @@ def log_pi_floor(dtype) -> float:
 #: Up to this many rows, buckets double (compilation dominates a fit); above,
 #: they are eighths of an octave (the iterations dominate, padding costs).
 _COARSE_ROWS = 49_152
+_COARSE_ROWS_MIN = 6_144
+_COARSE_WORK = 49_152 * 16
 
 
-def rows_bucket(n_rows: int) -> int:
+def rows_bucket(n_rows: int, n_features: int = 1) -> int:
     """The number of rows a layout with ``n_rows`` rows is padded to for the compiled programs.
 
-    ``3 * 2^k`` (at least 96) up to 49,152 rows: the edges sit between the
+    ``3 * 2^k`` (at least 96) up to a coarse limit: the edges sit between the
     round sizes people use (1,000 and 1,200 share 1,536; 2,000 and 3,000
     share 3,072), and padding at most doubles an iteration that costs
     microseconds.  Above, the next multiple of ``2^(floor(log2 n) - 3)``:
-    at most 12.5 % padding, where the iterations dominate.
+    at most 12.5 % padding, where the iterations dominate.  The coarse limit
+    is 49,152 rows while ``rows * n_features`` stays below about 800,000
+    (an iteration of well under a millisecond), halved for wider features
+    down to 6,144 (a vocabulary of 30,522 tokens in 384 dimensions pads to
+    30,720 rows, not 49,152).
     """
     if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
         raise ValueError(f"n_rows must be a positive int, got {n_rows!r}.")
     n = int(n_rows)
-    if n <= _COARSE_ROWS:
+    coarse = _COARSE_ROWS
+    while coarse > _COARSE_ROWS_MIN and coarse * max(int(n_features), 1) > _COARSE_WORK:
+        coarse //= 2
+    if n <= coarse:
         bucket = 96
         while bucket < n:
             bucket *= 2
