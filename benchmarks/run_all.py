@@ -56,6 +56,8 @@ STEPS = [
     ("warmstart", "bench_warmstart.py", 1200),
     ("memory", "bench_memory.py", 1800),
     ("latency", "bench_latency.py", 1800),
+    ("defaults", "bench_defaults.py", 1800),
+    ("real", "bench_real.py", 14400),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {
@@ -68,6 +70,8 @@ JSON_NAMES = {
     "warmstart": "warmstart.json",
     "memory": "memory.json",
     "latency": "latency.json",
+    "defaults": "defaults.json",
+    "real": "real.json",
 }
 COMMAND = "python benchmarks/run_all.py"
 
@@ -663,6 +667,80 @@ def latency_table(res) -> str:
     )
 
 
+def section_defaults(res) -> tuple[str, list[str]]:
+    """The quasi-Newton default against SQUAREM on Gaussian designs (no regression)."""
+    if not res or not res.get("summary"):
+        return "", []
+    rows = []
+    for line in res["summary"]:
+        a, q = line["auto"], line["squarem"]
+        rows.append(
+            [
+                line["K"],
+                f"{a['max_error_ratio']:.4f}",
+                f"{a['converged']}/{a['fits']}",
+                f"{a['median_wall_s']:.2f}",
+                f"{q['max_error_ratio']:.4f}",
+                f"{q['converged']}/{q['fits']}",
+                f"{q['median_wall_s']:.2f}",
+            ]
+        )
+    args = res["args"]
+    table = _table(
+        ["K", "default: max error ratio", "converged", "median s", "SQUAREM: max ratio", "converged", "median s"],
+        rows,
+    )
+    intro = (
+        f"p = {args['p']:,}, L = {args['L']}, N = {args['N']:,}, {args['seeds']} seeds per K; error ratio = "
+        "atom error of `fit_em(init='auto')` over that of EM from the truth (`python benchmarks/bench_defaults.py`)."
+    )
+    worst = max(line["auto"]["max_error_ratio"] for line in res["summary"])
+    return intro + "\n\n" + table, [
+        f"Gaussian designs, K up to {max(a['K'] for a in res['summary'])}: error of "
+        f"`auto` at most {worst:.4f}x the oracle's with the default acceleration"
+    ]
+
+
+def section_real(res) -> tuple[str, list[str]]:
+    """Fits on the real vocabulary design against the polished labelled oracle."""
+    if not res or not res.get("rows"):
+        return "", []
+    rows = []
+    for r in res["rows"]:
+        a = r.get("auto") or {}
+        rows.append(
+            [
+                r["case"],
+                r["K"],
+                f"{r['ll_oracle']:,.2f}",
+                f"{r['gap']:+.3f}",
+                f"{'yes' if a.get('converged') else 'no'} ({a.get('n_iter', '?')})",
+                f"{r['wall_auto_s']:.0f}",
+                f"{r['labelled_s']:.1f}",
+                f"{r['ratio']:.1f}",
+            ]
+        )
+    table = _table(
+        [
+            "case",
+            "K",
+            "oracle log-lik.",
+            "auto - oracle",
+            "converged (iterations)",
+            "auto wall s",
+            "labelled s",
+            "ratio",
+        ],
+        rows,
+    )
+    intro = (
+        "MiniLM-L6 token embeddings (p = 30,522, L = 384), N = 200,000 (`python benchmarks/bench_real.py`; "
+        "the oracle is the labelled MNLs polished by `fit_em` and by SciPy L-BFGS-B, the better; wall times "
+        "include compilation)."
+    )
+    return intro + "\n\n" + table, []
+
+
 def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: float | None, path: Path) -> None:
     env = None
     for name in JSON_NAMES:
@@ -755,6 +833,14 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     body, h = section_memory(_load(results_dir, "memory"))
     if body:
         sections += ["## Memory at p = 10^6 items, L = 64 (`python benchmarks/bench_memory.py`)", "", body, ""]
+        headline += h
+    body, h = section_defaults(_load(results_dir, "defaults"))
+    if body:
+        sections += ["## EM defaults on Gaussian designs", "", body, ""]
+        headline += h
+    body, h = section_real(_load(results_dir, "real"))
+    if body:
+        sections += ["## Real designs", "", body, ""]
         headline += h
     lat = _load(results_dir, "latency")
     if lat:
