@@ -299,3 +299,15 @@ def test_progress_lines_say_what_runs_and_when_it_compiles(problem, capsys):
     assert "standard errors" in capsys.readouterr().err
     smm.fit_em(X, n, 3, init=truth, max_iter=5, tol=0.0, progress_bar=False)
     assert capsys.readouterr().err == ""
+
+
+def test_the_convergence_warning_names_runaway_atoms():
+    from smm_ppl.em.api import LONG_ATOM, _divergence_note
+
+    weights = np.array([0.5, 0.3, 0.2])
+    atoms = np.zeros((3, 4))
+    assert _divergence_note(weights, atoms) == ""
+    atoms[1, 2] = 2 * LONG_ATOM
+    note = _divergence_note(weights, atoms)
+    assert "Class(es) [1]" in note and "no maximum at finite parameters" in note
+    assert _divergence_note(np.array([0.5, 0.0, 0.5]), atoms) == ""  # a collapsed class is reported elsewhere
