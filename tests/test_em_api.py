@@ -301,13 +301,14 @@ def test_progress_lines_say_what_runs_and_when_it_compiles(problem, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_the_convergence_warning_names_runaway_atoms():
-    from smm_ppl.em.api import LONG_ATOM, _divergence_note
-
-    weights = np.array([0.5, 0.3, 0.2])
-    atoms = np.zeros((3, 4))
-    assert _divergence_note(weights, atoms) == ""
-    atoms[1, 2] = 2 * LONG_ATOM
-    note = _divergence_note(weights, atoms)
-    assert "Class(es) [1]" in note and "no maximum at finite parameters" in note
-    assert _divergence_note(np.array([0.5, 0.0, 0.5]), atoms) == ""  # a collapsed class is reported elsewhere
+def test_the_convergence_warning_names_runaway_atoms(small_problem):
+    X, n, truth = small_problem
+    long = truth.atoms.copy()
+    long[1] *= 40.0 / np.linalg.norm(long[1])  # a class on a handful of items
+    kw = dict(max_iter=2, compute_standard_errors=False)
+    with pytest.warns(smm.ConvergenceWarning, match=r"Class\(es\) \[1\] have whitened atoms") as record:
+        smm.fit_em(X, n, 2, init=smm.SMMParams(truth.weights, long), **kw)
+    assert "no maximum at finite parameters" in str(record[0].message)
+    with pytest.warns(smm.ConvergenceWarning) as record:
+        smm.fit_em(X, n, 2, init=truth, tol=1e-300, **kw)
+    assert all("whitened atoms" not in str(r.message) for r in record)
