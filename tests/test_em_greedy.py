@@ -90,3 +90,13 @@ def test_auto_records_why_the_winner_won():
             assert r["log_likelihood_short"] <= winner["log_likelihood_short"] + 1e-6 * abs(res.log_likelihood)
     # later rounds run the survivors longer: the winner ran more iterations than the first round's losers
     assert winner["iterations"] > min(r["iterations"] for r in res.starts if r["error"] is None)
+
+
+def test_the_gaussianity_check_is_public_and_validates_its_input():
+    rng = np.random.default_rng(0)
+    assert smm.check_gaussian_design(rng.standard_normal((4000, 3))).ok
+    assert not smm.check_gaussian_design(rng.exponential(size=(4000, 3))).ok
+    with pytest.raises(ValueError, match="xt must be 2-D"):
+        smm.check_gaussian_design(np.ones(5))
+    with pytest.raises(ValueError, match="xt"):
+        smm.check_gaussian_design(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 1.0]]))

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..validation import check_features
+
 __all__ = ["GaussianityCheck", "check_gaussian_design", "warn_if_not_gaussian"]
 
 
@@ -38,7 +40,8 @@ def check_gaussian_design(xt: np.ndarray) -> GaussianityCheck:
     ``sqrt(24/p)``) to fixed thresholds so that small designs do not raise
     false alarms.
     """
-    xt = np.asarray(xt, dtype=np.float64)
+    # Any design works (whitened or not: skewness and kurtosis are scale-free).
+    xt = check_features(xt, "xt", check_rank=False)
     p, L = xt.shape
     rng = np.random.default_rng(20240611)  # fixed: the check must be deterministic
     extra = rng.standard_normal((L, _N_RANDOM_DIRECTIONS))
