@@ -76,6 +76,11 @@ class EMInfo(NamedTuple):
     kept: jax.Array  # () bool: even the weights-only update lost to round-off; parameters kept
 
 
+def inner_property(name: str) -> property:
+    """A wrapper state's ``weights``, ``atoms`` or ``ll``: those of the :class:`EMState` it holds as ``inner``."""
+    return property(lambda self: getattr(self.inner, name), doc=f"``inner.{name}``")
+
+
 def em_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> EMState:
     """The :class:`EMState` at ``(weights, atoms)`` (whitened coordinates)."""
     logits = atoms @ layout.features_t

@@ -34,7 +34,7 @@ from jax import lax
 
 from ..layouts import Layout
 from ..params import WEIGHT_FLOOR
-from .kernel import EMState, accept, em_init
+from .kernel import EMState, accept, em_init, inner_property
 
 __all__ = ["LBFGSState", "LBFGSInfo", "lbfgs_init", "lbfgs_update", "MEMORY"]
 
@@ -64,17 +64,9 @@ class LBFGSState(NamedTuple):
     rho: jax.Array  # (MEMORY,)
     head: jax.Array  # () int: rows written so far (mod MEMORY gives the next slot)
 
-    @property
-    def weights(self):
-        return self.inner.weights
-
-    @property
-    def atoms(self):
-        return self.inner.atoms
-
-    @property
-    def ll(self):
-        return self.inner.ll
+    weights = inner_property("weights")
+    atoms = inner_property("atoms")
+    ll = inner_property("ll")
 
 
 class LBFGSInfo(NamedTuple):

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ..layouts import Layout
-from .kernel import EMState, accept, em_init, em_update
+from .kernel import EMState, accept, em_init, em_update, inner_property
 
 __all__ = ["SquaremState", "SquaremInfo", "squarem_init", "squarem_update"]
 
@@ -27,17 +27,9 @@ class SquaremState(NamedTuple):
     inner: EMState
     step_max: jax.Array  # ()
 
-    @property
-    def weights(self):
-        return self.inner.weights
-
-    @property
-    def atoms(self):
-        return self.inner.atoms
-
-    @property
-    def ll(self):
-        return self.inner.ll
+    weights = inner_property("weights")
+    atoms = inner_property("atoms")
+    ll = inner_property("ll")
 
 
 class SquaremInfo(NamedTuple):
