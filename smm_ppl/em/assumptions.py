@@ -56,7 +56,7 @@ class MomentAssumptions(NamedTuple):
 
 
 def check_moment_assumptions(
-    prepared: Prepared, weights: np.ndarray, atoms_white: np.ndarray, *, valid_only: bool = True
+    prepared: Prepared, weights: np.ndarray, atoms_white: np.ndarray
 ) -> MomentAssumptions | None:
     """The check at whitened ``(weights, atoms)``; ``None`` for layouts without counts over one set of items."""
     white = prepared.white

@@ -103,7 +103,7 @@ def _split_once(x, freq, weights, atoms, alive):
         ls = log_sigma.copy()
         ls[:, [k, new]] = _log_sigma(x, a[[k, new]])
         candidates.append((_ll(freq, trial_w, ls), a))
-    ll, a = max(candidates, key=lambda c: c[0])
+    _, a = max(candidates, key=lambda c: c[0])
     return trial_w, a, new
 
 

@@ -84,8 +84,8 @@ def _unflat(x, K, L):
     return jax.nn.softmax(x[:K]), x[K:].reshape(K, L)
 
 
-def _gradient(layout: Layout, inner: EMState) -> tuple[jax.Array, jax.Array]:
-    """Gradient of ``ll`` (per observation) in ``(log alpha, beta)`` and the preconditioner's scale.
+def _gradient(layout: Layout, inner: EMState) -> jax.Array:
+    """Gradient of ``ll`` (per observation) in ``(log alpha, beta)``.
 
     ``d ll / d beta_k = alpha_raw_k (R_k @ X)``, ``d ll / d eta_k = alpha_raw_k
     - alpha_k``: one pass over the features (``R @ X``), as the EM step.
@@ -93,7 +93,7 @@ def _gradient(layout: Layout, inner: EMState) -> tuple[jax.Array, jax.Array]:
     alpha_raw, residual = layout.weights_and_residual(inner.weights, inner.logits, inner.stats)
     g_atoms = alpha_raw[:, None] * (residual @ layout.features)
     g_eta = alpha_raw - inner.weights
-    return jnp.concatenate([g_eta, g_atoms.ravel()]), alpha_raw
+    return jnp.concatenate([g_eta, g_atoms.ravel()])
 
 
 def _preconditioner(weights, L):
@@ -104,7 +104,7 @@ def _preconditioner(weights, L):
 
 def lbfgs_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> LBFGSState:
     inner = em_init(layout, weights, atoms)
-    grad, _ = _gradient(layout, inner)
+    grad = _gradient(layout, inner)
     n = grad.shape[0]
     zeros = jnp.zeros((MEMORY, n), grad.dtype)
     return LBFGSState(inner, grad, zeros, zeros, jnp.zeros((MEMORY,), grad.dtype), jnp.asarray(0))
@@ -182,7 +182,7 @@ def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tup
         cond, body, (jnp.asarray(0), ok(first, direction, t0), t0, direction, first)
     )
     new_inner = jax.tree_util.tree_map(lambda a, b: jnp.where(good, a, b), candidate, inner)
-    grad, _ = _gradient(layout, new_inner)
+    grad = _gradient(layout, new_inner)
     s = _flat(new_inner.weights, new_inner.atoms) - x0
     y = state.grad - grad  # of the negative log-likelihood: -(g_new - g_old)
     sy = jnp.dot(s, y)
