@@ -1,0 +1,232 @@
+"""Maximum likelihood for the latent-class logit: EM safeguarded into Newton (SPEC section 10).
+
+Every iteration works on the free vector ``z`` of a :class:`ParameterMap`
+(coefficients and membership), a few tens of numbers, through the layout's one
+likelihood:
+
+* the **EM direction** is the Newton step of the complete-data objective
+  ``Q(z | h) = sum_u w_u sum_k h_uk (log P_k(unit) + log pi_uk)`` at the
+  current responsibilities ``h``: a weighted conditional logit per class
+  (solved jointly where coefficients are shared) and a weighted MNL of the
+  membership, both concave.  By Fisher's identity its gradient is the
+  observed gradient, so it is an ascent direction wherever ``Q``'s Hessian is
+  negative definite;
+* the **Newton direction** of the observed log-likelihood, taken whenever
+  its Hessian is negative definite (near an optimum: quadratic convergence,
+  so the published digits are reached in a few steps, not thousands of EM
+  iterations).
+
+Armijo backtracking on the observed log-likelihood along the Newton direction,
+then along the EM direction, keeps every accepted step monotone; the loop
+stops at a Newton decrement below ``tol`` (the distance to the local maximum
+in log-likelihood units).  Starts are vmapped through one compiled loop.
+
+Starts (``init="auto"``): persons split along directions of their scores under
+the one-class logit (the leading direction of taste heterogeneity first, then
+random ones), each partition turned into parameters by one complete M-step.
+The Hermite moment starts do not apply to choice situations (the layout says
+``supports_moments = False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .spec import ParameterMap
+
+__all__ = [
+    "LoopInfo",
+    "maximise",
+    "newton_concave",
+    "unit_scores",
+    "information",
+    "information_program",
+    "scores_program",
+    "run_starts",
+    "partition_starts",
+]
+
+#: Step halvings tried along each direction.
+MAX_HALVINGS = 12
+#: Armijo constant.
+ARMIJO = 1e-4
+
+
+class LoopInfo(NamedTuple):
+    z: jax.Array
+    ll: jax.Array
+    iterations: jax.Array
+    converged: jax.Array
+    decrement: jax.Array
+
+
+def total_ll(z, pmap: ParameterMap, layout) -> jax.Array:
+    ll_u = pmap.unit_log_likelihoods(z, layout)
+    w = jnp.asarray(layout.unit_weights, dtype=ll_u.dtype)
+    return jnp.sum(jnp.where(w > 0, w * ll_u, 0.0))
+
+
+def _responsibilities(z, pmap: ParameterMap, layout) -> jax.Array:
+    joint = layout.log_component_probs(pmap.atoms(z)).T + pmap.log_class_probs(z)
+    return jax.nn.softmax(joint, axis=1)
+
+
+def complete_ll(z, h, pmap: ParameterMap, layout) -> jax.Array:
+    """``Q(z | h)``: the complete-data log-likelihood at responsibilities ``h`` (U, K)."""
+    joint = layout.log_component_probs(pmap.atoms(z)).T + pmap.log_class_probs(z)
+    w = jnp.asarray(layout.unit_weights, dtype=joint.dtype)
+    return jnp.sum(w[:, None] * h * joint)
+
+
+def _solve(neg_hess, g):
+    """``neg_hess^{-1} g`` by Cholesky, and whether ``neg_hess`` is positive definite."""
+    n = g.shape[0]
+    scale = jnp.maximum(jnp.max(jnp.abs(jnp.diag(neg_hess))), 1e-300)
+    chol = jnp.linalg.cholesky(neg_hess + 1e-12 * scale * jnp.eye(n, dtype=g.dtype))
+    ok = jnp.all(jnp.isfinite(chol))
+    d = jax.scipy.linalg.cho_solve((chol, True), g)
+    ok = ok & jnp.all(jnp.isfinite(d))
+    return jnp.where(ok, d, 0.0), ok
+
+
+def _line_search(f, z, f0, g, directions, valid):
+    """Armijo backtracking along each direction in turn; ``(z_new, f_new, accepted)``."""
+    n_dir = len(directions)
+    D = jnp.stack(directions)
+    V = jnp.stack(valid)
+    trials = n_dir * (MAX_HALVINGS + 1)
+
+    def cond(c):
+        i, _, _, done = c
+        return (i < trials) & ~done
+
+    def body(c):
+        i, zb, fb, _ = c
+        which = i // (MAX_HALVINGS + 1)
+        t = 0.5 ** (i % (MAX_HALVINGS + 1)).astype(z.dtype)
+        d = D[which]
+        zt = z + t * d
+        ft = f(zt)
+        ok = V[which] & jnp.isfinite(ft) & (ft >= f0 + ARMIJO * t * jnp.dot(g, d))
+        return i + 1, jnp.where(ok, zt, zb), jnp.where(ok, ft, fb), ok
+
+    _, zn, fn, accepted = lax.while_loop(cond, body, (jnp.int32(0), z, f0, jnp.bool_(False)))
+    return zn, fn, accepted
+
+
+def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
+    """The EM/Newton loop from one start (pure, jittable, vmappable)."""
+    f = lambda z: total_ll(z, pmap, layout)  # noqa: E731
+    grad_hess = jax.jacfwd(jax.grad(f))
+
+    def step(carry):
+        z, ll, it, _, _ = carry
+        g = jax.grad(f)(z)
+        d_newton, ok_newton = _solve(-grad_hess(z), g)
+        h = lax.stop_gradient(_responsibilities(z, pmap, layout))
+        hess_q = jax.jacfwd(jax.grad(complete_ll))(z, h, pmap, layout)
+        d_em, ok_em = _solve(-hess_q, g)
+        decrement = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
+        zn, lln, accepted = _line_search(f, z, ll, g, [d_newton, d_em], [ok_newton, ok_em])
+        converged = (decrement < tol) | (~accepted & ok_newton & (decrement < 1e3 * tol))
+        return zn, lln, it + 1, converged | ~accepted, decrement
+
+    def cond(carry):
+        _, _, it, stop, _ = carry
+        return (it < max_iter) & ~stop
+
+    init = (z0, f(z0), jnp.int32(0), jnp.bool_(False), jnp.asarray(jnp.inf, z0.dtype))
+    z, ll, it, _, decrement = lax.while_loop(cond, step, init)
+    return LoopInfo(z, ll, it, decrement < tol, decrement)
+
+
+def newton_concave(f, z0, *, max_iter: int = 50, tol: float = 1e-10):
+    """Newton with backtracking for a concave objective (the M-step from given responsibilities)."""
+    grad_hess = jax.jacfwd(jax.grad(f))
+
+    def step(carry):
+        z, fz, it, _ = carry
+        g = jax.grad(f)(z)
+        d, ok = _solve(-grad_hess(z), g)
+        d = jnp.where(ok, d, g)
+        zn, fn, accepted = _line_search(f, z, fz, g, [d], [jnp.bool_(True)])
+        return zn, fn, it + 1, (~accepted) | (0.5 * jnp.dot(g, d) < tol)
+
+    def cond(c):
+        return (c[2] < max_iter) & ~c[3]
+
+    z, _, _, _ = lax.while_loop(cond, step, (z0, f(z0), jnp.int32(0), jnp.bool_(False)))
+    return z
+
+
+def unit_scores(z, pmap: ParameterMap, layout) -> jax.Array:
+    """(U, P) the gradient of each unit's weighted log-likelihood ``w_u log L_u``."""
+    w = jnp.asarray(layout.unit_weights, dtype=z.dtype)
+    return jax.jacfwd(lambda zz: w * pmap.unit_log_likelihoods(zz, layout))(z)
+
+
+def information(z, pmap: ParameterMap, layout) -> jax.Array:
+    """(P, P) the observed information ``-d^2 ell / dz^2``."""
+    hess = jax.jacfwd(jax.grad(total_ll))(z, pmap, layout)
+    return -0.5 * (hess + hess.T)
+
+
+_maximise_starts = jax.jit(
+    jax.vmap(
+        lambda z0, pmap, layout, max_iter, tol: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol),
+        in_axes=(0, None, None, None, None),
+    ),
+    static_argnames=("max_iter",),
+)
+
+
+def run_starts(starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
+    """Every start through the loop at once (one compiled program per shape)."""
+    return _maximise_starts(jnp.asarray(starts), pmap, layout, max_iter, tol)
+
+
+def _m_step_from(h, pmap: ParameterMap, layout, z_init):
+    return newton_concave(lambda z: complete_ll(z, h, pmap, layout), z_init)
+
+
+_m_steps = jax.jit(jax.vmap(_m_step_from, in_axes=(0, None, None, None)))
+information_program = jax.jit(information)
+scores_program = jax.jit(unit_scores)
+
+
+def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, layout, seed: Any) -> np.ndarray:
+    """``n_starts`` starts: units split along directions of their one-class scores, then one full M-step each.
+
+    The one-class logit (all features free) is fitted first; each unit's
+    score under it, whitened by the information, says which way its tastes
+    pull.  Start 0 splits along the leading direction of their spread, the
+    others along random directions; the split is into ``K`` quantile bins of
+    the projection (hard responsibilities).
+    """
+    K = pmap.n_classes
+    U = layout.n_units
+    z_pool = newton_concave(lambda z: total_ll(z, pooled, layout), jnp.zeros(pooled.n_params))
+    scores = np.asarray(scores_program(z_pool, pooled, layout))[:, : pooled.n_coefficients]
+    info = scores.T @ scores
+    lam, vec = np.linalg.eigh(info)
+    keep = lam > 1e-10 * max(lam[-1], 1e-300)
+    white = scores @ (vec[:, keep] / np.sqrt(lam[keep]))
+    key = jax.random.PRNGKey(seed) if isinstance(seed, (int, np.integer)) else seed
+    dirs = np.array(jax.random.normal(key, (n_starts, white.shape[1])))
+    if white.shape[1]:
+        _, _, vt = np.linalg.svd(white - white.mean(axis=0), full_matrices=False)
+        dirs[0] = vt[0]
+    proj = white @ dirs.T  # (U, n_starts)
+    ranks = np.argsort(np.argsort(proj, axis=0, kind="stable"), axis=0, kind="stable")
+    labels = np.minimum((ranks * K) // max(U, 1), K - 1)  # (U, n_starts)
+    h = np.moveaxis(np.eye(K)[labels], 1, 0)  # (n_starts, U, K)
+    z_init = np.zeros(pmap.n_params)
+    # Start from the pooled coefficients where the map has them.
+    pooled_atoms = np.broadcast_to(np.asarray(pooled.atoms(jnp.asarray(z_pool))), pmap.index.shape)
+    z_init = pmap.pack(pooled_atoms, np.zeros((pmap.covariates.shape[1], K)))
+    return np.asarray(_m_steps(jnp.asarray(h), pmap, layout, jnp.asarray(z_init)))
