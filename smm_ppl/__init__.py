@@ -7,6 +7,7 @@ from . import (
     _config,  # noqa: F401  (must run before any JAX array is created)
     layouts,
 )
+from .choice import ChoiceData, LatentClassResult, LatentClassSpec, choice_data, fit_latent_class
 from .data import SMMData, as_data, counts_from_draws
 from .diagnostics import (
     compare,
@@ -28,7 +29,7 @@ from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
 from .estimator import SoftmaxMixture
 from .inference import SVIResult, fit_svi, sample_nuts
 from .io import load_data, load_params, save_params
-from .layouts import ItemCounts, Layout, as_layout
+from .layouts import ChoiceSituations, ItemCounts, Layout, as_layout
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
 from .programs import compiled_programs
@@ -47,6 +48,12 @@ from .warmstart import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChoiceData",
+    "choice_data",
+    "LatentClassSpec",
+    "LatentClassResult",
+    "fit_latent_class",
+    "ChoiceSituations",
     "SMMParams",
     "SMMData",
     "as_data",

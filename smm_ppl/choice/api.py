@@ -57,6 +57,10 @@ class LatentClassResult:
         One row per start: its log-likelihood, iterations and convergence.
     information : (P, P) ndarray
         The observed information at the estimate.
+    unit_scores : (U, P) ndarray
+        Each unit's score at the estimate (the robust standard errors' meat).
+    trace : ndarray
+        The winning start's log-likelihood after each iteration (non-decreasing).
     """
 
     data: ChoiceData
@@ -68,6 +72,7 @@ class LatentClassResult:
     starts: pd.DataFrame
     information: np.ndarray
     unit_scores: np.ndarray
+    trace: np.ndarray
 
     # ---- parameters --------------------------------------------------------
     @property
@@ -366,6 +371,7 @@ def fit_latent_class(
     info = np.asarray(information_program(zj, pmap, layout))
     scores = np.asarray(scores_program(zj, pmap, layout))
     converged = bool(np.asarray(out.converged)[best])
+    trace = np.asarray(out.trace)[best]
     result = LatentClassResult(
         data=data,
         parameter_map=pmap,
@@ -376,6 +382,7 @@ def fit_latent_class(
         starts=table,
         information=info,
         unit_scores=scores,
+        trace=trace[np.isfinite(trace)],
     )
     if not converged:
         warnings.warn(

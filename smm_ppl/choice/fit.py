@@ -63,6 +63,7 @@ class LoopInfo(NamedTuple):
     iterations: jax.Array
     converged: jax.Array
     decrement: jax.Array
+    trace: jax.Array  # (max_iter + 1,) the log-likelihood after each iteration, NaN past the last
 
 
 def total_ll(z, pmap: ParameterMap, layout) -> jax.Array:
@@ -125,7 +126,7 @@ def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> Lo
     grad_hess = jax.jacfwd(jax.grad(f))
 
     def step(carry):
-        z, ll, it, _, _ = carry
+        z, ll, it, _, _, trace = carry
         g = jax.grad(f)(z)
         d_newton, ok_newton = _solve(-grad_hess(z), g)
         h = lax.stop_gradient(_responsibilities(z, pmap, layout))
@@ -134,15 +135,17 @@ def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> Lo
         decrement = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
         zn, lln, accepted = _line_search(f, z, ll, g, [d_newton, d_em], [ok_newton, ok_em])
         converged = (decrement < tol) | (~accepted & ok_newton & (decrement < 1e3 * tol))
-        return zn, lln, it + 1, converged | ~accepted, decrement
+        return zn, lln, it + 1, converged | ~accepted, decrement, trace.at[it + 1].set(lln)
 
     def cond(carry):
-        _, _, it, stop, _ = carry
+        _, _, it, stop, _, _ = carry
         return (it < max_iter) & ~stop
 
-    init = (z0, f(z0), jnp.int32(0), jnp.bool_(False), jnp.asarray(jnp.inf, z0.dtype))
-    z, ll, it, _, decrement = lax.while_loop(cond, step, init)
-    return LoopInfo(z, ll, it, decrement < tol, decrement)
+    ll0 = f(z0)
+    trace = jnp.full(max_iter + 1, jnp.nan, dtype=ll0.dtype).at[0].set(ll0)
+    init = (z0, ll0, jnp.int32(0), jnp.bool_(False), jnp.asarray(jnp.inf, z0.dtype), trace)
+    z, ll, it, _, decrement, trace = lax.while_loop(cond, step, init)
+    return LoopInfo(z, ll, it, decrement < tol, decrement, trace)
 
 
 def newton_concave(f, z0, *, max_iter: int = 50, tol: float = 1e-10):

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..layouts import total_weight
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
 from ..progress import Progress, check_progress_bar
@@ -256,7 +257,7 @@ def fit_em(
         short_iter=opts["short_iter"],
         algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
         progress=say,
-        n_obs=prepared.layout.n_obs,
+        n_obs=total_weight(prepared.layout),
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:
@@ -287,7 +288,7 @@ def _warn_starts(starts: Starts, init: Any) -> None:
 
 def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: dict) -> EMResult:
     """Map back to original coordinates, warn, add standard errors: the :class:`EMResult`."""
-    N = prepared.layout.n_obs
+    N = total_weight(prepared.layout)
     weights = outcome.weights / outcome.weights.sum()
     collapsed = tuple(int(k) for k in np.flatnonzero(weights < WEIGHT_FLOOR))
     if collapsed:
@@ -345,7 +346,7 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         init=starts.names[best],
         init_params=SMMParams(starts.params.weights[best].copy(), starts.params.atoms[best].copy()),
         standard_errors=se,
-        n_obs=N,
+        n_obs=prepared.layout.n_obs,
         starts=rows,
         collapsed=collapsed,
         m_step=opts["m_step"],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Layout, Statistics, class_log_posteriors, rows_bucket
+from ._base import Layout, Statistics, class_log_posteriors, rows_bucket, total_weight
+from .choices import ChoiceSituations, ChoiceStatistics, choice_situations
 from .items import ItemCounts, ItemStatistics, item_counts
 
 __all__ = [
@@ -17,9 +18,13 @@ __all__ = [
     "Statistics",
     "class_log_posteriors",
     "rows_bucket",
+    "total_weight",
     "ItemCounts",
     "ItemStatistics",
     "item_counts",
+    "ChoiceSituations",
+    "ChoiceStatistics",
+    "choice_situations",
     "as_layout",
 ]
 

@@ -38,6 +38,7 @@ __all__ = [
     "Layout",
     "Statistics",
     "class_log_posteriors",
+    "total_weight",
     "over_classes",
     "pi_tiny",
     "log_pi_floor",
@@ -49,7 +50,7 @@ class Statistics(Protocol):
     """What :meth:`Layout.statistics` returns: layout-specific arrays plus these."""
 
     log_pi: jax.Array  # (U,) log mixture probability of each unit
-    ll: jax.Array  # () mean log-likelihood per observation
+    ll: jax.Array  # () mean log-likelihood per unit weight (times total_weight: the total)
 
 
 @runtime_checkable
@@ -117,6 +118,15 @@ class Layout(Protocol):
         self, weights: jax.Array, logits: jax.Array, stats: Statistics
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``alpha_raw`` (K,), the gradient (K, L) (per unit weight) and the Hessians (K, L, L)."""
+
+
+def total_weight(layout: Layout) -> float:
+    """``sum_u n_u``: the factor from the mean log-likelihood of :meth:`Layout.statistics` to the total.
+
+    The number of draws for counts over items; the number of persons (or
+    situations) for choice data, whose units weigh 1 each.
+    """
+    return float(np.sum(np.asarray(layout.unit_counts())))
 
 
 def class_log_posteriors(layout: Layout, weights: jax.Array, atoms: jax.Array) -> jax.Array:
