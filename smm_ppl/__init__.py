@@ -7,7 +7,16 @@ from . import (
     _config,  # noqa: F401  (must run before any JAX array is created)
     layouts,
 )
-from .choice import ChoiceData, LatentClassResult, LatentClassSpec, choice_data, fit_latent_class
+from .choice import (
+    ChoiceData,
+    LatentClassResult,
+    LatentClassSpec,
+    choice_data,
+    compare_latent_class_posterior,
+    fit_latent_class,
+    fit_latent_class_svi,
+    sample_latent_class,
+)
 from .data import SMMData, as_data, counts_from_draws
 from .diagnostics import (
     compare,
@@ -53,6 +62,9 @@ __all__ = [
     "LatentClassSpec",
     "LatentClassResult",
     "fit_latent_class",
+    "sample_latent_class",
+    "fit_latent_class_svi",
+    "compare_latent_class_posterior",
     "ChoiceSituations",
     "SMMParams",
     "SMMData",

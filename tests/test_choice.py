@@ -1,0 +1,279 @@
+"""The latent-class logit on choice data: validation, specification, the published Swissmetro model,
+recovery against the truth and an oracle, monotone iterations, standard errors, predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _choice_problems import Oracle, simulate_panel, swissmetro_long
+from scipy import optimize
+
+import smm_ppl as smm
+
+ATOMS = np.array([[1.5, -1.0, 0.5], [-1.0, 0.8, 1.5]])
+FEATURES = ["x1", "x2", "x3"]
+
+
+def _data(frame, **kw):
+    args = dict(situation="situation", alternative="alternative", choice="chosen", features=FEATURES)
+    args.update(kw)
+    return smm.choice_data(frame, **args)
+
+
+@pytest.fixture(scope="module")
+def small():
+    frame, _ = simulate_panel(1, ATOMS, n_persons=30, n_situations=3)
+    return frame
+
+
+# --------------------------------------------------------------------------- #
+# Validation: each error names the rows, situations or columns
+# --------------------------------------------------------------------------- #
+
+
+def test_a_situation_without_a_choice_is_named(small):
+    bad = small.copy()
+    bad.loc[bad["situation"] == 4, "chosen"] = 0
+    with pytest.raises(ValueError, match=r"situation\(s\) 4 have no chosen alternative"):
+        _data(bad)
+
+
+def test_a_situation_without_an_available_alternative_is_named(small):
+    bad = small.copy()
+    bad.loc[bad["situation"] == 7, "available"] = 0
+    bad.loc[bad["situation"] == 7, "chosen"] = 0
+    with pytest.raises(ValueError, match=r"situation\(s\) 7 have no available alternative"):
+        _data(bad, availability="available")
+
+
+def test_a_chosen_unavailable_alternative_names_its_row(small):
+    bad = small.copy()
+    row = bad.index[(bad["situation"] == 2) & (bad["chosen"] == 1)][0]
+    bad.loc[row, "available"] = 0
+    with pytest.raises(ValueError, match=rf"chosen alternative is unavailable in 1 row\(s\) \(index {row}\)"):
+        _data(bad, availability="available")
+
+
+def test_a_person_changing_within_a_situation_is_named(small):
+    bad = small.copy()
+    bad.loc[bad.index[(bad["situation"] == 5)][1], "person"] = "someone else"
+    with pytest.raises(ValueError, match=r"person id changes within situation\(s\) 5"):
+        _data(bad, person="person")
+
+
+def test_duplicated_rows_are_named(small):
+    bad = pd.concat([small, small.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"duplicated \(situation, alternative\) pairs in 2 row\(s\) \(index 3, 270\)"):
+        _data(bad)
+
+
+def test_non_numeric_and_nan_features_are_named(small):
+    bad = small.copy()
+    bad["x2"] = bad["x2"].astype(str)
+    with pytest.raises(TypeError, match="features column 'x2' is not numeric"):
+        _data(bad)
+    bad = small.copy()
+    bad.loc[[5, 8], "x3"] = np.nan
+    with pytest.raises(ValueError, match=r"'x3' has NaN or infinite values in 2 row\(s\) \(index 5, 8\)"):
+        _data(bad)
+
+
+def test_a_feature_constant_within_every_situation_is_unidentified(small):
+    bad = small.copy()
+    bad["x1"] = bad["situation"] * 0.5  # varies across situations only
+    with pytest.raises(ValueError, match=r"feature\(s\) \['x1'\] are constant within every situation"):
+        _data(bad)
+
+
+def test_wrong_arguments_are_named(small):
+    with pytest.raises(TypeError, match="frame must be a pandas DataFrame"):
+        smm.choice_data(small.to_numpy(), situation="s", alternative="a", choice="c", features=["x"])
+    with pytest.raises(ValueError, match=r"choice='picked' is not a column"):
+        _data(small, choice="picked")
+    with pytest.raises(ValueError, match="covariate 'x1' changes within a person"):
+        _data(small, person="person", covariates=["x1"])
+    data = _data(small)
+    with pytest.raises(ValueError, match="shared names 'x9', which is not a feature"):
+        smm.fit_latent_class(data, 2, shared=["x9"])
+    with pytest.raises(ValueError, match=r"fixed\['x1'\] names class 3; classes are numbered 1 .. 2"):
+        smm.fit_latent_class(data, 2, fixed={"x1": {3: 0.0}})
+    with pytest.raises(ValueError, match="does not apply to choice situations"):
+        smm.fit_latent_class(data, 2, init="moments")
+    with pytest.raises(TypeError, match="build it from a long-format DataFrame with smm.choice_data"):
+        smm.fit_latent_class(small, 2)
+
+
+def test_parameter_names_come_from_the_columns(small):
+    data = _data(small, person="person", covariates=["income"])
+    pmap = smm.choice.parameter_map(
+        smm.LatentClassSpec(shared=("x1",), fixed={"x3": {1: 0.0}}),
+        data.feature_names,
+        data.covariates,
+        data.covariate_names,
+        2,
+    )
+    assert pmap.names == ("x1", "x2[1]", "x2[2]", "x3[2]", "membership[2]:const", "membership[2]:income")
+    z = np.arange(1.0, 7.0)
+    atoms = np.asarray(pmap.atoms(z))
+    np.testing.assert_array_equal(atoms, [[1.0, 2.0, 0.0], [1.0, 3.0, 4.0]])
+    np.testing.assert_allclose(pmap.pack(atoms, np.asarray(pmap.membership(z))), z)
+
+
+# --------------------------------------------------------------------------- #
+# The published model: biogeme's example 07discreteMixture on Swissmetro
+# --------------------------------------------------------------------------- #
+
+
+def test_swissmetro_two_class_model_reproduces_biogeme():
+    """Bierlaire's published latent-class model: log-likelihood -5208.498 and the table of estimates."""
+    frame = swissmetro_long()
+    data = smm.choice_data(
+        frame,
+        situation="obs",
+        alternative="alternative",
+        choice="chosen",
+        features=["asc_car", "asc_train", "cost", "time"],
+        availability="available",
+    )
+    assert data.n_obs == 6768
+    fit = smm.fit_latent_class(data, 2, shared=["asc_car", "asc_train", "cost"], fixed={"time": {1: 0.0}})
+    assert fit.converged
+    assert round(fit.loglik, 3) == -5208.498
+    est, se = fit.params["estimate"], fit.params["std_err"]
+    published = {  # parameter: (estimate, standard error), to the published digits
+        "asc_car": (0.125, 0.0505),
+        "asc_train": (-0.398, 0.0608),
+        "cost": (-1.26, 0.0612),
+        "time[2]": (-2.80, 0.176),
+    }
+    for name, (value, error) in published.items():
+        digits = len(str(value).split(".")[1])
+        assert round(est[name], digits) == value, name
+        assert float(f"{se[name]:.3g}") == error, name
+    share = fit.shares.loc["share[1]"]
+    assert round(share["estimate"], 3) == 0.251
+    assert round(share["std_err"], 4) == 0.0219
+    # Every start of init="auto" reached the same optimum.
+    assert np.ptp(fit.starts["loglik"]) < 1e-6
+
+
+# --------------------------------------------------------------------------- #
+# Recovery: panels with a covariate in the membership model
+# --------------------------------------------------------------------------- #
+
+MEMBERSHIP = np.array([[0.0, 0.3], [0.0, 1.2]])  # [const, income] x class
+
+
+@pytest.fixture(scope="module")
+def covariate_panel():
+    frame, classes = simulate_panel(7, ATOMS, n_persons=400, n_situations=6, membership=MEMBERSHIP, unavailable=0.2)
+    data = _data(frame, person="person", covariates=["income"], availability="available")
+    fit = smm.fit_latent_class(data, 2, seed=0)
+    return frame, classes, data, fit
+
+
+def _aligned(fit):
+    """The fit's classes ordered like the truth (labels are arbitrary without a constraint)."""
+    return smm.match_components(fit.atoms, ATOMS)
+
+
+def test_panel_with_covariates_recovers_the_truth(covariate_panel):
+    _, classes, data, fit = covariate_panel
+    assert fit.converged
+    order = _aligned(fit)
+    se = fit.params["std_err"].to_numpy()
+    np.testing.assert_array_less(np.abs(fit.atoms[order] - ATOMS), 4 * se[: fit.parameter_map.n_coefficients].max())
+    # The membership coefficient of income, in the truth's labelling: the 2-vs-1 log-odds slope.
+    gamma = np.asarray(fit.parameter_map.membership(fit.z))[:, order]
+    slope = gamma[1, 1] - gamma[1, 0]
+    assert abs(slope - 1.2) < 4 * fit.params.loc["membership[2]:income", "std_err"]
+    # Posterior class probabilities per person identify most persons' classes.
+    post = fit.class_probabilities.to_numpy()[:, order]
+    assert np.allclose(post.sum(axis=1), 1.0)
+    assert np.mean(post.argmax(axis=1) == classes) > 0.8
+
+
+def test_panel_fit_is_the_oracle_maximum(covariate_panel):
+    """SciPy BFGS on the NumPy oracle likelihood, started at our estimate, finds nothing better."""
+    frame, _, data, fit = covariate_panel
+    pmap = fit.parameter_map
+    oracle = Oracle(frame, FEATURES)
+    income = frame.groupby("person", sort=False)["income"].first().to_numpy()
+    n_coef = pmap.n_coefficients
+
+    def negll(z):  # the parametrisation written out: x1[1], x1[2], x2[1], ..., membership[2]:const, :income
+        atoms = z[:n_coef].reshape(3, 2).T
+        score2 = z[n_coef] + z[n_coef + 1] * income
+        log_cp = -np.logaddexp(0.0, np.column_stack([score2, -score2]))
+        return -oracle.unit_loglik(atoms, log_cp).sum()
+
+    assert -negll(fit.z) == pytest.approx(fit.loglik, abs=1e-8)
+    res = optimize.minimize(negll, fit.z + 0.05, method="BFGS", options={"gtol": 1e-6})
+    assert -res.fun <= fit.loglik + 1e-6
+    np.testing.assert_allclose(res.x, fit.z, atol=5e-3)
+
+
+def test_iterations_are_monotone(covariate_panel):
+    *_, fit = covariate_panel
+    assert fit.trace.size >= 2
+    assert np.all(np.diff(fit.trace) >= -1e-9 * np.abs(fit.trace[:-1]))
+    assert fit.trace[-1] == pytest.approx(fit.loglik)
+
+
+def test_robust_standard_errors_are_the_sandwich(covariate_panel):
+    *_, fit = covariate_panel
+    cov = fit.covariance
+    meat = fit.unit_scores.T @ fit.unit_scores
+    np.testing.assert_allclose(fit.robust_covariance, cov @ meat @ cov, rtol=1e-10)
+    # Under the true model the sandwich and the inverse information agree to sampling error.
+    ratio = fit.params["robust_std_err"] / fit.params["std_err"]
+    assert ratio.between(0.8, 1.25).all()
+    # The scores sum to the gradient, zero at the maximum.
+    assert np.abs(fit.unit_scores.sum(axis=0)).max() < 1e-4
+
+
+def test_predictions_mix_the_classes(covariate_panel):
+    frame, _, data, fit = covariate_panel
+    pred = fit.predict_proba(per_class=True)
+    assert len(pred) == data.layout.n_rows
+    np.testing.assert_allclose(pred.groupby("situation")["probability"].sum(), 1.0, rtol=1e-12)
+    prior = fit.prior_class_probabilities().to_numpy()
+    unit_of_row = np.asarray(data.layout.row_unit)
+    mixed = (prior[unit_of_row] * pred[["class 1", "class 2"]].to_numpy()).sum(axis=1)
+    np.testing.assert_allclose(pred["probability"], mixed, rtol=1e-12)
+    # New situations for the same persons: prediction on a subset is the same numbers.
+    sub = frame[frame["situation"] < 60]
+    new = _data(sub, person="person", covariates=["income"], availability="available")
+    pred_new = fit.predict_proba(new)
+    merged = pred_new.merge(pred, on=["situation", "alternative"], suffixes=("", "_all"))
+    np.testing.assert_allclose(merged["probability"], merged["probability_all"], rtol=1e-12)
+    with pytest.raises(ValueError, match="membership covariates"):
+        fit.predict_proba(_data(sub, person="person", availability="available"))
+
+
+@pytest.mark.integration
+def test_standard_errors_match_the_monte_carlo_spread():
+    """Over 40 simulated panels, the spread of the estimates matches the mean standard error."""
+    truth = np.array([[1.0, -0.5], [-0.7, 1.0]])
+    shares = np.array([0.4, 0.6])
+    estimates, errors = [], []
+    for rep in range(40):
+        frame, _ = simulate_panel(100 + rep, truth, n_persons=150, n_situations=5, shares=shares)
+        data = smm.choice_data(
+            frame,
+            situation="situation",
+            alternative="alternative",
+            choice="chosen",
+            features=["x1", "x2"],
+            person="person",
+        )
+        start = np.concatenate([truth.ravel(order="F"), [np.log(shares[1] / shares[0])]])
+        fit = smm.fit_latent_class(data, 2, init=start)
+        estimates.append(fit.z)
+        errors.append(fit.params["std_err"].to_numpy())
+    spread = np.std(estimates, axis=0, ddof=1)
+    mean_se = np.mean(errors, axis=0)
+    # 40 replications: the sd of an sd estimate is about 11 %; allow 35 %.
+    np.testing.assert_array_less(np.abs(spread / mean_se - 1.0), 0.35)
+    np.testing.assert_array_less(np.abs(np.mean(estimates, axis=0) - start), 3 * mean_se / np.sqrt(40) + 0.02)
