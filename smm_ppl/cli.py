@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -95,8 +97,210 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--fixed`` specifications: ``name=value`` or ``name[k]=value``.
+_FIXED_SPEC = re.compile(r"^\s*(?P<name>[^\[\]=]+?)\s*(?:\[(?P<k>[^\]]*)\])?\s*=(?P<value>.*)$")
+
+#: The choice-data options (``dest`` names) that only apply with ``--situation``.
+_CHOICE_OPTIONS = (
+    "alternative",
+    "choice",
+    "features",
+    "availability",
+    "person",
+    "covariates",
+    "shared",
+    "fixed",
+    "n_starts",
+    "max_iter",
+)
+
+
+def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dict:
+    """Turn ``--fixed`` specifications into the ``fixed`` argument of ``fit_latent_class``.
+
+    Each spec is ``name=value`` (the coefficient of feature ``name`` fixed in
+    every class) or ``name[k]=value`` (in class ``k``, numbered from 1); specs
+    of one feature in several classes combine.  ``features`` and ``n_classes``,
+    when given, are checked too.  Errors name the offending spec.
+    """
+    fixed: dict = {}
+    for spec in specs or ():
+        m = _FIXED_SPEC.match(spec)
+        if m is None:
+            raise ValueError(
+                f"--fixed {spec!r}: expected name=value (every class) or name[k]=value (class k, numbered from 1)."
+            )
+        name, k, value = m.group("name"), m.group("k"), m.group("value").strip()
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"--fixed {spec!r}: the value {value!r} is not a number.") from None
+        if not math.isfinite(v):
+            raise ValueError(f"--fixed {spec!r}: the value must be finite, got {value!r}.")
+        if features is not None and name not in features:
+            raise ValueError(f"--fixed {spec!r}: {name!r} is not one of the --features {list(features)}.")
+        if k is None:
+            if isinstance(fixed.get(name), dict):
+                raise ValueError(
+                    f"--fixed {spec!r}: {name!r} is already fixed in class(es) {sorted(fixed[name])}; "
+                    "fix it in every class (name=value) or per class (name[k]=value), not both."
+                )
+            if name in fixed:
+                raise ValueError(f"--fixed {spec!r}: {name!r} is fixed more than once.")
+            fixed[name] = v
+            continue
+        k = k.strip()
+        top = "K" if n_classes is None else str(n_classes)
+        if not k.isdigit() or not 1 <= int(k) <= (n_classes or int(k)):
+            raise ValueError(f"--fixed {spec!r}: the class {k!r} must be a whole number 1 .. {top}.")
+        per_class = fixed.setdefault(name, {})
+        if not isinstance(per_class, dict):
+            raise ValueError(f"--fixed {spec!r}: {name!r} is already fixed in every class.")
+        if int(k) in per_class:
+            raise ValueError(f"--fixed {spec!r}: {name!r} in class {int(k)} is fixed more than once.")
+        per_class[int(k)] = v
+    return fixed
+
+
+def _cmd_fit_choice(args: argparse.Namespace) -> int:
+    """``smm fit DATA --situation ...``: the latent-class logit on long-format choice data, by EM."""
+    import json
+
+    from .choice import DEFAULT_STARTS, choice_data, fit_latent_class
+    from .io import read_table
+
+    if args.method != "em":
+        raise ValueError(
+            f"--method {args.method}: choice data (--situation) are fitted by EM only on the command line. "
+            "NUTS for choice data is in Python: smm.sample_latent_class(result) starts at the EM fit "
+            "(smm.fit_latent_class); SVI: smm.fit_latent_class_svi."
+        )
+    if args.counts is not None or args.draws is not None:
+        raise ValueError(
+            "--counts and --draws are for the softmax mixture on items, not for choice data (--situation)."
+        )
+    missing = [f"--{o}" for o in ("alternative", "choice", "features") if not getattr(args, o)]
+    if missing:
+        raise ValueError(f"choice data (--situation) also need {', '.join(missing)}.")
+    features = list(args.features)
+    K = args.n_components
+    for name in args.shared or ():
+        if name not in features:
+            raise ValueError(f"--shared {name!r} is not one of the --features {features}.")
+    fixed = parse_fixed_specs(args.fixed, features, K)
+
+    frame = read_table(args.data, name="data")
+    wanted = [
+        ("--situation", [args.situation]),
+        ("--alternative", [args.alternative]),
+        ("--choice", [args.choice]),
+        ("--features", features),
+        ("--availability", [args.availability] if args.availability else []),
+        ("--person", [args.person] if args.person else []),
+        ("--covariates", list(args.covariates or ())),
+    ]
+    absent = [f"{opt} {c!r}" for opt, cols in wanted for c in cols if c not in frame.columns]
+    if absent:
+        raise ValueError(f"{args.data} has no column {', '.join(absent)}; its columns are {list(frame.columns)}.")
+    data = choice_data(
+        frame,
+        situation=args.situation,
+        alternative=args.alternative,
+        choice=args.choice,
+        features=features,
+        availability=args.availability,
+        person=args.person,
+        covariates=args.covariates,
+        panel=False if args.cross_sectional else None,
+    )
+    n_starts = DEFAULT_STARTS if args.n_starts is None else args.n_starts
+    max_iter = 500 if args.max_iter is None else args.max_iter
+    out = Path(args.out)
+    print(f"smm fit: {data!r}; latent-class logit, K={K}, EM from {n_starts} starts; writing to {out.resolve()}")
+    result = fit_latent_class(
+        data,
+        K,
+        shared=tuple(args.shared or ()),
+        fixed=fixed,
+        init=args.init,
+        n_starts=n_starts,
+        seed=args.seed,
+        max_iter=max_iter,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "params": out / "params.csv",
+        "shares": out / "shares.csv",
+        "class_probabilities": out / "class_probabilities.csv",
+        "summary": out / "summary.json",
+    }
+    result.params.to_csv(files["params"])
+    result.shares.to_csv(files["shares"])
+    probs = result.class_probabilities
+    probs.rename(columns=lambda k: f"class_{k}").rename_axis(columns=None).to_csv(files["class_probabilities"])
+    summary = {
+        "model": "latent-class logit",
+        "method": "em",
+        "loglik": result.loglik,
+        "aic": result.aic,
+        "bic": result.bic,
+        "n_params": result.n_params,
+        "converged": result.converged,
+        "n_iter": result.n_iter,
+        "n_classes": result.n_classes,
+        "n_starts": n_starts,
+        "seed": args.seed,
+        "shared": list(args.shared or ()),
+        "fixed": fixed,
+        "data": {
+            "path": str(args.data),
+            "situation": args.situation,
+            "alternative": args.alternative,
+            "choice": args.choice,
+            "features": features,
+            "availability": args.availability,
+            "person": args.person,
+            "membership_covariates": list(data.covariate_names),
+            "panel": data.panel,
+            "unit": "person" if data.panel else "situation",
+            "robust_se_clusters": args.person,
+            "n_obs": data.n_obs,
+            "n_situations": data.n_situations,
+            "n_units": data.n_units,
+            "n_available_alternatives": data.layout.n_rows,
+        },
+    }
+    files["summary"].write_text(json.dumps(_jsonable(summary), indent=2))
+    print()
+    print(result.summary())
+    print()
+    print("files:")
+    for name, path in files.items():
+        print(f"  {name:20s} {path}")
+    return 0
+
+
+def _jsonable(value):
+    """Plain Python values for ``json.dumps`` (NumPy scalars become floats, ints, bools)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     import json
+
+    if args.situation is not None:
+        return _cmd_fit_choice(args)
+    given = [f"--{o.replace('_', '-')}" for o in _CHOICE_OPTIONS if getattr(args, o) not in (None, [])]
+    given += ["--cross-sectional"] if args.cross_sectional else []
+    if given:
+        raise ValueError(f"{', '.join(given)} describe long-format choice data: give --situation COL too.")
 
     from . import diagnostics
     from .demo import figure_of
@@ -214,12 +418,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        help="fit features and counts from files (EM, NUTS, SVI)",
+        help="fit features and counts (EM, NUTS, SVI), or a latent-class logit to choice data (EM)",
         description="Fit a K-class softmax mixture to data files. DATA is an .npz holding "
         "'features' and 'counts' (or 'draws'), or a .npy/.csv feature matrix "
-        "with --counts or --draws.",
+        "with --counts or --draws. With --situation, DATA is instead a long-format "
+        "table of choices (.csv, .csv.gz, .parquet; one row per situation and "
+        "alternative) and a latent-class logit is fitted by EM; the output folder "
+        "gets params.csv, shares.csv, class_probabilities.csv and summary.json.",
     )
-    fit.add_argument("data", help="features file (.npy, .csv) or .npz with features and counts/draws")
+    fit.add_argument(
+        "data",
+        help="features file (.npy, .csv) or .npz with features and counts/draws; "
+        "with --situation a long-format table (.csv, .csv.gz, .parquet)",
+    )
     fit.add_argument("--counts", help="counts file (.npy, .csv, .npz), one count per item")
     fit.add_argument("--draws", help="raw draws file: one chosen item index per observation")
     fit.add_argument("-K", "--n-components", type=int, required=True, help="number of classes K")
@@ -238,6 +449,37 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--guide", choices=list(GUIDES), default="normal", help="SVI guide (default normal)")
     fit.add_argument("--svi-steps", type=int, default=2000, help="SVI optimisation steps (default 2000)")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    choice = fit.add_argument_group(
+        "choice data",
+        "A latent-class logit on a long-format table (one row per situation and alternative), fitted by EM "
+        "(--method em only; NUTS for choice data is in Python: smm.sample_latent_class). "
+        "-K is the number of classes. Options taking several columns go after DATA.",
+    )
+    choice.add_argument("--situation", metavar="COL", help="column of the choice-situation id (selects this mode)")
+    choice.add_argument("--alternative", metavar="COL", help="column of the alternative id")
+    choice.add_argument("--choice", metavar="COL", help="column of the chosen flag (0/1) or count")
+    choice.add_argument("--features", metavar="COL", nargs="+", help="feature columns (one coefficient each)")
+    choice.add_argument("--availability", metavar="COL", help="column of 0/1 availability (0: dropped)")
+    choice.add_argument(
+        "--person", metavar="COL", help="column of the person id: a panel, the class drawn once per person"
+    )
+    choice.add_argument(
+        "--covariates", metavar="COL", nargs="+", help="person covariates of the class-membership model"
+    )
+    choice.add_argument(
+        "--cross-sectional",
+        action="store_true",
+        help="with --person: the class drawn per situation; robust standard errors still cluster by person",
+    )
+    choice.add_argument("--shared", metavar="COL", nargs="+", help="features with one coefficient for all classes")
+    choice.add_argument(
+        "--fixed",
+        metavar="SPEC",
+        nargs="+",
+        help="fixed coefficients: name=value (every class) or name[k]=value (class k, from 1); quote them in a shell",
+    )
+    choice.add_argument("--n-starts", type=int, metavar="N", help="EM starts (default 10)")
+    choice.add_argument("--max-iter", type=int, metavar="N", help="EM iterations per start (default 500)")
     fit.set_defaults(func=_cmd_fit)
     return parser
 

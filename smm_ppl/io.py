@@ -2,8 +2,10 @@
 
 Data: ``.npy`` (one array), ``.npz`` (arrays by name: ``features`` and
 ``counts`` or ``draws``) and ``.csv`` (numbers, comma separated, an optional
-header row).  Results: parameters, standard errors and fit metadata as JSON;
-InferenceData as netCDF through :mod:`smm_ppl.diagnostics`.
+header row).  Tables (long-format choice data): :func:`read_table` reads CSV
+(also gzipped) or Parquet into a DataFrame.  Results: parameters, standard
+errors and fit metadata as JSON; InferenceData as netCDF through
+:mod:`smm_ppl.diagnostics`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .data import SMMData, as_data, counts_from_draws
 from .params import SMMParams
 from .validation import check_features
 
-__all__ = ["load_array", "load_data", "save_params", "load_params"]
+__all__ = ["load_array", "load_data", "read_table", "save_params", "load_params"]
 
 _SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -114,6 +116,64 @@ def load_data(features: Any, counts: Any = None, draws: Any = None) -> SMMData:
         X = check_features(X)
         n = counts_from_draws(np.ravel(d), X.shape[0])
     return as_data(X, n)
+
+
+#: Table suffixes read by :func:`read_table` (lower case), and the reader of each.
+_TABLE_SUFFIXES = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path: Any, name: str = "data"):
+    """Read a table (long-format choice data) into a pandas DataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.csv.gz`` (a header row of column names), or
+        ``.parquet``/``.pq`` (needs pyarrow: ``pip install "smm-ppl[parquet]"``).
+    name : str
+        What the file is, for error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        An unknown suffix, a directory, an unreadable or empty file, or a
+        Parquet file without pyarrow installed.
+    """
+    import pandas as pd
+
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{name} must be a file path (str or Path), got {type(path).__name__}.")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{name}: no such file: {p}")
+    kinds = ", ".join(_TABLE_SUFFIXES)
+    if p.is_dir():
+        raise ValueError(f"{name}: {p} is a directory, expected a table file ({kinds}).")
+    lower = p.name.lower()
+    kind = next((k for suffix, k in _TABLE_SUFFIXES.items() if lower.endswith(suffix)), None)
+    if kind is None:
+        raise ValueError(f"{name}: unsupported file type {''.join(p.suffixes)!r} for {p}; use {kinds}.")
+    if kind == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                f"{name}: reading Parquet ({p}) needs pyarrow, which is not installed; "
+                'pip install "smm-ppl[parquet]" (or pip install pyarrow), or convert the file to CSV.'
+            ) from None
+    try:
+        frame = pd.read_csv(p) if kind == "csv" else pd.read_parquet(p, engine="pyarrow")
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{name}: could not read {p} as {kind}: {err}") from err
+    except Exception as err:  # pyarrow raises its own classes (ArrowInvalid, ArrowTypeError, ...)
+        if type(err).__module__.startswith("pyarrow"):
+            raise ValueError(f"{name}: could not read {p} as {kind}: {err}") from err
+        raise
+    if len(frame) == 0:
+        raise ValueError(f"{name}: {p} holds no data rows.")
+    return frame
 
 
 def _to_jsonable(value: Any) -> Any:

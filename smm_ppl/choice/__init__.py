@@ -3,10 +3,19 @@
 :func:`choice_data` validates long-format choice data into a
 :class:`ChoiceData` (its layout is :class:`smm_ppl.layouts.ChoiceSituations`);
 :func:`fit_latent_class` fits the model by EM safeguarded into Newton, with
-classical and robust standard errors, class probabilities and predictions.
+classical and robust standard errors, class probabilities and predictions;
+:func:`sample_latent_class` (NUTS) and :func:`fit_latent_class_svi` start at
+that estimate and return an ``az.InferenceData``.
 """
 
 from .api import DEFAULT_STARTS, LatentClassResult, fit_latent_class
+from .bayes import (
+    compare_latent_class_posterior,
+    fit_latent_class_svi,
+    latent_class_log_likelihood_draws,
+    relabel_latent_class_draws,
+    sample_latent_class,
+)
 from .data import CONSTANT, ChoiceData, choice_data
 from .spec import LatentClassSpec, ParameterMap, parameter_map
 
@@ -20,4 +29,9 @@ __all__ = [
     "LatentClassResult",
     "fit_latent_class",
     "DEFAULT_STARTS",
+    "sample_latent_class",
+    "fit_latent_class_svi",
+    "compare_latent_class_posterior",
+    "relabel_latent_class_draws",
+    "latent_class_log_likelihood_draws",
 ]

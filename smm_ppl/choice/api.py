@@ -16,7 +16,7 @@ from scipy import stats
 from ..em import ConvergenceWarning
 from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
-from .fit import information_program, partition_starts, run_starts, scores_program
+from .fit import derivatives_program, partition_starts, run_starts
 from .spec import LatentClassSpec, ParameterMap, parameter_map
 
 __all__ = ["LatentClassResult", "fit_latent_class", "DEFAULT_STARTS"]
@@ -368,8 +368,9 @@ def fit_latent_class(
     )
     table["won"] = table.index == best
     zj = jnp.asarray(z)
-    info = np.asarray(information_program(zj, pmap, layout))
-    scores = np.asarray(scores_program(zj, pmap, layout))
+    at_estimate = derivatives_program(zj, pmap, layout)
+    info = np.asarray(at_estimate.information)
+    scores = np.asarray(at_estimate.unit_scores)
     converged = bool(np.asarray(out.converged)[best])
     trace = np.asarray(out.trace)[best]
     result = LatentClassResult(

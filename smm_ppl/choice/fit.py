@@ -19,7 +19,8 @@ likelihood:
 Armijo backtracking on the observed log-likelihood along the Newton direction,
 then along the EM direction, keeps every accepted step monotone; the loop
 stops at a Newton decrement below ``tol`` (the distance to the local maximum
-in log-likelihood units).  Starts are vmapped through one compiled loop.
+in log-likelihood units).  The starts run one after the other inside one
+compiled program.
 
 Starts (``init="auto"``): persons split along directions of their scores under
 the one-class logit (the leading direction of taste heterogeneity first, then
@@ -43,10 +44,9 @@ __all__ = [
     "LoopInfo",
     "maximise",
     "newton_concave",
-    "unit_scores",
-    "information",
-    "information_program",
-    "scores_program",
+    "Derivatives",
+    "derivatives",
+    "derivatives_program",
     "run_starts",
     "partition_starts",
 ]
@@ -72,16 +72,69 @@ def total_ll(z, pmap: ParameterMap, layout) -> jax.Array:
     return jnp.sum(jnp.where(w > 0, w * ll_u, 0.0))
 
 
-def _responsibilities(z, pmap: ParameterMap, layout) -> jax.Array:
-    joint = layout.log_component_probs(pmap.atoms(z)).T + pmap.log_class_probs(z)
-    return jax.nn.softmax(joint, axis=1)
-
-
 def complete_ll(z, h, pmap: ParameterMap, layout) -> jax.Array:
-    """``Q(z | h)``: the complete-data log-likelihood at responsibilities ``h`` (U, K)."""
-    joint = layout.log_component_probs(pmap.atoms(z)).T + pmap.log_class_probs(z)
+    """``Q(z | h)``: the complete-data log-likelihood at responsibilities ``h`` (K, U)."""
+    joint = layout.log_component_probs(pmap.atoms(z)) + pmap.log_class_probs(z).T
     w = jnp.asarray(layout.unit_weights, dtype=joint.dtype)
-    return jnp.sum(w[:, None] * h * joint)
+    return jnp.sum(w * h * joint)
+
+
+class Derivatives(NamedTuple):
+    """The log-likelihood and its derivatives at ``z`` (see :func:`derivatives`)."""
+
+    ll: jax.Array  # ()
+    grad: jax.Array  # (P,)
+    information: jax.Array  # (P, P) minus the observed Hessian
+    complete_information: jax.Array  # (P, P) minus the Hessian of Q(. | h) at the current h
+    unit_scores: jax.Array  # (U, P) d (w_u log L_u) / dz
+
+
+def derivatives(z, pmap: ParameterMap, layout, h=None) -> Derivatives:
+    """Analytic gradient, observed and complete-data information, and per-unit scores at ``z``.
+
+    With ``j_uk = log pi_uk + log P_k(unit u)`` and its gradient ``s_uk``,
+    ``log L_u = logsumexp_k j_uk`` has gradient ``g_u = sum_k h_uk s_uk`` and
+    Hessian ``sum_k h_uk d^2 j_uk + sum_k h_uk s_uk s_uk^T - g_u g_u^T``
+    (Louis' identity: complete information minus the missing information).
+    The coefficients enter ``j_uk`` linearly through the atoms (``theta_k =
+    A_k z``), so the class curvatures of the layout map to ``A_k^T C_k A_k``;
+    the membership block is the MNL Hessian, which does not depend on ``h``.
+    Two passes over the rows, no automatic Hessian (several times faster).
+
+    Given responsibilities ``h`` (K, U), ``grad`` and ``unit_scores`` are
+    those of ``Q(. | h)`` instead (the M-step's Newton system).
+    """
+    K = pmap.n_classes
+    n_coef = pmap.n_coefficients
+    atoms = pmap.atoms(z)
+    log_cp = pmap.log_class_probs(z)  # (U, K)
+    stats = layout.statistics(jnp.exp(log_cp), atoms @ layout.features_t)
+    h, atom_scores, curvature = layout.unit_derivatives(stats, h)
+    w = jnp.asarray(layout.unit_weights, dtype=z.dtype)
+    ll = jnp.sum(jnp.where(w > 0, w * stats.log_pi, 0.0))
+
+    # d theta_k / d z: A (K, L, n_coef), one-hot where the atom entry is free.
+    index = jnp.asarray(pmap.index)
+    A = jax.nn.one_hot(index, n_coef, dtype=z.dtype) * (index >= 0)[..., None]
+    s_coef = jnp.einsum("kul,klp->kup", atom_scores, A)
+    info_coef = jnp.einsum("klp,klm,kmq->pq", A, curvature, A)
+
+    cov = jnp.asarray(pmap.covariates, dtype=z.dtype)  # (U, C)
+    C = cov.shape[1]
+    pi = jnp.exp(log_cp)  # (U, K)
+    # d log pi_uk / d gamma_jc = (delta_kj - pi_uj) z_uc for j = 2 .. K.
+    dlog = jnp.eye(K, dtype=z.dtype)[:, None, 1:] - pi[None, :, 1:]  # (K, U, K-1)
+    s_mem = (dlog[..., None] * cov[None, :, None, :]).reshape(K, cov.shape[0], (K - 1) * C)
+    p2 = pi[:, 1:]
+    mnl = (jax.vmap(jnp.diag)(p2) - p2[:, :, None] * p2[:, None, :]) * w[:, None, None]  # (U, K-1, K-1)
+    info_mem = jnp.einsum("ujl,uc,ud->jcld", mnl, cov, cov).reshape((K - 1) * C, (K - 1) * C)
+
+    scores = jnp.concatenate([s_coef, s_mem], axis=2)  # (K, U, P)
+    info_q = jax.scipy.linalg.block_diag(info_coef, info_mem)
+    g_u = jnp.einsum("ku,kup->up", h, scores)
+    missing = jnp.einsum("u,ku,kup,kuq->pq", w, h, scores, scores) - jnp.einsum("u,up,uq->pq", w, g_u, g_u)
+    info = info_q - missing
+    return Derivatives(ll, w @ g_u, 0.5 * (info + info.T), info_q, w[:, None] * g_u)
 
 
 def _solve(neg_hess, g):
@@ -123,15 +176,13 @@ def _line_search(f, z, f0, g, directions, valid):
 def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
     """The EM/Newton loop from one start (pure, jittable, vmappable)."""
     f = lambda z: total_ll(z, pmap, layout)  # noqa: E731
-    grad_hess = jax.jacfwd(jax.grad(f))
 
     def step(carry):
         z, ll, it, _, _, trace = carry
-        g = jax.grad(f)(z)
-        d_newton, ok_newton = _solve(-grad_hess(z), g)
-        h = lax.stop_gradient(_responsibilities(z, pmap, layout))
-        hess_q = jax.jacfwd(jax.grad(complete_ll))(z, h, pmap, layout)
-        d_em, ok_em = _solve(-hess_q, g)
+        d = derivatives(z, pmap, layout)
+        g = d.grad
+        d_newton, ok_newton = _solve(d.information, g)
+        d_em, ok_em = _solve(d.complete_information, g)
         decrement = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
         zn, lln, accepted = _line_search(f, z, ll, g, [d_newton, d_em], [ok_newton, ok_em])
         converged = (decrement < tol) | (~accepted & ok_newton & (decrement < 1e3 * tol))
@@ -148,58 +199,58 @@ def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> Lo
     return LoopInfo(z, ll, it, decrement < tol, decrement, trace)
 
 
-def newton_concave(f, z0, *, max_iter: int = 50, tol: float = 1e-10):
-    """Newton with backtracking for a concave objective (the M-step from given responsibilities)."""
-    grad_hess = jax.jacfwd(jax.grad(f))
+def newton_concave(value, grad_and_information, z0, *, max_iter: int = 50, tol: float = 1e-10):
+    """Newton with backtracking for a concave objective (the one-class fit, the M-step from given ``h``)."""
 
     def step(carry):
         z, fz, it, _ = carry
-        g = jax.grad(f)(z)
-        d, ok = _solve(-grad_hess(z), g)
+        g, info = grad_and_information(z)
+        d, ok = _solve(info, g)
         d = jnp.where(ok, d, g)
-        zn, fn, accepted = _line_search(f, z, fz, g, [d], [jnp.bool_(True)])
+        zn, fn, accepted = _line_search(value, z, fz, g, [d], [jnp.bool_(True)])
         return zn, fn, it + 1, (~accepted) | (0.5 * jnp.dot(g, d) < tol)
 
     def cond(c):
         return (c[2] < max_iter) & ~c[3]
 
-    z, _, _, _ = lax.while_loop(cond, step, (z0, f(z0), jnp.int32(0), jnp.bool_(False)))
+    z, _, _, _ = lax.while_loop(cond, step, (z0, value(z0), jnp.int32(0), jnp.bool_(False)))
     return z
 
 
-def unit_scores(z, pmap: ParameterMap, layout) -> jax.Array:
-    """(U, P) the gradient of each unit's weighted log-likelihood ``w_u log L_u``."""
-    w = jnp.asarray(layout.unit_weights, dtype=z.dtype)
-    return jax.jacfwd(lambda zz: w * pmap.unit_log_likelihoods(zz, layout))(z)
+def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol) -> LoopInfo:
+    # lax.map, not vmap: each start runs its own loop and line searches, where
+    # a vmapped loop would run every start for as long as the slowest one needs.
+    return lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol), starts)
 
 
-def information(z, pmap: ParameterMap, layout) -> jax.Array:
-    """(P, P) the observed information ``-d^2 ell / dz^2``."""
-    hess = jax.jacfwd(jax.grad(total_ll))(z, pmap, layout)
-    return -0.5 * (hess + hess.T)
-
-
-_maximise_starts = jax.jit(
-    jax.vmap(
-        lambda z0, pmap, layout, max_iter, tol: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol),
-        in_axes=(0, None, None, None, None),
-    ),
-    static_argnames=("max_iter",),
-)
+_maximise_starts = jax.jit(_maximise_each, static_argnames=("max_iter",))
 
 
 def run_starts(starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
-    """Every start through the loop at once (one compiled program per shape)."""
+    """Every start through the loop, one after the other in one compiled program (per shape)."""
     return _maximise_starts(jnp.asarray(starts), pmap, layout, max_iter, tol)
 
 
 def _m_step_from(h, pmap: ParameterMap, layout, z_init):
-    return newton_concave(lambda z: complete_ll(z, h, pmap, layout), z_init)
+    def grad_info(z):
+        d = derivatives(z, pmap, layout, h)
+        return d.grad, d.complete_information
+
+    return newton_concave(lambda z: complete_ll(z, h, pmap, layout), grad_info, z_init)
 
 
-_m_steps = jax.jit(jax.vmap(_m_step_from, in_axes=(0, None, None, None)))
-information_program = jax.jit(information)
-scores_program = jax.jit(unit_scores)
+def _one_class_fit(pmap: ParameterMap, layout):
+    def grad_info(z):
+        d = derivatives(z, pmap, layout)
+        return d.grad, d.information
+
+    z0 = jnp.zeros(pmap.n_params)
+    return newton_concave(lambda z: total_ll(z, pmap, layout), grad_info, z0)
+
+
+_m_steps = jax.jit(lambda hs, pmap, layout, z_init: lax.map(lambda h: _m_step_from(h, pmap, layout, z_init), hs))
+_one_class = jax.jit(_one_class_fit)
+derivatives_program = jax.jit(derivatives)
 
 
 def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, layout, seed: Any) -> np.ndarray:
@@ -213,8 +264,8 @@ def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, la
     """
     K = pmap.n_classes
     U = layout.n_units
-    z_pool = newton_concave(lambda z: total_ll(z, pooled, layout), jnp.zeros(pooled.n_params))
-    scores = np.asarray(scores_program(z_pool, pooled, layout))[:, : pooled.n_coefficients]
+    z_pool = _one_class(pooled, layout)
+    scores = np.asarray(derivatives_program(z_pool, pooled, layout).unit_scores)[:, : pooled.n_coefficients]
     info = scores.T @ scores
     lam, vec = np.linalg.eigh(info)
     keep = lam > 1e-10 * max(lam[-1], 1e-300)
@@ -227,7 +278,7 @@ def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, la
     proj = white @ dirs.T  # (U, n_starts)
     ranks = np.argsort(np.argsort(proj, axis=0, kind="stable"), axis=0, kind="stable")
     labels = np.minimum((ranks * K) // max(U, 1), K - 1)  # (U, n_starts)
-    h = np.moveaxis(np.eye(K)[labels], 1, 0)  # (n_starts, U, K)
+    h = np.transpose(np.eye(K)[labels], (1, 2, 0))  # (n_starts, K, U)
     z_init = np.zeros(pmap.n_params)
     # Start from the pooled coefficients where the map has them.
     pooled_atoms = np.broadcast_to(np.asarray(pooled.atoms(jnp.asarray(z_pool))), pmap.index.shape)
