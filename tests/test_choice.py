@@ -277,3 +277,32 @@ def test_standard_errors_match_the_monte_carlo_spread():
     # 40 replications: the sd of an sd estimate is about 11 %; allow 35 %.
     np.testing.assert_array_less(np.abs(spread / mean_se - 1.0), 0.35)
     np.testing.assert_array_less(np.abs(np.mean(estimates, axis=0) - start), 3 * mean_se / np.sqrt(40) + 0.02)
+
+
+def test_analytic_derivatives_equal_automatic_differentiation(small):
+    """Louis' identity in `derivatives` against JAX's Hessian of the one likelihood, with shared,
+    fixed and covariate terms and three classes."""
+    import jax
+    import jax.numpy as jnp
+
+    from smm_ppl.choice import fit as lc_fit
+
+    data = _data(small, person="person", covariates=["income"], availability="available")
+    pmap = smm.choice.parameter_map(
+        smm.LatentClassSpec(shared=("x1",), fixed={"x3": {1: 0.0}}),
+        data.feature_names,
+        data.covariates,
+        data.covariate_names,
+        3,
+    )
+    z = jnp.asarray(np.random.default_rng(0).normal(size=pmap.n_params) * 0.5)
+    d = lc_fit.derivatives(z, pmap, data.layout)
+    ll = lc_fit.total_ll(z, pmap, data.layout)
+    assert float(d.ll) == pytest.approx(float(ll), rel=1e-13)
+    np.testing.assert_allclose(d.grad, jax.grad(lc_fit.total_ll)(z, pmap, data.layout), atol=1e-11)
+    np.testing.assert_allclose(-d.information, jax.hessian(lc_fit.total_ll)(z, pmap, data.layout), atol=1e-10)
+    per_unit = jax.jacfwd(lambda zz: pmap.unit_log_likelihoods(zz, data.layout))(z)
+    np.testing.assert_allclose(d.unit_scores, per_unit, atol=1e-12)
+    h = jax.nn.softmax(data.layout.log_component_probs(pmap.atoms(z)) + pmap.log_class_probs(z).T, axis=0)
+    hess_q = jax.hessian(lc_fit.complete_ll)(z, h, pmap, data.layout)
+    np.testing.assert_allclose(-d.complete_information, hess_q, atol=1e-10)

@@ -20,3 +20,14 @@ def test_readme_python_example_runs(capsys):
     smm = namespace["smm"]
     assert smm.parameter_error(namespace["res"].params, namespace["truth"])["atoms"] < 0.15
     assert namespace["table"]["inside_hdi"].all()
+
+
+def test_readme_choice_example_reproduces_biogeme(capsys, monkeypatch):
+    """The latent-class example (run from the repository root, where its data path points)."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "fit_latent_class" in b]
+    assert len(blocks) == 1, "README has no latent-class example"
+    monkeypatch.chdir(README.parent)
+    namespace: dict = {}
+    exec(compile(blocks[0], str(README), "exec"), namespace)
+    assert round(namespace["fit"].loglik, 3) == -5208.498
+    assert round(namespace["fit"].shares.loc["share[1]", "estimate"], 3) == 0.251
