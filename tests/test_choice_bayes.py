@@ -214,12 +214,13 @@ def test_svi_from_choice_data_is_near_em(em, data):
 
 @pytest.mark.integration
 def test_svi_guide_starts_at_the_laplace_approximation(em):
-    """With (almost) no steps, the guide's draws are the MLE's asymptotic normal; the full-covariance guide too."""
+    """With a vanishing learning rate, the guide's draws are the MLE's asymptotic normal; the full-covariance guide too."""
     for guide in ("normal", "mvn"):
-        idata = fit_latent_class_svi(em, guide=guide, num_steps=1, learning_rate=1e-9, num_draws=4000, seed=1)
+        # The settings of the other SVI test but the learning rate: the same compiled program for "normal".
+        idata = fit_latent_class_svi(em, guide=guide, num_steps=300, learning_rate=1e-12, num_draws=800, seed=1)
         table = compare_latent_class_posterior(idata, em)
-        assert (table["z"].abs() < 0.1).all(), table
-        assert table["se_ratio"].between(0.93, 1.07).all(), table
+        assert (table["z"].abs() < 0.15).all(), table
+        assert table["se_ratio"].between(0.9, 1.1).all(), table
     z = idata.posterior["z"].values[0]
     np.testing.assert_allclose(np.cov(z.T), em.covariance, atol=0.1 * np.abs(em.covariance).max())
 

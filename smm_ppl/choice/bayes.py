@@ -591,8 +591,8 @@ def _svi_program(settings: tuple):
     guide up op by op outside ``jit`` (seconds of dispatch on a small model)
     and recompile for every new guide object.  The guide is built inside the
     traced function, so each compilation has its own.  Returns ``run(layout,
-    pmap, prior_scale, init_params, key) -> (draws (num_draws, P), losses
-    (num_steps,))``.
+    pmap, prior_scale, init_params, learning_rates, key) -> (draws (num_draws,
+    P), losses (num_steps,))``.
     """
     import numpyro
     from numpyro import handlers
@@ -600,13 +600,16 @@ def _svi_program(settings: tuple):
     from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 
     o = dict(settings)
-    lr, final_lr, num_steps = o["learning_rate"], o["final_learning_rate"], o["num_steps"]
-    decay = (final_lr / lr) ** (1.0 / max(1, num_steps - 1))
+    num_steps = o["num_steps"]
 
-    def schedule(i):
-        return lr * decay**i
+    def run(layout, pmap, prior_scale, init_params, learning_rates, key):
+        # The learning rates are arguments, not settings: other rates reuse the compiled program.
+        lr, final_lr = learning_rates[0], learning_rates[1]
+        decay = (final_lr / lr) ** (1.0 / max(1, num_steps - 1))
 
-    def run(layout, pmap, prior_scale, init_params, key):
+        def schedule(i):
+            return lr * decay**i
+
         # init_params overrides the guide's location and scales; init_to_feasible only fixes their shapes.
         auto = AutoNormal if o["guide"] == "normal" else AutoMultivariateNormal
         guide = auto(latent_class_model, init_loc_fn=init_to_feasible)
@@ -721,18 +724,13 @@ def fit_latent_class_svi(
     lr = o["learning_rate"]
     final_lr = lr / 100.0 if o["final_learning_rate"] is None else o["final_learning_rate"]
     settings = dict(
-        guide=o["guide"],
-        num_steps=o["num_steps"],
-        learning_rate=lr,
-        final_learning_rate=final_lr,
-        num_draws=o["num_draws"],
-        num_particles=o["num_particles"],
+        guide=o["guide"], num_steps=o["num_steps"], num_draws=o["num_draws"], num_particles=o["num_particles"]
     )
     run = _svi_program(tuple(sorted(settings.items())))
     say = Progress(o["progress_bar"], "fit_latent_class_svi")
     say(f"{o['guide']} guide, {o['num_steps']} Adam steps from the EM estimate")
     t0 = time.perf_counter()
-    draws, losses = jax.block_until_ready(run(layout, pmap, scale, init_params, key))
+    draws, losses = jax.block_until_ready(run(layout, pmap, scale, init_params, jnp.asarray([lr, final_lr]), key))
     elapsed = time.perf_counter() - t0
     say(f"fitted in {elapsed:.1f} s")
     losses = np.asarray(losses, dtype=np.float64)
