@@ -42,9 +42,7 @@ def fit_smm(data_path: str, starts: int) -> dict:
 
     t_import = time.perf_counter() - t0
     frame = pd.read_csv(data_path)
-    data = smm.choice_data(
-        frame, situation="chid", alternative="alt", choice="choice", features=VARS, person="id"
-    )
+    data = smm.choice_data(frame, situation="chid", alternative="alt", choice="choice", features=VARS, person="id")
     t1 = time.perf_counter()
     fit = smm.fit_latent_class(data, 2, n_starts=starts, seed=0)
     t_first = time.perf_counter() - t1
@@ -60,9 +58,7 @@ def fit_smm(data_path: str, starts: int) -> dict:
         "converged": fit.converged,
         "starts": starts,
         "distinct_optima": int(np.unique(np.round(fit.starts["loglik"].to_numpy(), 4)).size),
-        "coefficients": {
-            f"class {i + 1}": dict(zip(VARS, map(float, fit.atoms[k]))) for i, k in enumerate(order)
-        },
+        "coefficients": {f"class {i + 1}": dict(zip(VARS, map(float, fit.atoms[k]))) for i, k in enumerate(order)},
         "shares": [float(fit.weights[k]) for k in order],
         "std_err": {name: float(v) for name, v in fit.params["std_err"].items()},
         "import_s": t_import,
