@@ -196,6 +196,17 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     assert loo["elpd_loo"] == pytest.approx(em.loglik - loo["p_loo"], abs=3)
     assert 4 < loo["p_loo"] < 11  # seven free parameters
 
+    # The package's diagnostics take this posterior as they take the SMM's.
+    r = smm.rhat(idata)
+    np.testing.assert_allclose(r["z"], az.rhat(idata, var_names=["z"])["z"].values)
+    assert r["max"] == pytest.approx(float(np.max(r["z"])))
+    assert smm.ess(idata)["min"] == pytest.approx(float(az.ess(idata, var_names=["z"])["z"].min()))
+    assert list(smm.summary(idata).index) == [f"z[{n}]" for n in em.names]
+    assert smm.loo(idata)["elpd_loo"] == pytest.approx(loo["elpd_loo"])
+    assert smm.compare({"K=2": idata, "K=2 again": idata}).shape[0] == 2
+    with pytest.raises(ValueError, match="latent-class posterior"):
+        smm.compare_point_to_posterior(idata, em)
+
 
 def test_svi_from_choice_data_is_near_em(em, data):
     idata = fit_latent_class_svi(data, 2, num_steps=300, num_draws=800, seed=0)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..params import SMMParams, match_components
 from ..validation import check_params
-from ._arviz import arviz, check_idata, check_prob
+from ._arviz import arviz, check_prob, check_smm_idata
 from .idata import posterior_mean_params
 
 __all__ = ["compare_point_to_posterior"]
@@ -74,7 +74,7 @@ def compare_point_to_posterior(
     import pandas as pd
 
     az = arviz()
-    check_idata(idata)
+    check_smm_idata(idata)
     hdi_prob = check_prob(hdi_prob, "hdi_prob")
     post = idata.posterior
     K = post.sizes["component"]

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._arviz import arviz, check_idata
+from ._arviz import arviz, check_idata, is_item_counts
 
 __all__ = ["loo", "waic", "compare"]
 
@@ -70,6 +70,8 @@ def loo(idata: Any, pointwise: bool = False, *, reff: float | None = None, scale
     """
     az = arviz()
     check_idata(idata)
+    if not is_item_counts(idata):  # one value per unit (latent-class logit): ArviZ's own LOO
+        return az.loo(idata, pointwise=pointwise, reff=reff, scale=scale)
     n = _item_counts(idata)
     with warnings.catch_warnings():
         # Per-item warnings are reissued below in the right unit.
@@ -113,6 +115,8 @@ def waic(idata: Any, pointwise: bool = False, *, scale: str | None = None):
     """
     az = arviz()
     check_idata(idata)
+    if not is_item_counts(idata):
+        return az.waic(idata, pointwise=pointwise, scale=scale)
     n = _item_counts(idata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..params import SMMParams
-from ._arviz import arviz, check_idata
+from ._arviz import arviz, check_idata, check_smm_idata, model_variables
 
 __all__ = [
     "relabel_draws",
@@ -197,7 +197,11 @@ def raw_posterior(idata: Any):
     as ``idata.posterior``.  When the draws were not relabelled, a copy of the
     posterior.
     """
-    check_idata(idata)
+    if model_variables(check_idata(idata)) != ["weights", "atoms"]:
+        raise ValueError(
+            "raw_posterior undoes the SMM's relabelling (weights and atoms); a latent-class posterior keeps "
+            "its permutation in sample_stats['label_permutation']."
+        )
     post = idata.posterior[["weights", "atoms"]].copy(deep=True)
     has_perm = hasattr(idata, "sample_stats") and "label_permutation" in idata.sample_stats
     if not has_perm:
@@ -211,7 +215,7 @@ def raw_posterior(idata: Any):
 
 def posterior_mean_params(idata: Any) -> SMMParams:
     """Posterior means of ``weights`` and ``atoms`` as :class:`SMMParams` (of the relabelled draws)."""
-    post = check_idata(idata).posterior
+    post = check_smm_idata(idata).posterior
     w = post["weights"].mean(("chain", "draw")).values
     return SMMParams(np.asarray(w / w.sum()), np.asarray(post["atoms"].mean(("chain", "draw")).values))
 

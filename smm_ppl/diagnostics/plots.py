@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..params import SMMParams, match_components
-from ._arviz import arviz, check_idata, check_prob
+from ._arviz import arviz, check_idata, check_prob, check_smm_idata, model_variables
 from .comparison import point_and_se
 from .idata import posterior_mean_params, raw_posterior
 
@@ -20,7 +20,7 @@ def plot_posterior_vs_point(idata: Any, point: Any, *, hdi_prob: float = 0.94, a
     Returns the array of matplotlib axes.
     """
     az = arviz()
-    check_idata(idata)
+    check_smm_idata(idata)
     post = idata.posterior
     L = post.sizes["feature"]
     point, _ = point_and_se(point, None, L)
@@ -80,7 +80,7 @@ def plot_forest_comparison(
         raise ValueError("models must be a non-empty dict {name: InferenceData}.")
     datas, names = [], []
     for name, value in models.items():
-        datas.append(check_idata(value, f"models[{name!r}]"))
+        datas.append(check_smm_idata(value, f"models[{name!r}]"))
         names.append(str(name))
     if point is not None:
         L = datas[0].posterior.sizes["feature"]
@@ -97,11 +97,12 @@ def plot_forest_comparison(
 
 
 def plot_trace(idata: Any, var_names: Any = None, *, raw: bool = False, **kwargs):
-    """``az.plot_trace`` of ``weights`` and ``atoms`` (``raw``: the draws before relabelling)."""
+    """``az.plot_trace`` of the parameters (``weights`` and ``atoms``, or ``z``; ``raw``: before relabelling)."""
     az = arviz()
     data = check_idata(idata)
+    names = model_variables(data)
     if raw:
         data = az.InferenceData(posterior=raw_posterior(data))
     kwargs.setdefault("compact", True)
     kwargs.setdefault("backend_kwargs", {"layout": "constrained"})
-    return az.plot_trace(data, var_names=var_names or ["weights", "atoms"], **kwargs)
+    return az.plot_trace(data, var_names=var_names or names, **kwargs)
