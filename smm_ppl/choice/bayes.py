@@ -64,7 +64,7 @@ from jax import lax
 
 from ..diagnostics import relabel_draws
 from ..inference import CHAIN_METHODS
-from ..inference.nuts import check_open_unit
+from ..inference.nuts import check_open_unit, nuts_chains, sample_stats
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
 from ..programs import register_program
 from ..progress import Progress, check_progress_bar
@@ -97,7 +97,6 @@ LATENT_CLASS_GUIDES = ("normal", "mvn")
 _FALLBACK_JITTER_SD = 0.05
 # Draws per vectorised batch of the derived quantities: bounds the (batch, K, R) logits.
 _CHUNK_NUMBERS = 2e7
-_FIELDS = ("diverging", "potential_energy", "energy", "num_steps", "accept_prob", "step_size")
 
 
 def _arviz():
@@ -375,59 +374,19 @@ def _inference_data(result: LatentClassResult, z: np.ndarray, *, relabel: bool, 
 
 @functools.lru_cache(maxsize=8)
 def _sampler(settings: tuple):
-    """The compiled NUTS program of a set of settings, kept across calls.
+    """The compiled NUTS program of a set of settings, kept across calls (:func:`~smm_ppl.inference.nuts.nuts_chains`).
 
-    NumPyro's ``hmc`` init/sample kernels inside one jitted ``lax.scan`` over
-    warmup and sampling, mapped over chains.  The layout, the specification
-    and the prior are arguments, so new data of the same shapes rerun the
-    compiled program.  Returns ``run(layout, pmap, prior_scale, inverse_mass,
-    z0, keys) -> (z, fields)`` with a leading chain axis.
+    The layout, the specification and the prior are its data, so new data of
+    the same shapes rerun the compiled program.  Returns ``run((layout, pmap,
+    prior_scale), z0, inverse_mass, keys) -> (z, fields)``.
     """
-    from numpyro.infer.hmc import hmc
     from numpyro.infer.util import potential_energy
 
-    o = dict(settings)
-    num_warmup, num_samples = o["num_warmup"], o["num_samples"]
+    def potential(data, z):
+        layout, pmap, prior_scale = data
+        return potential_energy(latent_class_model, (layout, pmap), {"prior_scale": prior_scale}, {"z": z})
 
-    def one_chain(layout, pmap, prior_scale, inverse_mass, z0, key):
-        def potential(z):
-            return potential_energy(latent_class_model, (layout, pmap), {"prior_scale": prior_scale}, {"z": z})
-
-        init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
-        state = init_kernel(
-            z0,
-            num_warmup,
-            # The EM covariance as the first mass matrix: the warmup's first window then starts well scaled.
-            inverse_mass_matrix=inverse_mass,
-            target_accept_prob=o["target_accept_prob"],
-            max_tree_depth=o["max_tree_depth"],
-            dense_mass=o["dense_mass"],
-            rng_key=key,
-        )
-
-        def step(state, _):
-            state = sample_kernel(state)
-            fields = (
-                state.diverging,
-                state.potential_energy,
-                state.energy,
-                state.num_steps,
-                state.accept_prob,
-                state.adapt_state.step_size,
-            )
-            return state, (state.z, fields)
-
-        _, out = lax.scan(step, state, None, length=num_warmup + num_samples)
-        return jax.tree_util.tree_map(lambda x: x[num_warmup:], out)
-
-    if o["chain_method"] == "parallel":
-        program = jax.pmap(one_chain, in_axes=(None, None, None, None, 0, 0))
-    elif o["chain_method"] == "sequential":
-        program = jax.jit(
-            lambda layout, pmap, s, m, z0, keys: lax.map(lambda a: one_chain(layout, pmap, s, m, *a), (z0, keys))
-        )
-    else:
-        program = jax.jit(jax.vmap(one_chain, in_axes=(None, None, None, None, 0, 0)))
+    program = nuts_chains(potential, lambda data, z: z, dict(settings))
     return register_program("latent_class_nuts", program)
 
 
@@ -549,20 +508,13 @@ def sample_latent_class(
     say(f"{num_chains} chain(s) x ({o['num_warmup']} warmup + {o['num_samples']}) draws, {method}")
     t0 = time.perf_counter()
     keys = jax.random.split(key_mcmc, num_chains)
+    # The EM covariance as the first mass matrix: the warmup's first window then starts well scaled.
     z, fields = jax.block_until_ready(
-        run(layout, pmap, jnp.asarray(scale), jnp.asarray(inverse_mass), jnp.asarray(starts), keys)
+        run((layout, pmap, jnp.asarray(scale)), jnp.asarray(starts), jnp.asarray(inverse_mass), keys)
     )
     elapsed = time.perf_counter() - t0
     say(f"sampled in {elapsed:.1f} s")
-    fields = dict(zip(_FIELDS, fields))
-    stats = {
-        "diverging": np.asarray(fields["diverging"], dtype=bool),
-        "lp": -np.asarray(fields["potential_energy"], dtype=np.float64),
-        "energy": np.asarray(fields["energy"], dtype=np.float64),
-        "n_steps": np.asarray(fields["num_steps"], dtype=np.int64),
-        "acceptance_rate": np.asarray(fields["accept_prob"], dtype=np.float64),
-        "step_size": np.asarray(fields["step_size"], dtype=np.float64),
-    }
+    stats = sample_stats(fields)
     attrs = {
         "inference_library": "numpyro",
         "inference": "nuts",

@@ -66,7 +66,15 @@ from ..validation import (
 from .idata import inference_data, reference_from_draws
 from .init import chain_init_params, model_kwargs, resolve_init
 
-__all__ = ["sample_nuts", "NUTS_CONSTRAINTS", "CHAIN_METHODS", "check_progress_bar", "check_open_unit"]
+__all__ = [
+    "sample_nuts",
+    "nuts_chains",
+    "sample_stats",
+    "NUTS_CONSTRAINTS",
+    "CHAIN_METHODS",
+    "check_progress_bar",
+    "check_open_unit",
+]
 
 CHAIN_METHODS = ("parallel", "vectorized", "sequential")
 
@@ -85,30 +93,40 @@ def _all_units(kwargs: dict) -> dict:
 _FIELDS = ("diverging", "potential_energy", "energy", "num_steps", "accept_prob", "step_size")
 
 
-@functools.lru_cache(maxsize=8)
-def _sampler(kwargs: tuple, settings: tuple):
-    """The compiled NUTS program of a model and its settings, kept across calls.
+def sample_stats(fields: tuple) -> dict:
+    """The ArviZ ``sample_stats`` of the per-draw fields a :func:`nuts_chains` program returns."""
+    f = dict(zip(_FIELDS, fields))
+    return {
+        "diverging": np.asarray(f["diverging"], dtype=bool),
+        "lp": -np.asarray(f["potential_energy"], dtype=np.float64),
+        "energy": np.asarray(f["energy"], dtype=np.float64),
+        "n_steps": np.asarray(f["num_steps"], dtype=np.int64),
+        "acceptance_rate": np.asarray(f["accept_prob"], dtype=np.float64),
+        "step_size": np.asarray(f["step_size"], dtype=np.float64),
+    }
 
-    NumPyro's ``hmc`` init/sample kernels run inside one jitted ``lax.scan``
-    over warmup and sampling (one copy of the NUTS step in the program),
-    ``vmap``-ed, ``pmap``-ed or mapped over chains.  The layout is an argument
-    of a model that masks rather than slices, so data of the same shape
-    bucket rerun the compiled program.  Returns ``run(layout, z0, keys) ->
-    (sites, fields)`` with a leading chain axis.
+
+def nuts_chains(potential, collect, settings: dict):
+    """A NUTS program over chains for any potential: NumPyro's ``hmc`` kernels inside one ``lax.scan``.
+
+    ``potential(data, z)`` is the potential energy at unconstrained ``z``,
+    ``collect(data, z)`` what each draw records.  Warmup and sampling are one
+    scan (one copy of the NUTS step in the program), ``vmap``-ed, ``pmap``-ed
+    or mapped over chains by ``settings["chain_method"]``.  Returns
+    ``program(data, z0, inverse_mass, keys) -> (collected, fields)`` with a
+    leading chain axis (``inverse_mass``: the first mass matrix, or ``None``).
     """
     from numpyro.infer.hmc import hmc
-    from numpyro.infer.util import constrain_fn, potential_energy
 
-    kw = _all_units(dict(kwargs))
     o = dict(settings)
-    model = functools.partial(models.mixture_model, **kw)
     num_warmup, num_samples = o["num_warmup"], o["num_samples"]
 
-    def one_chain(layout, z0, key):
-        init_kernel, sample_kernel = hmc(potential_fn=lambda z: potential_energy(model, (layout,), {}, z), algo="NUTS")
+    def one_chain(data, z0, inverse_mass, key):
+        init_kernel, sample_kernel = hmc(potential_fn=lambda z: potential(data, z), algo="NUTS")
         state = init_kernel(
             z0,
             num_warmup,
+            inverse_mass_matrix=inverse_mass,
             target_accept_prob=o["target_accept_prob"],
             max_tree_depth=o["max_tree_depth"],
             dense_mass=o["dense_mass"],
@@ -117,7 +135,6 @@ def _sampler(kwargs: tuple, settings: tuple):
 
         def step(state, _):
             state = sample_kernel(state)
-            sites = constrain_fn(model, (layout,), {}, state.z, return_deterministic=True)
             fields = (
                 state.diverging,
                 state.potential_energy,
@@ -126,17 +143,35 @@ def _sampler(kwargs: tuple, settings: tuple):
                 state.accept_prob,
                 state.adapt_state.step_size,
             )
-            return state, ({k: sites[k] for k in ("weights", "atoms")}, fields)
+            return state, (collect(data, state.z), fields)
 
         _, out = lax.scan(step, state, None, length=num_warmup + num_samples)
         return jax.tree_util.tree_map(lambda x: x[num_warmup:], out)
 
     if o["chain_method"] == "parallel":
-        program = jax.pmap(one_chain, in_axes=(None, 0, 0))
-    elif o["chain_method"] == "sequential":
-        program = jax.jit(lambda layout, z0, keys: lax.map(lambda a: one_chain(layout, *a), (z0, keys)))
-    else:
-        program = jax.jit(jax.vmap(one_chain, in_axes=(None, 0, 0)))
+        return jax.pmap(one_chain, in_axes=(None, 0, None, 0))
+    if o["chain_method"] == "sequential":
+        return jax.jit(lambda data, z0, m, keys: lax.map(lambda a: one_chain(data, a[0], m, a[1]), (z0, keys)))
+    return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, None, 0)))
+
+
+@functools.lru_cache(maxsize=8)
+def _sampler(kwargs: tuple, settings: tuple):
+    """The compiled NUTS program of a model and its settings, kept across calls.
+
+    The layout is an argument of a model that masks rather than slices, so
+    data of the same shape bucket rerun the compiled program.  Returns
+    ``run(layout, z0, None, keys) -> (sites, fields)`` (:func:`nuts_chains`).
+    """
+    from numpyro.infer.util import constrain_fn, potential_energy
+
+    model = functools.partial(models.mixture_model, **_all_units(dict(kwargs)))
+
+    def collect(layout, z):
+        sites = constrain_fn(model, (layout,), {}, z, return_deterministic=True)
+        return {k: sites[k] for k in ("weights", "atoms")}
+
+    program = nuts_chains(lambda layout, z: potential_energy(model, (layout,), {}, z), collect, dict(settings))
     return register_program("nuts", program)
 
 
@@ -299,23 +334,14 @@ def sample_nuts(
         + (": compiling the sampler for these settings (seconds to a minute), then sampling" if first else "")
     )
     t0 = time.perf_counter()
-    samples, fields = jax.block_until_ready(run(model_args[0], init_params, keys))
+    samples, fields = jax.block_until_ready(run(model_args[0], init_params, None, keys))
     elapsed = time.perf_counter() - t0
     say(f"sampled in {elapsed:.1f} s")
-    fields = dict(zip(_FIELDS, fields))
-
     weights = np.asarray(samples["weights"], dtype=np.float64)
     atoms = np.asarray(samples["atoms"], dtype=np.float64)
     if reference is None:
         reference = reference_from_draws(weights, atoms)
-    stats = {
-        "diverging": np.asarray(fields["diverging"], dtype=bool),
-        "lp": -np.asarray(fields["potential_energy"], dtype=np.float64),
-        "energy": np.asarray(fields["energy"], dtype=np.float64),
-        "n_steps": np.asarray(fields["num_steps"], dtype=np.int64),
-        "acceptance_rate": np.asarray(fields["accept_prob"], dtype=np.float64),
-        "step_size": np.asarray(fields["step_size"], dtype=np.float64),
-    }
+    stats = sample_stats(fields)
     attrs = {
         "inference_library": "numpyro",
         "inference": "nuts",
