@@ -306,3 +306,38 @@ def test_analytic_derivatives_equal_automatic_differentiation(small):
     h = jax.nn.softmax(data.layout.log_component_probs(pmap.atoms(z)) + pmap.log_class_probs(z).T, axis=0)
     hess_q = jax.hessian(lc_fit.complete_ll)(z, h, pmap, data.layout)
     np.testing.assert_allclose(-d.complete_information, hess_q, atol=1e-10)
+
+
+def test_swissmetro_panel_model_matches_biogeme():
+    """The same model with the class drawn once per respondent (752 persons), against biogeme 3.3's
+    panel fit (``PanelLikelihoodTrajectory``; ``benchmarks/peers/run_biogeme_lc.py``, results in
+    ``benchmarks/results/biogeme_swissmetro.json``): log-likelihood, estimates, and classical and
+    robust (per-respondent sandwich) standard errors."""
+    frame = swissmetro_long()
+    data = smm.choice_data(
+        frame,
+        situation="obs",
+        alternative="alternative",
+        choice="chosen",
+        features=["asc_car", "asc_train", "cost", "time"],
+        availability="available",
+        person="person",
+    )
+    assert data.panel and data.n_units == 752
+    fit = smm.fit_latent_class(data, 2, shared=["asc_car", "asc_train", "cost"], fixed={"time": {1: 0.0}})
+    assert fit.loglik == pytest.approx(-4623.248405605, abs=1e-6)
+    biogeme = {  # name: (estimate, classical se, robust se)
+        "asc_car": (0.25765033399977955, 0.04523631927205471, 0.08878846654957372),
+        "asc_train": (-0.26479816899433684, 0.05264302074600566, 0.10485840936818486),
+        "cost": (-1.411648992697156, 0.06733576270117823, 0.2613115473650351),
+        "time[2]": (-3.589411857699045, 0.10035075721854765, 0.16547352674082794),
+    }
+    for name, (value, se, robust) in biogeme.items():
+        row = fit.params.loc[name]
+        assert row["estimate"] == pytest.approx(value, abs=1e-5), name
+        assert row["std_err"] == pytest.approx(se, rel=1e-3), name
+        assert row["robust_std_err"] == pytest.approx(robust, rel=1e-3), name
+    share = fit.shares.loc["share[1]"]
+    assert share["estimate"] == pytest.approx(0.26918204968248816, abs=1e-6)
+    assert share["std_err"] == pytest.approx(0.019149171110563593, rel=1e-3)
+    assert share["robust_std_err"] == pytest.approx(0.020276942876707896, rel=1e-3)

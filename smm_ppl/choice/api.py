@@ -16,7 +16,7 @@ from scipy import stats
 from ..em import ConvergenceWarning
 from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
-from .fit import derivatives_program, partition_starts, run_starts
+from .fit import partition_starts, run_starts
 from .spec import LatentClassSpec, ParameterMap, parameter_map
 
 __all__ = ["LatentClassResult", "fit_latent_class", "DEFAULT_STARTS"]
@@ -353,7 +353,7 @@ def fit_latent_class(
         else:
             pooled = parameter_map(LatentClassSpec(), data.feature_names, data.covariates[:, :1], ("const",), 1)
             starts = partition_starts(n_starts, pmap, pooled, layout, seed)
-    out = run_starts(starts, pmap, layout, max_iter=max_iter, tol=tol)
+    out, at_estimate = run_starts(starts, pmap, layout, max_iter=max_iter, tol=tol)
     lls = np.asarray(out.ll)
     lls_rank = np.where(np.isfinite(lls), lls, -np.inf)
     best = int(np.argmax(lls_rank))
@@ -367,8 +367,6 @@ def fit_latent_class(
         index=pd.Index(range(len(lls)), name="start"),
     )
     table["won"] = table.index == best
-    zj = jnp.asarray(z)
-    at_estimate = derivatives_program(zj, pmap, layout)
     info = np.asarray(at_estimate.information)
     scores = np.asarray(at_estimate.unit_scores)
     converged = bool(np.asarray(out.converged)[best])

@@ -46,7 +46,6 @@ __all__ = [
     "newton_concave",
     "Derivatives",
     "derivatives",
-    "derivatives_program",
     "run_starts",
     "partition_starts",
 ]
@@ -217,17 +216,24 @@ def newton_concave(value, grad_and_information, z0, *, max_iter: int = 50, tol: 
     return z
 
 
-def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol) -> LoopInfo:
+def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol) -> tuple[LoopInfo, Derivatives]:
     # lax.map, not vmap: each start runs its own loop and line searches, where
     # a vmapped loop would run every start for as long as the slowest one needs.
-    return lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol), starts)
+    out = lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol), starts)
+    best = jnp.argmax(jnp.where(jnp.isfinite(out.ll), out.ll, -jnp.inf))
+    return out, derivatives(out.z[best], pmap, layout)
 
 
 _maximise_starts = jax.jit(_maximise_each, static_argnames=("max_iter",))
 
 
-def run_starts(starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
-    """Every start through the loop, one after the other in one compiled program (per shape)."""
+def run_starts(
+    starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float
+) -> tuple[LoopInfo, Derivatives]:
+    """Every start through the loop, one after the other in one compiled program (per shape).
+
+    Returns every start's :class:`LoopInfo` and the :class:`Derivatives` at the best one.
+    """
     return _maximise_starts(jnp.asarray(starts), pmap, layout, max_iter, tol)
 
 
@@ -248,9 +254,30 @@ def _one_class_fit(pmap: ParameterMap, layout):
     return newton_concave(lambda z: total_ll(z, pmap, layout), grad_info, z0)
 
 
-_m_steps = jax.jit(lambda hs, pmap, layout, z_init: lax.map(lambda h: _m_step_from(h, pmap, layout, z_init), hs))
-_one_class = jax.jit(_one_class_fit)
-derivatives_program = jax.jit(derivatives)
+def _partition_starts(pmap: ParameterMap, pooled: ParameterMap, layout, key, n_starts: int):
+    K = pmap.n_classes
+    U = layout.n_units
+    z_pool = _one_class_fit(pooled, layout)
+    scores = derivatives(z_pool, pooled, layout).unit_scores[:, : pooled.n_coefficients]
+    lam, vec = jnp.linalg.eigh(scores.T @ scores)
+    inv_sqrt = jnp.where(lam > 1e-10 * jnp.maximum(lam[-1], 1e-300), 1.0 / jnp.sqrt(jnp.abs(lam)), 0.0)
+    white = scores @ (vec * inv_sqrt)
+    _, _, vt = jnp.linalg.svd(white - jnp.mean(white, axis=0), full_matrices=False)
+    dirs = jax.random.normal(key, (n_starts, white.shape[1]), dtype=white.dtype).at[0].set(vt[0])
+    proj = white @ dirs.T  # (U, n_starts)
+    ranks = jnp.argsort(jnp.argsort(proj, axis=0), axis=0)
+    labels = jnp.minimum((ranks * K) // U, K - 1)
+    h = jnp.transpose(jax.nn.one_hot(labels, K, dtype=white.dtype), (1, 2, 0))  # (n_starts, K, U)
+    # Every class starts from the pooled coefficients (fixed entries keep their values).
+    index = jnp.asarray(pmap.index)
+    A = jax.nn.one_hot(index, pmap.n_coefficients, dtype=white.dtype) * (index >= 0)[..., None]
+    pooled_atoms = pooled.atoms(z_pool)[0]
+    coef = jnp.einsum("klp,l->p", A, pooled_atoms) / jnp.maximum(jnp.einsum("klp->p", A), 1.0)
+    z_init = jnp.concatenate([coef, jnp.zeros(pmap.n_params - pmap.n_coefficients, white.dtype)])
+    return lax.map(lambda hs: _m_step_from(hs, pmap, layout, z_init), h)
+
+
+_partition_starts_program = jax.jit(_partition_starts, static_argnames=("n_starts",))
 
 
 def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, layout, seed: Any) -> np.ndarray:
@@ -260,27 +287,7 @@ def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, la
     score under it, whitened by the information, says which way its tastes
     pull.  Start 0 splits along the leading direction of their spread, the
     others along random directions; the split is into ``K`` quantile bins of
-    the projection (hard responsibilities).
+    the projection (hard responsibilities).  One compiled program.
     """
-    K = pmap.n_classes
-    U = layout.n_units
-    z_pool = _one_class(pooled, layout)
-    scores = np.asarray(derivatives_program(z_pool, pooled, layout).unit_scores)[:, : pooled.n_coefficients]
-    info = scores.T @ scores
-    lam, vec = np.linalg.eigh(info)
-    keep = lam > 1e-10 * max(lam[-1], 1e-300)
-    white = scores @ (vec[:, keep] / np.sqrt(lam[keep]))
     key = jax.random.PRNGKey(seed) if isinstance(seed, (int, np.integer)) else seed
-    dirs = np.array(jax.random.normal(key, (n_starts, white.shape[1])))
-    if white.shape[1]:
-        _, _, vt = np.linalg.svd(white - white.mean(axis=0), full_matrices=False)
-        dirs[0] = vt[0]
-    proj = white @ dirs.T  # (U, n_starts)
-    ranks = np.argsort(np.argsort(proj, axis=0, kind="stable"), axis=0, kind="stable")
-    labels = np.minimum((ranks * K) // max(U, 1), K - 1)  # (U, n_starts)
-    h = np.transpose(np.eye(K)[labels], (1, 2, 0))  # (n_starts, K, U)
-    z_init = np.zeros(pmap.n_params)
-    # Start from the pooled coefficients where the map has them.
-    pooled_atoms = np.broadcast_to(np.asarray(pooled.atoms(jnp.asarray(z_pool))), pmap.index.shape)
-    z_init = pmap.pack(pooled_atoms, np.zeros((pmap.covariates.shape[1], K)))
-    return np.asarray(_m_steps(jnp.asarray(h), pmap, layout, jnp.asarray(z_init)))
+    return np.asarray(_partition_starts_program(pmap, pooled, layout, key, n_starts=n_starts))
