@@ -62,8 +62,13 @@ def compare_components(
 
     Parameters
     ----------
-    features : array (p, L)
-    counts : array (p,)
+    features : array (p, L), or ChoiceData
+        Counts over items (the SMM), or choice data (the latent-class logit,
+        :func:`smm_ppl.choice_data`; then ``counts=None``, ``em_kwargs`` go to
+        :func:`smm_ppl.fit_latent_class` (e.g. ``shared``, ``fixed``), the
+        parameters are its free ones, ``N`` is the number of units (persons in
+        a panel) and LOO runs :func:`smm_ppl.sample_latent_class`).
+    counts : array (p,) or None
     ks : list of int
         Candidate numbers of classes (distinct, each at most ``p``).
     method : {"bic", "aic", "loo"}, default "bic"
@@ -94,10 +99,36 @@ def compare_components(
     """
     import pandas as pd
 
+    from .choice import ChoiceData, fit_latent_class, sample_latent_class
     from .em import fit_em
+    from .inference import sample_nuts
 
-    data = as_data(features, counts)
-    ks = _check_ks(ks, data.n_items)
+    if isinstance(features, ChoiceData):
+        if counts is not None:
+            raise ValueError("counts must be None when features is ChoiceData (it carries its choices).")
+        choices = features
+        ks = _check_ks(ks, choices.n_units)
+        N = choices.n_units
+
+        def fit(k, key):
+            r = fit_latent_class(choices, k, seed=key, **em_kwargs)
+            return r, r.loglik, r.n_params, r.converged
+
+        def sample(k, r, key):
+            return sample_latent_class(r, seed=key, **nuts_kwargs)
+
+    else:
+        data = as_data(features, counts)
+        ks = _check_ks(ks, data.n_items)
+        N = data.n_obs
+
+        def fit(k, key):
+            r = fit_em(data.features, data.counts, k, seed=key, **em_kwargs)
+            return r, float(r.log_likelihood), n_free_parameters(k, data.n_features), r.converged
+
+        def sample(k, r, key):
+            return sample_nuts(data.features, data.counts, k, init=r, seed=key, **nuts_kwargs)
+
     if not isinstance(method, str):
         raise TypeError(f"method must be one of {list(_METHODS)}, got {type(method).__name__}.")
     method = check_choice(method.lower(), "method", _METHODS)
@@ -111,17 +142,11 @@ def compare_components(
     if not isinstance(return_fits, (bool, np.bool_)):
         raise TypeError("return_fits must be True or False.")
     key = check_key(seed)
-    N = data.n_obs
-    L = data.n_features
 
     ems = {}
-    for k in ks:
-        ems[k] = fit_em(data.features, data.counts, k, seed=jax.random.fold_in(key, 2 * k), **em_kwargs)
-
     rows = []
     for k in ks:
-        ll = float(ems[k].log_likelihood)
-        q = n_free_parameters(k, L)
+        ems[k], ll, q, converged = fit(k, jax.random.fold_in(key, 2 * k))
         rows.append(
             {
                 "n_components": k,
@@ -129,7 +154,7 @@ def compare_components(
                 "n_params": q,
                 "bic": -2.0 * ll + q * np.log(N),
                 "aic": -2.0 * ll + 2.0 * q,
-                "converged": bool(ems[k].converged),
+                "converged": bool(converged),
             }
         )
     em_table = pd.DataFrame(rows).set_index("n_components")
@@ -141,13 +166,8 @@ def compare_components(
         return (table, ems) if return_fits else table
 
     from .diagnostics import compare, loo, rhat
-    from .inference import sample_nuts
 
-    fits = {}
-    for k in ks:
-        fits[k] = sample_nuts(
-            data.features, data.counts, k, init=ems[k], seed=jax.random.fold_in(key, 2 * k + 1), **nuts_kwargs
-        )
+    fits = {k: sample(k, ems[k], jax.random.fold_in(key, 2 * k + 1)) for k in ks}
     if len(ks) > 1:
         cmp = compare({k: fits[k] for k in ks}, ic="loo")
         cmp.index = pd.Index([int(i) for i in cmp.index], name="n_components")

@@ -341,3 +341,13 @@ def test_swissmetro_panel_model_matches_biogeme():
     assert share["estimate"] == pytest.approx(0.26918204968248816, abs=1e-6)
     assert share["std_err"] == pytest.approx(0.019149171110563593, rel=1e-3)
     assert share["robust_std_err"] == pytest.approx(0.020276942876707896, rel=1e-3)
+
+
+def test_compare_components_ranks_the_number_of_classes(covariate_panel):
+    """BIC across K on choice data: the two-class truth beats one class, and each row is its own fit."""
+    _, _, data, fit = covariate_panel
+    table, fits = smm.compare_components(data, None, [1, 2], method="bic", return_fits=True)
+    assert list(table.index) == [2, 1]
+    assert table.loc[2, "log_likelihood"] == pytest.approx(fit.loglik, abs=1e-6)
+    assert table.loc[1, "n_params"] == 3 and table.loc[2, "n_params"] == 8
+    assert table.loc[1, "bic"] == pytest.approx(-2 * fits[1].loglik + 3 * np.log(data.n_units))
