@@ -108,7 +108,14 @@ def run_peers(starts: int, peers: list[str]) -> list[dict]:
             return [{"peer": p, "status": "failed", "reason": (proc.stderr or proc.stdout)[-2000:]} for p in peers]
         with open(out) as fh:
             payload = json.load(fh)
-    return payload.get("results", payload) if isinstance(payload, dict) else payload
+    rows = []
+    for peer, res in payload.get("peers", {}).items():
+        if "error" in res:
+            rows.append({"peer": peer, "status": "failed", "reason": res["error"]})
+            continue
+        row = dict(res, peer=peer, status="ok", loglik=res["log_likelihood"], wall_s=res["time_subprocess_s"])
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -133,7 +140,7 @@ def main() -> int:
             print(f"{r['peer']:10s} {r.get('status')}: {str(r.get('reason', ''))[:200]}")
             continue
         gap = r["loglik"] - ref if ref is not None else float("nan")
-        wall = r.get("wall_s") or r.get("wall_total_s")
+        wall = r.get("wall_s")
         ratio = wall / smm_row["wall_s"] if wall and smm_row.get("wall_s") else float("nan")
         r["gap_vs_smm"] = gap
         r["wall_ratio_vs_smm"] = ratio

@@ -58,6 +58,7 @@ STEPS = [
     ("latency", "bench_latency.py", 1800),
     ("defaults", "bench_defaults.py", 1800),
     ("real", "bench_real.py", 14400),
+    ("choice", "bench_choice.py", 7200),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {
@@ -72,6 +73,7 @@ JSON_NAMES = {
     "latency": "latency.json",
     "defaults": "defaults.json",
     "real": "real.json",
+    "choice": "choice.json",
 }
 COMMAND = "python benchmarks/run_all.py"
 
@@ -701,6 +703,51 @@ def section_defaults(res) -> tuple[str, list[str]]:
     ]
 
 
+def section_choice(res) -> tuple[str, list[str]]:
+    """The panel latent-class logit on Train's Electricity data against lcl-choice and biogeme."""
+    if not res or not res.get("rows"):
+        return "", []
+    smm_row = next((r for r in res["rows"] if r["peer"] == "smm"), None)
+    rows, heads = [], []
+    for r in res["rows"]:
+        if r.get("status") != "ok" or r.get("loglik") is None:
+            rows.append([r["peer"], "–", "–", "–", "–", str(r.get("reason", r.get("status")))[:120]])
+            continue
+        ratio = r.get("wall_ratio_vs_smm")
+        note = (
+            f"compiled fit {r['fit_compiled_s']:.2f} s"
+            if r["peer"] == "smm"
+            else f"{r.get('fits', r.get('starts', ''))} fits"
+            if r.get("fits")
+            else ""
+        )
+        rows.append(
+            [
+                f"{r['peer']} {r.get('version', '')}".strip(),
+                f"{r['loglik']:.3f}",
+                f"{r.get('gap_vs_smm', 0.0):+.4f}",
+                f"{r['wall_s']:.1f}",
+                f"{ratio:.2f}" if ratio is not None else "–",
+                note,
+            ]
+        )
+        if r["peer"] != "smm" and ratio is not None:
+            heads.append(f"{r['peer']} {r['wall_s']:.0f} s (gap {r.get('gap_vs_smm', 0.0):+.3f})")
+    table = _table(["tool", "log-likelihood", "gap vs smm", "wall s", "wall / smm", ""], rows)
+    intro = (
+        f"{res.get('data', 'Electricity')}: 2 classes drawn once per person, six class-specific coefficients, "
+        f"constant membership; {res['starts']} starts per tool. Wall time = a fresh process (interpreter, imports, "
+        "and for smm JAX compilation with an empty cache) in the same run (`python benchmarks/bench_choice.py`)."
+    )
+    head = []
+    if smm_row and smm_row.get("status") == "ok":
+        head = [
+            f"Electricity panel latent-class logit: smm {smm_row['wall_s']:.0f} s wall, "
+            f"{smm_row['fit_compiled_s']:.2f} s compiled; " + "; ".join(heads)
+        ]
+    return intro + "\n\n" + table, head
+
+
 def section_real(res) -> tuple[str, list[str]]:
     """Fits on the real vocabulary design against the polished labelled oracle."""
     if not res or not res.get("rows"):
@@ -841,6 +888,10 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     body, h = section_real(_load(results_dir, "real"))
     if body:
         sections += ["## Real designs", "", body, ""]
+        headline += h
+    body, h = section_choice(_load(results_dir, "choice"))
+    if body:
+        sections += ["## Choice data: a panel latent-class logit against its peers", "", body, ""]
         headline += h
     lat = _load(results_dir, "latency")
     if lat:
