@@ -150,3 +150,15 @@ def test_memory_smoke(tmp_path):
     assert [s["stage"] for s in saved["stages"]] == ["data", "warmstarts", "fit_em"]
     for s in saved["stages"]:
         assert s["status"] == "ok" and s["peak_rss_bytes"] > s["features_bytes"] > 0
+
+
+def test_choice_smoke(tmp_path):
+    """The panel latent-class benchmark's smm side on Electricity, and its RESULTS section."""
+    out = tmp_path / "choice.json"
+    _load("bench_choice").main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    (row,) = saved["rows"]
+    assert row["peer"] == "smm" and row["status"] == "ok" and row["converged"]
+    assert row["loglik"] == pytest.approx(-4526.829, abs=1e-3)  # two starts reach the ten-start optimum
+    body, head = _load("run_all").section_choice(saved)
+    assert "| smm" in body and "-4526.829" in body and head
