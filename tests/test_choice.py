@@ -351,3 +351,41 @@ def test_compare_components_ranks_the_number_of_classes(covariate_panel):
     assert table.loc[2, "log_likelihood"] == pytest.approx(fit.loglik, abs=1e-6)
     assert table.loc[1, "n_params"] == 3 and table.loc[2, "n_params"] == 8
     assert table.loc[1, "bic"] == pytest.approx(-2 * fits[1].loglik + 3 * np.log(data.n_units))
+
+
+def test_row_order_unbalanced_panels_and_covariate_tables_do_not_matter():
+    """Shuffled rows, persons with different numbers of situations, and covariates from a person table:
+    the same log-likelihood as the oracle, and the same data as the column form."""
+    frame, _ = simulate_panel(11, ATOMS, n_persons=40, n_situations=5, membership=MEMBERSHIP, unavailable=0.3)
+    rng = np.random.default_rng(0)
+    drop = rng.choice(frame["situation"].unique(), size=60, replace=False)  # unbalanced panel
+    frame = frame[~frame["situation"].isin(drop)]
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    table = frame.groupby("person")[["income"]].first()
+    a = _data(frame, person="person", covariates=["income"], availability="available")
+    b = _data(shuffled, person="person", availability="available", covariates=table)
+    z = np.array([1.2, -0.7, -0.9, 0.6, 0.4, 1.1, 0.2, 0.9])
+    pmap_a = smm.choice.parameter_map(smm.LatentClassSpec(), a.feature_names, a.covariates, a.covariate_names, 2)
+    pmap_b = smm.choice.parameter_map(smm.LatentClassSpec(), b.feature_names, b.covariates, b.covariate_names, 2)
+    ll_a = np.asarray(pmap_a.unit_log_likelihoods(z, a.layout))
+    ll_b = np.asarray(pmap_b.unit_log_likelihoods(z, b.layout))
+    order_b = pd.Index(b.units).get_indexer(a.units)
+    np.testing.assert_allclose(ll_b[order_b], ll_a, rtol=1e-12)
+    oracle = Oracle(frame, FEATURES)  # units in order of first appearance, as choice_data keeps them
+    np.testing.assert_allclose(ll_a, oracle.unit_loglik(pmap_a.atoms(z), pmap_a.log_class_probs(z)), rtol=1e-12)
+    assert sorted(np.bincount(np.asarray(a.layout.unit))) != [5] * 40  # really unbalanced
+
+
+def test_counts_are_repeated_choices(small):
+    """A situation whose chosen count is 2 is the same person choosing twice in two copies of it."""
+    twice = small.copy()
+    twice["chosen"] *= 2
+    copy = small.copy()
+    copy["situation"] += small["situation"].max() + 1
+    doubled = pd.concat([small, copy], ignore_index=True)
+    a = _data(twice, person="person")
+    b = _data(doubled, person="person")
+    assert a.n_obs == b.n_obs == 2 * small["chosen"].sum()
+    weights, atoms = np.array([0.3, 0.7]), ATOMS
+    ll_a = float(a.layout.log_likelihood(weights, atoms))
+    assert ll_a == pytest.approx(float(b.layout.log_likelihood(weights, atoms)), rel=1e-12)
