@@ -384,10 +384,16 @@ def fit_latent_class(
         trace=trace[np.isfinite(trace)],
     )
     if not converged:
+        decrement = float(np.asarray(out.decrement)[best])
+        reason = (
+            f"Newton decrement {decrement:.3g} > tol={tol:g}"
+            if np.isfinite(decrement)
+            else "the observed information is not positive definite at the last iterate, so the Newton step is "
+            "undefined (two classes merging, a share going to 0, or an unidentified coefficient)"
+        )
         warnings.warn(
-            f"the latent-class fit did not converge in max_iter={max_iter} iterations (Newton decrement "
-            f"{float(np.asarray(out.decrement)[best]):.3g} > tol={tol:g}); raise max_iter, or check for a class "
-            "whose share or coefficients run off (see result.params).",
+            f"the latent-class fit did not converge in max_iter={max_iter} iterations ({reason}); raise max_iter, "
+            "or check for a class whose share or coefficients run off (see result.params), or fewer classes.",
             ConvergenceWarning,
             stacklevel=2,
         )

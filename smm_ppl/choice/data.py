@@ -80,9 +80,9 @@ class ChoiceData:
         return self.layout.n_features
 
     def __repr__(self) -> str:
-        kind = f"{self.n_units} persons (panel)" if self.panel else f"{self.n_units} situations"
+        kind = f", {self.n_units} persons (panel)" if self.panel else ""
         return (
-            f"ChoiceData({self.n_obs} choices, {self.n_situations} situations, {kind}, "
+            f"ChoiceData({self.n_obs} choices, {self.n_situations} situations{kind}, "
             f"{self.layout.n_rows} available alternatives, features={list(self.feature_names)}, "
             f"membership covariates={list(self.covariate_names)})"
         )
