@@ -3,6 +3,8 @@ recovery against the truth and an oracle, monotone iterations, standard errors, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -389,3 +391,33 @@ def test_counts_are_repeated_choices(small):
     weights, atoms = np.array([0.3, 0.7]), ATOMS
     ll_a = float(a.layout.log_likelihood(weights, atoms))
     assert ll_a == pytest.approx(float(b.layout.log_likelihood(weights, atoms)), rel=1e-12)
+
+
+def test_electricity_panel_matches_biogeme_and_lcl_choice():
+    """Train's Electricity panel (361 persons x 12 situations), two classes, six class-specific
+    coefficients: biogeme 3.3.2 and lcl-choice 0.1.46 reach log-likelihood -4526.829029
+    (``benchmarks/results/electricity_peers.json``); biogeme's classical and robust errors agree."""
+    frame = pd.read_csv(Path(__file__).parent / "data" / "electricity.csv.gz")
+    data = smm.choice_data(
+        frame,
+        situation="chid",
+        alternative="alt",
+        choice="choice",
+        features=["pf", "cl", "loc", "wk", "tod", "seas"],
+        person="id",
+    )
+    assert (data.n_units, data.n_situations) == (361, 4308)
+    fit = smm.fit_latent_class(data, 2, n_starts=2)
+    assert fit.loglik == pytest.approx(-4526.829028773465, abs=1e-6)
+    k = int(np.argmax(-fit.atoms[:, 4]))  # biogeme's class 0: the one with the larger time-of-day penalty
+    biogeme = {  # feature: (estimate, classical se, robust se) in that class
+        "pf": (-0.7477018138172741, 0.04038257379332553, 0.09326560179657556),
+        "tod": (-8.474357178071967, 0.42208076072624706, 1.0436467596167682),
+        "seas": (-7.6551849255583475, 0.3522930776671772, 0.7918532553392494),
+    }
+    for name, (value, se, robust) in biogeme.items():
+        row = fit.params.loc[f"{name}[{k + 1}]"]
+        assert row["estimate"] == pytest.approx(value, abs=1e-4), name
+        assert row["std_err"] == pytest.approx(se, rel=2e-3), name
+        assert row["robust_std_err"] == pytest.approx(robust, rel=2e-3), name
+    assert fit.weights[k] == pytest.approx(0.48652095980450194, abs=1e-5)
