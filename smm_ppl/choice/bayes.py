@@ -742,11 +742,13 @@ def compare_latent_class_posterior(
         raise ValueError(f"hdi_prob must be strictly between 0 and 1, got {hdi_prob!r}.")
     column = "robust_std_err" if robust else "std_err"
     K = result.n_classes
+    shares = result.shares if K > 1 else result.shares.iloc[:0]  # one class: its share is 1, not a parameter
     draws = np.concatenate(
-        [post["z"].values.reshape(-1, result.n_params), post["shares"].values.reshape(-1, K)], axis=1
+        [post["z"].values.reshape(-1, result.n_params), post["shares"].values.reshape(-1, K)[:, : len(shares)]],
+        axis=1,
     )
-    est = np.concatenate([result.params["estimate"].to_numpy(), result.shares["estimate"].to_numpy()])
-    se = np.concatenate([result.params[column].to_numpy(), result.shares[column].to_numpy()])
+    est = np.concatenate([result.params["estimate"].to_numpy(), shares["estimate"].to_numpy()])
+    se = np.concatenate([result.params[column].to_numpy(), shares[column].to_numpy()])
     mean = draws.mean(axis=0)
     sd = draws.std(axis=0, ddof=1)
     h = _arviz().hdi(draws[None], hdi_prob=float(hdi_prob))  # (n, 2)
@@ -765,5 +767,5 @@ def compare_latent_class_posterior(
             "se_ratio": ratio,
             "inside_hdi": (est >= h[:, 0]) & (est <= h[:, 1]),
         },
-        index=pd.Index(list(result.names) + list(result.shares.index), name="parameter"),
+        index=pd.Index(list(result.names) + list(shares.index), name="parameter"),
     )
