@@ -148,7 +148,12 @@ def worker_biogeme(data: str, starts: int, seed: int) -> dict:
         try:
             # complete dict in biogeme's own free-beta order: biogeme 3.3.2 assigns the optimiser's vector
             # to the dict's keys in the dict's order (see run_biogeme_lc.py), any other order scrambles it
-            ordered = {n: start[n] for n in the_biogeme.expressions_registry.free_betas_names}
+            # and with a panel database the registry lists the betas inside PanelLikelihoodTrajectory
+            # only once the object uses the flattened database (estimate() switches itself): switch first
+            the_biogeme.use_flatten_database = True
+            order = the_biogeme.expressions_registry.free_betas_names
+            assert sorted(order) == sorted(start), (order, sorted(start))
+            ordered = {n: start[n] for n in order}
             res = the_biogeme.estimate(starting_values=ordered)
         except Exception as err:
             fits.append({"start": s, "error": f"{type(err).__name__}: {err}", "wall_s": time.perf_counter() - ts})
@@ -159,6 +164,7 @@ def worker_biogeme(data: str, starts: int, seed: int) -> dict:
             "log_likelihood": float(res.final_log_likelihood),
             "converged": bool(res.algorithm_has_converged),
             "iterations": str(res.raw_estimation_results.optimization_messages.get("Number of iterations")),
+            "optimization_time": str(res.raw_estimation_results.optimization_messages.get("Optimization time")),
             "wall_s": time.perf_counter() - ts,
             "values": {n: float(res.get_parameter_value(n)) for n in names},
         }
@@ -212,6 +218,8 @@ def worker_biogeme(data: str, starts: int, seed: int) -> dict:
         "time_import_s": t_import,
         "time_fit_s": t_fit,
         "time_per_start_s": [f["wall_s"] for f in fits],
+        "optimization_time_per_start": [f.get("optimization_time") for f in fits],
+        "iterations_per_start": [f.get("iterations") for f in fits],
         "time_worker_s": time.perf_counter() - T_WORKER_START,
     }
 
