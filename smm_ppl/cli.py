@@ -45,7 +45,12 @@ def _use_cpu_devices(n: int) -> None:
     import os
 
     import numpyro
+    from jax._src import xla_bridge
 
+    # Once the backend exists the flag changes nothing here and would only leak, through
+    # XLA_FLAGS, into child processes (whose compiled programs then share the cache with ours).
+    if xla_bridge.backends_are_initialized():
+        return
     numpyro.set_host_device_count(max(1, min(n, os.cpu_count() or 1)))
 
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -28,3 +30,14 @@ def problem():
     )
     n = smm.simulate_counts(2, X, truth, 100_000)
     return X, n, truth
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags():
+    """A test that sets XLA_FLAGS (e.g. a host device count) must not pass it on to later subprocesses."""
+    before = os.environ.get("XLA_FLAGS")
+    yield
+    if before is None:
+        os.environ.pop("XLA_FLAGS", None)
+    else:
+        os.environ["XLA_FLAGS"] = before
