@@ -185,8 +185,13 @@ def main(argv=None) -> int:
             # biogeme 3.3.2 maps the optimiser's vector onto the starting-value dict in the dict's own
             # key order (jax_calculator/function_call.py: the_betas.update(dict(zip(the_betas.keys(), x))))
             # while the vector is in its free-beta order: a dict in any other order scrambles the
-            # parameters. Give it the complete dict in its own order.
-            start = {n: float(start[n]) for n in the_biogeme.expressions_registry.free_betas_names}
+            # parameters. Give it the complete dict in its own order. With a panel database the
+            # registry lists the betas inside PanelLikelihoodTrajectory only once the BIOGEME object
+            # uses the flattened database (estimate() switches to it itself): switch first.
+            the_biogeme.use_flatten_database = db.is_panel()
+            order = the_biogeme.expressions_registry.free_betas_names
+            assert sorted(order) == sorted(start), (order, sorted(start))
+            start = {n: float(start[n]) for n in order}
         res = the_biogeme.estimate(starting_values=None if start is None else dict(start))
         wall = time.perf_counter() - t
         raw_res = res.raw_estimation_results
