@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..em import ConvergenceWarning
+from ..em import INIT_NAMES, ConvergenceWarning
 from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
 from .fit import partition_starts, run_starts
@@ -23,8 +23,8 @@ __all__ = ["LatentClassResult", "fit_latent_class", "DEFAULT_STARTS"]
 
 #: Starts tried by ``init="auto"``.
 DEFAULT_STARTS = 10
-#: Names of the moment starts, which do not apply to choice situations.
-_MOMENT_INITS = ("moments", "mom", "tensor", "subspace", "split", "clusters")
+#: The SMM's starts (the registry's names), which build on counts over one set of items.
+_SMM_INITS = ("moments", *(name for name in INIT_NAMES if name != "auto"))
 
 
 def _p_values(t: np.ndarray) -> np.ndarray:
@@ -263,7 +263,7 @@ def _check_init(init: Any, pmap: ParameterMap) -> np.ndarray | None:
     if isinstance(init, str):
         if init == "auto":
             return None
-        if init in _MOMENT_INITS:
+        if init in _SMM_INITS:
             raise ValueError(
                 f"init={init!r} builds starts from counts over one set of items (the SMM); it does not apply to "
                 "choice situations. Use init='auto' or starting values (a dict {parameter: value})."

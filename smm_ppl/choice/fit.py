@@ -104,7 +104,6 @@ def derivatives(z, pmap: ParameterMap, layout, h=None) -> Derivatives:
     those of ``Q(. | h)`` instead (the M-step's Newton system).
     """
     K = pmap.n_classes
-    n_coef = pmap.n_coefficients
     atoms = pmap.atoms(z)
     log_cp = pmap.log_class_probs(z)  # (U, K)
     stats = layout.statistics(jnp.exp(log_cp), atoms @ layout.features_t)
@@ -112,9 +111,7 @@ def derivatives(z, pmap: ParameterMap, layout, h=None) -> Derivatives:
     w = jnp.asarray(layout.unit_weights, dtype=z.dtype)
     ll = jnp.sum(jnp.where(w > 0, w * stats.log_pi, 0.0))
 
-    # d theta_k / d z: A (K, L, n_coef), one-hot where the atom entry is free.
-    index = jnp.asarray(pmap.index)
-    A = jax.nn.one_hot(index, n_coef, dtype=z.dtype) * (index >= 0)[..., None]
+    A = pmap.coefficient_map(z.dtype)  # d theta_k / d z
     s_coef = jnp.einsum("kul,klp->kup", atom_scores, A)
     info_coef = jnp.einsum("klp,klm,kmq->pq", A, curvature, A)
 
@@ -269,11 +266,8 @@ def _partition_starts(pmap: ParameterMap, pooled: ParameterMap, layout, key, n_s
     labels = jnp.minimum((ranks * K) // U, K - 1)
     h = jnp.transpose(jax.nn.one_hot(labels, K, dtype=white.dtype), (1, 2, 0))  # (n_starts, K, U)
     # Every class starts from the pooled coefficients (fixed entries keep their values).
-    index = jnp.asarray(pmap.index)
-    A = jax.nn.one_hot(index, pmap.n_coefficients, dtype=white.dtype) * (index >= 0)[..., None]
-    pooled_atoms = pooled.atoms(z_pool)[0]
-    coef = jnp.einsum("klp,l->p", A, pooled_atoms) / jnp.maximum(jnp.einsum("klp->p", A), 1.0)
-    z_init = jnp.concatenate([coef, jnp.zeros(pmap.n_params - pmap.n_coefficients, white.dtype)])
+    pooled_atoms = jnp.broadcast_to(pooled.atoms(z_pool), pmap.index.shape)
+    z_init = pmap.pack(pooled_atoms, jnp.zeros((pmap.covariates.shape[1], K), white.dtype))
     return lax.map(lambda hs: _m_step_from(hs, pmap, layout, z_init), h)
 
 

@@ -132,17 +132,18 @@ class ParameterMap:
         weights = jnp.exp(self.log_class_probs(z))
         return layout.log_mixture_probs(weights, self.atoms(z))
 
-    def pack(self, atoms: np.ndarray, membership: np.ndarray) -> np.ndarray:
+    def coefficient_map(self, dtype=jnp.float64) -> jax.Array:
+        """(K, L, n_coefficients) ``d atoms / d coefficients``: one where the atom entry is that coefficient."""
+        index = jnp.asarray(self.index)
+        return jax.nn.one_hot(index, self.n_coefficients, dtype=dtype) * (index >= 0)[..., None]
+
+    def pack(self, atoms: Any, membership: Any) -> jax.Array:
         """The free vector of given atoms (K, L) (shared entries averaged) and membership (C, K)."""
-        atoms = np.asarray(atoms, dtype=np.float64)
-        coef = np.zeros(self.n_coefficients)
-        n = np.zeros(self.n_coefficients)
-        np.add.at(coef, self.index[self.index >= 0], atoms[self.index >= 0])
-        np.add.at(n, self.index[self.index >= 0], 1.0)
-        coef = coef / np.maximum(n, 1.0)
-        m = np.asarray(membership, dtype=np.float64)
-        g = (m[:, 1:] - m[:, :1]).T.ravel()
-        return np.concatenate([coef, g])
+        atoms = jnp.asarray(atoms, dtype=jnp.float64)
+        A = self.coefficient_map(atoms.dtype)
+        coef = jnp.einsum("klp,kl->p", A, atoms) / jnp.maximum(jnp.einsum("klp->p", A), 1.0)
+        m = jnp.asarray(membership, dtype=atoms.dtype)
+        return jnp.concatenate([coef, (m[:, 1:] - m[:, :1]).T.ravel()])
 
 
 jax.tree_util.register_pytree_node(
