@@ -59,10 +59,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 from jax import lax
 
 from ..diagnostics import relabel_draws
+from ..diagnostics.comparison import point_posterior_table
 from ..inference import CHAIN_METHODS
 from ..inference.nuts import check_open_unit, nuts_chains, sample_stats
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
@@ -749,23 +749,4 @@ def compare_latent_class_posterior(
     )
     est = np.concatenate([result.params["estimate"].to_numpy(), shares["estimate"].to_numpy()])
     se = np.concatenate([result.params[column].to_numpy(), shares[column].to_numpy()])
-    mean = draws.mean(axis=0)
-    sd = draws.std(axis=0, ddof=1)
-    h = _arviz().hdi(draws[None], hdi_prob=float(hdi_prob))  # (n, 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (est - mean) / sd
-        ratio = se / sd
-    return pd.DataFrame(
-        {
-            "em_estimate": est,
-            "em_se": se,
-            "post_mean": mean,
-            "post_sd": sd,
-            "hdi_low": h[:, 0],
-            "hdi_high": h[:, 1],
-            "z": z,
-            "se_ratio": ratio,
-            "inside_hdi": (est >= h[:, 0]) & (est <= h[:, 1]),
-        },
-        index=pd.Index(list(result.names) + list(shares.index), name="parameter"),
-    )
+    return point_posterior_table(draws, est, se, list(result.names) + list(shares.index), float(hdi_prob))

@@ -11,7 +11,7 @@ from ..validation import check_params
 from ._arviz import arviz, check_prob, check_smm_idata
 from .idata import posterior_mean_params
 
-__all__ = ["compare_point_to_posterior"]
+__all__ = ["compare_point_to_posterior", "point_posterior_table"]
 
 
 def point_and_se(point: Any, standard_errors: Any, n_features: int):
@@ -71,9 +71,7 @@ def compare_point_to_posterior(
         ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) / post_sd),
         ``se_ratio`` (= em_se / post_sd), ``inside_hdi``.
     """
-    import pandas as pd
 
-    az = arviz()
     check_smm_idata(idata)
     hdi_prob = check_prob(hdi_prob, "hdi_prob")
     post = idata.posterior
@@ -92,24 +90,35 @@ def compare_point_to_posterior(
     draws = np.concatenate([w, a], axis=1)  # (S, K + K L)
     est = np.concatenate([point.weights, point.atoms.ravel()])
     ses = np.full(est.shape, np.nan) if se is None else np.concatenate([se.weights, se.atoms.ravel()])
-    h = az.hdi(draws[None], hdi_prob=hdi_prob)  # (n_scalars, 2)
+    return point_posterior_table(draws, est, ses, _scalar_names(K, L), hdi_prob)
+
+
+def point_posterior_table(draws: np.ndarray, estimate: np.ndarray, se: np.ndarray, names, hdi_prob: float):
+    """A point estimate with its standard errors against posterior draws (S, n), one row per scalar.
+
+    Columns ``em_estimate``, ``em_se``, ``post_mean``, ``post_sd``, ``hdi_low``,
+    ``hdi_high``, ``z`` (= (em_estimate - post_mean) / post_sd), ``se_ratio``
+    (= em_se / post_sd), ``inside_hdi``.
+    """
+    import pandas as pd
+
+    h = arviz().hdi(draws[None], hdi_prob=hdi_prob)  # (n, 2)
     mean = draws.mean(axis=0)
     sd = draws.std(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (est - mean) / sd
-        ratio = ses / sd
-    table = pd.DataFrame(
+        z = (estimate - mean) / sd
+        ratio = se / sd
+    return pd.DataFrame(
         {
-            "em_estimate": est,
-            "em_se": ses,
+            "em_estimate": estimate,
+            "em_se": se,
             "post_mean": mean,
             "post_sd": sd,
             "hdi_low": h[:, 0],
             "hdi_high": h[:, 1],
             "z": z,
             "se_ratio": ratio,
-            "inside_hdi": (est >= h[:, 0]) & (est <= h[:, 1]),
+            "inside_hdi": (estimate >= h[:, 0]) & (estimate <= h[:, 1]),
         },
-        index=pd.Index(_scalar_names(K, L), name="parameter"),
+        index=pd.Index(list(names), name="parameter"),
     )
-    return table
