@@ -743,9 +743,12 @@ def section_choice(res) -> tuple[str, list[str]]:
     if smm_row and smm_row.get("status") == "ok":
         head = [
             f"Electricity panel latent-class logit: smm {smm_row['wall_s']:.0f} s wall, "
-            f"{smm_row['fit_compiled_s']:.2f} s compiled; " + "; ".join(heads)
+            f"{smm_row['fit_compiled_s']:.2f} s compiled; "
+            + "; ".join(heads)
+            + (" (see the section's note on these times)" if res.get("notes") else "")
         ]
-    return intro + "\n\n" + table, head
+    notes = "".join(f"\n\nNote: {n}" for n in res.get("notes", []))
+    return intro + "\n\n" + table + notes, head
 
 
 def section_real(res) -> tuple[str, list[str]]:
