@@ -10,6 +10,7 @@ unless the environment variable ``SMM_PPL_ENABLE_X64`` is set to ``0``
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 
@@ -51,9 +52,17 @@ def compilation_cache_dir() -> str | None:
     if value.lower() in _OFF:
         return None
     if value.lower() not in _ON:
-        return os.path.expanduser(value)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "smm-ppl", "jax-compilation-cache")
+        path = os.path.expanduser(value)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "smm-ppl", "jax-compilation-cache")
+    # Programs compiled under other XLA flags (e.g. a forced host device count, which a notebook
+    # sets for parallel chains) get their own folder: JAX's cache key leaves the flags out, and
+    # reading such an executable in a process without them crashed XLA.
+    flags = os.environ.get("XLA_FLAGS", "").strip()
+    if flags:
+        path = os.path.join(path, "xla-flags-" + hashlib.sha256(flags.encode()).hexdigest()[:12])
+    return path
 
 
 def _enable_compilation_cache() -> str | None:
