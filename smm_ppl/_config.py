@@ -65,9 +65,9 @@ def compilation_cache_dir() -> str | None:
     return path
 
 
-def _enable_compilation_cache() -> str | None:
-    if jax.config.jax_compilation_cache_dir:  # the user's own choice wins
-        return jax.config.jax_compilation_cache_dir
+def _enable_compilation_cache(ours: str | None = None) -> str | None:
+    if jax.config.jax_compilation_cache_dir and jax.config.jax_compilation_cache_dir != ours:
+        return jax.config.jax_compilation_cache_dir  # the user's own choice wins
     path = compilation_cache_dir()
     if path is None:
         return None
@@ -83,3 +83,14 @@ def _enable_compilation_cache() -> str | None:
 
 
 COMPILATION_CACHE = _enable_compilation_cache()
+
+
+def follow_xla_flags() -> str | None:
+    """Move the cache to the folder of the current XLA flags, after a caller changed them before JAX started.
+
+    For the command line, which forces a host device count after the package
+    was imported; a folder the user chose is kept.
+    """
+    global COMPILATION_CACHE
+    COMPILATION_CACHE = _enable_compilation_cache(ours=COMPILATION_CACHE)
+    return COMPILATION_CACHE

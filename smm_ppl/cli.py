@@ -52,6 +52,9 @@ def _use_cpu_devices(n: int) -> None:
     if xla_bridge.backends_are_initialized():
         return
     numpyro.set_host_device_count(max(1, min(n, os.cpu_count() or 1)))
+    from ._config import follow_xla_flags
+
+    follow_xla_flags()
 
 
 _TABLE_COLUMNS = [
