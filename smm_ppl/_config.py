@@ -10,7 +10,6 @@ unless the environment variable ``SMM_PPL_ENABLE_X64`` is set to ``0``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 
@@ -52,22 +51,14 @@ def compilation_cache_dir() -> str | None:
     if value.lower() in _OFF:
         return None
     if value.lower() not in _ON:
-        path = os.path.expanduser(value)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "smm-ppl", "jax-compilation-cache")
-    # Programs compiled under other XLA flags (e.g. a forced host device count, which a notebook
-    # sets for parallel chains) get their own folder: JAX's cache key leaves the flags out, and
-    # reading such an executable in a process without them crashed XLA.
-    flags = os.environ.get("XLA_FLAGS", "").strip()
-    if flags:
-        path = os.path.join(path, "xla-flags-" + hashlib.sha256(flags.encode()).hexdigest()[:12])
-    return path
+        return os.path.expanduser(value)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "smm-ppl", "jax-compilation-cache")
 
 
-def _enable_compilation_cache(ours: str | None = None) -> str | None:
-    if jax.config.jax_compilation_cache_dir and jax.config.jax_compilation_cache_dir != ours:
-        return jax.config.jax_compilation_cache_dir  # the user's own choice wins
+def _enable_compilation_cache() -> str | None:
+    if jax.config.jax_compilation_cache_dir:  # the user's own choice wins
+        return jax.config.jax_compilation_cache_dir
     path = compilation_cache_dir()
     if path is None:
         return None
@@ -83,14 +74,3 @@ def _enable_compilation_cache(ours: str | None = None) -> str | None:
 
 
 COMPILATION_CACHE = _enable_compilation_cache()
-
-
-def follow_xla_flags() -> str | None:
-    """Move the cache to the folder of the current XLA flags, after a caller changed them before JAX started.
-
-    For the command line, which forces a host device count after the package
-    was imported; a folder the user chose is kept.
-    """
-    global COMPILATION_CACHE
-    COMPILATION_CACHE = _enable_compilation_cache(ours=COMPILATION_CACHE)
-    return COMPILATION_CACHE

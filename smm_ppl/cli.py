@@ -48,13 +48,10 @@ def _use_cpu_devices(n: int) -> None:
     from jax._src import xla_bridge
 
     # Once the backend exists the flag changes nothing here and would only leak, through
-    # XLA_FLAGS, into child processes (whose compiled programs then share the cache with ours).
+    # XLA_FLAGS, into child processes (a test calling the CLI in-process, then a subprocess).
     if xla_bridge.backends_are_initialized():
         return
     numpyro.set_host_device_count(max(1, min(n, os.cpu_count() or 1)))
-    from ._config import follow_xla_flags
-
-    follow_xla_flags()
 
 
 _TABLE_COLUMNS = [
