@@ -1,5 +1,7 @@
+import gc
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -41,3 +43,31 @@ def _keep_xla_flags():
         os.environ.pop("XLA_FLAGS", None)
     else:
         os.environ["XLA_FLAGS"] = before
+
+
+#: Clear JAX's caches past this many memory mappings: well below Linux's default limit of 65,530,
+#: with room for the largest module (about 10,000), and rarely enough that few programs compile twice.
+MAX_MAPPINGS = 30_000
+
+
+def _memory_mappings() -> int | None:
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:  # not Linux: no such limit to guard
+        return None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free the compiled programs once the process holds many memory mappings.
+
+    Every XLA:CPU executable keeps its memory mappings (hundreds for one with
+    many kernels, e.g. a multinomial draw) while its function lives.  The whole
+    suite in one process would pass the kernel's limit (``vm.max_map_count``),
+    where LLVM cannot allocate code memory and aborts the process.
+    """
+    yield
+    if (_memory_mappings() or 0) > MAX_MAPPINGS:
+        jax.clear_caches()
+        gc.collect()
