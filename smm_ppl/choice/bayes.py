@@ -63,18 +63,13 @@ from jax import lax
 
 from ..diagnostics import relabel_draws
 from ..diagnostics.comparison import point_posterior_table
-from ..inference import CHAIN_METHODS
-from ..inference.nuts import check_open_unit, nuts_chains, sample_stats
+from ..inference.nuts import SAMPLER_CONSTRAINTS, nuts_chains, sample_stats
+from ..inference.svi import OPTIMISER_CONSTRAINTS
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
 from ..programs import register_program
-from ..progress import Progress, check_progress_bar
+from ..progress import Progress
 from ..validation import (
-    Boolean,
-    Constraint,
-    Integer,
-    Optional,
     Options,
-    Real,
     check_key,
     validate_params,
 )
@@ -391,18 +386,7 @@ def _sampler(settings: tuple):
 
 
 #: Declarative argument constraints of :func:`sample_latent_class`.
-LATENT_CLASS_NUTS_CONSTRAINTS = {
-    "num_chains": Integer(1),
-    "num_warmup": Integer(0),
-    "num_samples": Integer(1),
-    "jitter": Real(strict=False),
-    "relabel": Boolean(),
-    "target_accept_prob": Constraint(check_open_unit, "in (0, 1)"),
-    "max_tree_depth": Integer(1),
-    "dense_mass": Boolean(),
-    "chain_method": Optional(Options(CHAIN_METHODS)),
-    "progress_bar": Constraint(check_progress_bar, "None or a bool"),
-}
+LATENT_CLASS_NUTS_CONSTRAINTS = dict(SAMPLER_CONSTRAINTS)
 
 
 def sample_latent_class(
@@ -585,16 +569,7 @@ def _svi_program(settings: tuple):
 
 
 #: Declarative argument constraints of :func:`fit_latent_class_svi`.
-LATENT_CLASS_SVI_CONSTRAINTS = {
-    "guide": Options(LATENT_CLASS_GUIDES),
-    "num_steps": Integer(1),
-    "learning_rate": Real(strict=True),
-    "final_learning_rate": Optional(Real(strict=True)),
-    "num_draws": Integer(1),
-    "num_particles": Integer(1),
-    "relabel": Boolean(),
-    "progress_bar": Constraint(check_progress_bar, "None or a bool"),
-}
+LATENT_CLASS_SVI_CONSTRAINTS = {**OPTIMISER_CONSTRAINTS, "guide": Options(LATENT_CLASS_GUIDES)}
 
 
 def fit_latent_class_svi(

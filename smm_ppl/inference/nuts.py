@@ -184,21 +184,26 @@ def _default_init(kwargs: dict, layout, keys) -> dict:
     return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *zs)
 
 
-#: Declarative argument constraints of :func:`sample_nuts`.
-NUTS_CONSTRAINTS = {
+#: Declarative constraints of the sampler's settings, shared by every model's NUTS entry point.
+SAMPLER_CONSTRAINTS = {
     "num_chains": Integer(1),
     "num_warmup": Integer(0),
     "num_samples": Integer(1),
     "jitter": Real(strict=False),
     "relabel": Boolean(),
-    "ordered": Boolean(),
     "dense_mass": Boolean(),
-    "weights_concentration": Real(strict=True),
-    "atoms_scale": Real(strict=True),
     "target_accept_prob": Constraint(check_open_unit, "in (0, 1)"),
     "max_tree_depth": Integer(1),
     "progress_bar": Constraint(check_progress_bar, "None or a bool"),
     "chain_method": Optional(Options(CHAIN_METHODS)),
+}
+
+#: Declarative argument constraints of :func:`sample_nuts`.
+NUTS_CONSTRAINTS = {
+    **SAMPLER_CONSTRAINTS,
+    "ordered": Boolean(),
+    "weights_concentration": Real(strict=True),
+    "atoms_scale": Real(strict=True),
 }
 
 

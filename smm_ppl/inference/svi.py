@@ -29,20 +29,25 @@ __all__ = ["fit_svi", "SVIResult", "GUIDES", "SVI_CONSTRAINTS"]
 
 GUIDES = ("delta", "normal", "mvn")
 
-#: Declarative argument constraints of :func:`fit_svi`.
-SVI_CONSTRAINTS = {
-    "guide": Options(GUIDES),
+#: Declarative constraints of the optimiser's settings, shared by every model's SVI entry point.
+OPTIMISER_CONSTRAINTS = {
     "num_steps": Integer(1),
     "learning_rate": Real(strict=True),
     "final_learning_rate": Optional(Real(strict=True)),
     "num_draws": Integer(1),
-    "init_scale": Optional(Real(strict=True)),
     "num_particles": Integer(1),
     "relabel": Boolean(),
+    "progress_bar": Constraint(check_progress_bar, "None or a bool"),
+}
+
+#: Declarative argument constraints of :func:`fit_svi`.
+SVI_CONSTRAINTS = {
+    **OPTIMISER_CONSTRAINTS,
+    "guide": Options(GUIDES),
+    "init_scale": Optional(Real(strict=True)),
     "ordered": Boolean(),
     "weights_concentration": Real(strict=True),
     "atoms_scale": Real(strict=True),
-    "progress_bar": Constraint(check_progress_bar, "None or a bool"),
 }
 
 
