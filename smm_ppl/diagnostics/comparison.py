@@ -71,7 +71,6 @@ def compare_point_to_posterior(
         ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) / post_sd),
         ``se_ratio`` (= em_se / post_sd), ``inside_hdi``.
     """
-
     check_smm_idata(idata)
     hdi_prob = check_prob(hdi_prob, "hdi_prob")
     post = idata.posterior
