@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .layouts import as_layout
+from .layouts import as_layout, bucketed, row_mesh
 from .layouts.items import log_component_probs as log_component_probs_jax
 from .layouts.items import log_likelihood as log_likelihood_jax
 from .layouts.items import log_mixture_probs as log_mixture_probs_jax
@@ -40,7 +40,7 @@ def _layout_log_likelihood(layout, weights, atoms):
 _log_mixture_probs_jit = jax.jit(log_mixture_probs_jax)
 
 
-def log_likelihood(features: Any, counts: Any, params: SMMParams) -> float:
+def log_likelihood(features: Any, counts: Any, params: SMMParams, *, devices: Any = None) -> float:
     """Log-likelihood ``sum_j n_j log pi_j`` of counts under an SMM.
 
     The multinomial coefficient ``log N! - sum_j log n_j!`` is not included: it
@@ -53,12 +53,17 @@ def log_likelihood(features: Any, counts: Any, params: SMMParams) -> float:
     counts : array of shape (p,)
         Non-negative integer counts of how often each item was chosen.
     params : SMMParams
+    devices : int, sequence of jax devices or Mesh, optional
+        Split the items over these devices (see :func:`smm_ppl.fit_em`).
 
     Returns
     -------
     float
     """
     layout = as_layout(features, counts)
+    mesh = row_mesh(devices)
+    if mesh is not None:
+        layout = bucketed(layout, mesh)
     params = check_params(params, layout.n_features)
     return float(_layout_log_likelihood(layout, jnp.asarray(params.weights), jnp.asarray(params.atoms)))
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .layouts import Layout, as_layout, bucketed
+from jax.sharding import Mesh
+
+from .layouts import Layout, as_layout, bucketed, mesh_of, row_mesh
 from .whitening import Whitening, fit_whitening
 
 __all__ = ["Prepared", "prepare"]
@@ -34,7 +36,8 @@ class Prepared:
         ``white`` padded to its shape bucket (:func:`~smm_ppl.layouts.rows_bucket`)
         where the layout can pad: what the compiled programs (EM, the observed
         information) run on, so that data of another size in the same bucket
-        reuses them.
+        reuses them.  Split over the devices of a mesh when one was asked for
+        (:attr:`mesh`).
     """
 
     layout: Layout
@@ -50,6 +53,11 @@ class Prepared:
     def n_features(self) -> int:
         return self.layout.n_features
 
+    @property
+    def mesh(self) -> Mesh | None:
+        """The mesh :attr:`em_layout`'s rows are split over, or ``None`` (one device)."""
+        return mesh_of(self.em_layout.features)
+
     @cached_property
     def gaussianity(self):
         """Marginal skewness and kurtosis of the whitened rows (the moment starts' assumption)."""
@@ -58,15 +66,26 @@ class Prepared:
         return check_gaussian_design(self.white.features)
 
 
-def prepare(features: Any, counts: Any = None) -> Prepared:
-    """Validate (see :func:`smm_ppl.layouts.as_layout`) and whiten; a :class:`Prepared` passes through."""
+def prepare(features: Any, counts: Any = None, devices: Any = None) -> Prepared:
+    """Validate (see :func:`smm_ppl.layouts.as_layout`) and whiten; a :class:`Prepared` passes through.
+
+    ``devices`` (see :func:`smm_ppl.layouts.row_mesh`): split the EM layout's
+    rows over these devices; ``None`` keeps one device.  A :class:`Prepared`
+    placed otherwise is an error.
+    """
+    mesh = row_mesh(devices)
     if isinstance(features, Prepared):
+        if devices is not None and features.mesh != (mesh if mesh.size > 1 else None):
+            raise ValueError(
+                "devices differs from the placement of the prepared data passed as features; prepare it again "
+                "with these devices, or leave devices=None."
+            )
         return features
     layout = as_layout(features, counts)
     whitening = fit_whitening(layout.features)
     white = layout.with_features(whitening.whiten(layout.features))
-    em = bucketed(white)
-    if em is not white:
+    em = bucketed(white, mesh)
+    if em is not white and mesh is None:
         # One copy of the whitened rows: the unpadded layout views the padded one's (no copy on CPU).
         white = layout.with_features(np.asarray(em.features)[: layout.n_rows])
     return Prepared(layout, whitening, white, em)

@@ -6,7 +6,9 @@ JAX's compilation cache skips XLA's compilation in a new process, but every
 call still traces and lowers the Python function to find its cache key, and
 for the EM loop and the observed information that alone takes most of a
 second.  A stored program is read back and called without tracing; XLA's
-compiled code then comes from the compilation cache.
+compiled code then comes from the compilation cache.  Calls on arrays split
+over several devices (:mod:`smm_ppl.layouts.placement`) are plain ``jax.jit``
+calls, keyed on the shardings too.
 
 The store is keyed on the argument shapes and dtypes, the static arguments,
 the JAX version and a hash of the package's source files, so that an edited
@@ -108,6 +110,12 @@ def _aval(x) -> tuple:
     return (tuple(np.shape(x)), str(dtype if dtype is not None else np.result_type(x)))
 
 
+def _spread(x) -> Any:
+    """The sharding of an array split over several devices, else ``None``."""
+    sharding = getattr(x, "sharding", None)
+    return sharding if sharding is not None and len(sharding.device_set) > 1 else None
+
+
 class _Stored:
     """A jitted function whose lowered programs are kept on disk (see the module docstring)."""
 
@@ -127,7 +135,12 @@ class _Stored:
         kwargs = dict(kwargs)
         statics = {k: kwargs.pop(k) for k in self.static_argnames if k in kwargs}
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-        key = (treedef, tuple(_aval(x) for x in leaves), tuple(sorted((k, _stable(v)) for k, v in statics.items())))
+        key = (
+            treedef,
+            tuple(_aval(x) for x in leaves),
+            tuple(sorted((k, _stable(v)) for k, v in statics.items())),
+            tuple(_spread(x) for x in leaves),
+        )
         return leaves, treedef, statics, key
 
     def is_compiled(self, *args, **kwargs) -> bool:
@@ -140,7 +153,8 @@ class _Stored:
             return self.jitted(*args, **kwargs)
         call = self.memo.get(key)
         if call is None:
-            store = _store()
+            # Programs over arrays split across devices are partitioned for that mesh: not stored.
+            store = None if any(s is not None for s in key[3]) else _store()
             call = (
                 self._plain(treedef, statics)
                 if store is None

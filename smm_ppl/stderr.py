@@ -145,12 +145,12 @@ def whitened_standard_errors(prepared: Prepared, weights: np.ndarray, beta: np.n
     return _split_se(cov, K, L)
 
 
-def _prepare(features, counts, params):
-    prepared = prepare(features, counts)
+def _prepare(features, counts, params, devices):
+    prepared = prepare(features, counts, devices)
     return prepared, check_params(params, prepared.n_features)
 
 
-def observed_information(features: Any, counts: Any, params: SMMParams) -> np.ndarray:
+def observed_information(features: Any, counts: Any, params: SMMParams, *, devices: Any = None) -> np.ndarray:
     """Observed information ``-d^2 ell`` in an unconstrained parametrisation.
 
     The parameter vector is ``(eta_1, ..., eta_{K-1}, theta.ravel())`` with
@@ -163,12 +163,14 @@ def observed_information(features: Any, counts: Any, params: SMMParams) -> np.nd
     counts : array of shape (p,)
     params : SMMParams
         Weights must be strictly positive.
+    devices : int, sequence of jax devices or Mesh, optional
+        Split the items over these devices (see :func:`smm_ppl.fit_em`).
 
     Returns
     -------
     ndarray of shape (K - 1 + K L, K - 1 + K L)
     """
-    prepared, params = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params, devices)
     wh = prepared.whitening
     K, L = params.atoms.shape
     if K > 1 and np.any(params.weights <= 0):
@@ -185,18 +187,19 @@ def observed_information(features: Any, counts: Any, params: SMMParams) -> np.nd
     return A.T @ info @ A
 
 
-def parameter_covariance(features: Any, counts: Any, params: SMMParams) -> np.ndarray:
+def parameter_covariance(features: Any, counts: Any, params: SMMParams, *, devices: Any = None) -> np.ndarray:
     """Asymptotic covariance of ``(weights, atoms.ravel())`` from the observed information.
 
     The inverse information in the unconstrained parametrisation, mapped by
     the delta method.  The weights block is singular (they sum to one).
+    ``devices``: as in :func:`standard_errors`.
 
     Returns
     -------
     ndarray of shape (K + K L, K + K L); NaN (with a warning) when the
     information is not positive definite.
     """
-    prepared, params = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params, devices)
     K, L = params.atoms.shape
     cov = _covariance_whitened(prepared, params.weights, prepared.whitening.to_whitened(params.atoms))
     if cov is None:
@@ -205,7 +208,7 @@ def parameter_covariance(features: Any, counts: Any, params: SMMParams) -> np.nd
     return cov
 
 
-def standard_errors(features: Any, counts: Any, params: SMMParams) -> SMMParams:
+def standard_errors(features: Any, counts: Any, params: SMMParams, *, devices: Any = None) -> SMMParams:
     """Standard errors of ``weights`` and ``atoms`` from the observed information.
 
     Parameters
@@ -214,6 +217,8 @@ def standard_errors(features: Any, counts: Any, params: SMMParams) -> SMMParams:
     counts : array of shape (p,)
     params : SMMParams
         Typically the EM estimate (the information is evaluated there).
+    devices : int, sequence of jax devices or Mesh, optional
+        Split the items over these devices (see :func:`smm_ppl.fit_em`).
 
     Returns
     -------
@@ -221,7 +226,7 @@ def standard_errors(features: Any, counts: Any, params: SMMParams) -> SMMParams:
         Same shapes as ``params``; NaN (with a warning) when the information
         is not positive definite.
     """
-    prepared, params = _prepare(features, counts, params)
+    prepared, params = _prepare(features, counts, params, devices)
     K, L = params.atoms.shape
     cov = _covariance_whitened(prepared, params.weights, prepared.whitening.to_whitened(params.atoms))
     if cov is None:

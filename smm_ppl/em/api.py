@@ -156,6 +156,7 @@ def fit_em(
     short_iter: int = 20,
     compute_standard_errors: bool = True,
     progress_bar: bool | None = None,
+    devices: Any = None,
 ) -> EMResult:
     """Fit a softmax mixture by EM (SPEC section 4).
 
@@ -207,6 +208,12 @@ def fit_em(
         Progress lines on standard error (building the starts, compiling,
         iterating, standard errors).  ``None``: on in a terminal, off
         otherwise (NumPyro's convention).
+    devices : int, sequence of jax devices or Mesh, optional
+        Split the items over these devices (a one-axis mesh; an int ``n``: the
+        first ``n`` of ``jax.devices()``).  EM and the standard errors then run
+        partitioned: each device works on its block of items, and only the
+        per-class sums cross devices.  ``None``: JAX's default device.  The
+        result is the same to round-off.
 
     Returns
     -------
@@ -219,7 +226,7 @@ def fit_em(
     UserWarning
         A class collapsed, or a start failed under ``"auto"`` (also in ``starts``).
     """
-    prepared = prepare(features, counts)
+    prepared = prepare(features, counts, devices)
     K = check_n_components(n_components, prepared.layout.n_rows)
     opts = validate_params(
         PARAMETER_CONSTRAINTS,

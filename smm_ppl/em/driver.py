@@ -301,6 +301,19 @@ HALVING_KEEP = 0.5
 _RECENT = 5
 
 
+#: Log-likelihoods this close (relative) rank as equal, the earlier start first: round-off
+#: (another summation order, items split over devices) must not change which start wins.
+_TIE = 1e-12
+
+
+def _ranking(ll: np.ndarray) -> np.ndarray:
+    """Indices from the best log-likelihood down; values within :data:`_TIE` of each other keep the starts' order."""
+    finite = ll[np.isfinite(ll)]
+    scale = _TIE * float(np.max(np.abs(finite))) if finite.size else 0.0
+    rounded = np.where(np.isfinite(ll), np.round(ll / scale) if scale > 0 else ll, -np.inf)
+    return np.argsort(-rounded, kind="stable")
+
+
 def _survivors(lls: np.ndarray, traces: list, next_budget: int, margin: float) -> tuple[np.ndarray, list[str]]:
     """Successive halving with an optimistic cut: which of the running starts go on, and why the others stop.
 
@@ -312,7 +325,7 @@ def _survivors(lls: np.ndarray, traces: list, next_budget: int, margin: float) -
     """
     m = len(lls)
     ll = np.where(np.isfinite(lls), lls, -np.inf)
-    order = np.argsort(-ll, kind="stable")
+    order = _ranking(ll)
     leader = ll[order[0]]
     n_keep = max(1, int(np.ceil(HALVING_KEEP * m)))
     keep, why = np.zeros(m, bool), [""] * m
@@ -406,7 +419,7 @@ def run_starts(
                 outcomes[i] = f"dropped after round {rnd} ({iterations[i]} iterations): {why[j]}"
         alive = alive[keep]
         budget *= 2
-    best = int(alive[np.argmax(np.where(np.isfinite(ll_last[alive]), ll_last[alive], -np.inf))]) if S > 1 else 0
+    best = int(alive[_ranking(ll_last[alive])[0]]) if S > 1 else 0
     if S > 1:
         for i in alive:
             if i != best:

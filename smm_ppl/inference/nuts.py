@@ -46,7 +46,7 @@ import numpy as np
 from jax import lax
 
 from .. import models
-from ..layouts import as_layout, bucketed
+from ..layouts import as_layout, bucketed, row_mesh
 from ..params import SMMParams
 from ..programs import register_program
 from ..progress import Progress, check_progress_bar
@@ -228,6 +228,7 @@ def sample_nuts(
     dense_mass: bool = False,
     chain_method: str | None = None,
     progress_bar: bool | None = None,
+    devices: Any = None,
 ):
     """NUTS on the softmax mixture, every chain started from the warm start.
 
@@ -265,6 +266,9 @@ def sample_nuts(
         Default: "parallel" when JAX has ``num_chains`` devices, else "vectorized".
     progress_bar : bool, optional
         Default: on when standard error is a terminal.
+    devices : int, sequence of jax devices or Mesh, optional
+        Split the items over these devices (see :func:`smm_ppl.fit_em`): every
+        log density and gradient runs partitioned, the chains vectorised.
 
     Returns
     -------
@@ -298,8 +302,15 @@ def sample_nuts(
     )
     num_chains, ordered, progress_bar = o["num_chains"], o["ordered"], o["progress_bar"]
     chain_method = o["chain_method"]
+    mesh = row_mesh(devices)
+    if mesh is not None and chain_method == "parallel":
+        raise ValueError(
+            "chain_method='parallel' puts one chain on each device, and devices= splits the items over them: "
+            "choose one. With devices=, use chain_method='vectorized' (the default then) or 'sequential'."
+        )
     if chain_method is None:
-        chain_method = "parallel" if num_chains > 1 and jax.local_device_count() >= num_chains else "vectorized"
+        parallel = mesh is None and num_chains > 1 and jax.local_device_count() >= num_chains
+        chain_method = "parallel" if parallel else "vectorized"
     if reference is not None:
         reference = check_params(reference, layout.n_features, name="reference")
         if reference.weights.shape[0] != K:
@@ -309,7 +320,7 @@ def sample_nuts(
 
     starts, _, init_name = resolve_init(init, layout, K, key_init, num_chains=num_chains)
     kwargs = model_kwargs(K, ordered, o["weights_concentration"], o["atoms_scale"])
-    model_args = (bucketed(layout),)
+    model_args = (bucketed(layout, mesh),)
 
     keys = jax.random.split(key_mcmc, num_chains)
     if starts is not None:

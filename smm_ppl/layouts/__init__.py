@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from jax.sharding import Mesh
+
 from ._base import Layout, Statistics, class_log_posteriors, rows_bucket, total_weight
 from .choices import ChoiceSituations, ChoiceStatistics, choice_situations
 from .items import ItemCounts, ItemStatistics, item_counts
+from .placement import ROWS_AXIS, mesh_of, row_mesh
 
 __all__ = [
     "Layout",
@@ -26,6 +29,10 @@ __all__ = [
     "ChoiceStatistics",
     "choice_situations",
     "as_layout",
+    "bucketed",
+    "ROWS_AXIS",
+    "row_mesh",
+    "mesh_of",
 ]
 
 
@@ -47,11 +54,23 @@ def as_layout(features: Any, counts: Any = None) -> Layout:
     return item_counts(data.features, data.counts)
 
 
-def bucketed(layout: Layout) -> Layout:
+def bucketed(layout: Layout, mesh: Mesh | None = None) -> Layout:
     """``layout`` padded to its shape bucket (:func:`rows_bucket`) where the layout can pad, else itself.
 
     What every compiled program runs on, so that data of another size in the
-    same bucket reuse it.
+    same bucket reuse it.  ``mesh`` (see :mod:`~smm_ppl.layouts.placement`):
+    the rows split over its devices, the bucket rounded up to a multiple of
+    their number.
     """
     pad = getattr(layout, "padded", None)
-    return layout if pad is None else pad(rows_bucket(layout.n_rows, layout.n_features))
+    if pad is None:
+        if mesh is not None:
+            raise ValueError(
+                f"devices: the rows of a {type(layout).__name__} layout cannot be split over devices (only counts "
+                "over one set of items can). Leave devices=None."
+            )
+        return layout
+    rows = rows_bucket(layout.n_rows, layout.n_features)
+    if mesh is None:
+        return pad(rows)
+    return pad(-(-rows // mesh.size) * mesh.size, mesh)

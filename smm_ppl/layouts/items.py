@@ -30,9 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh
 
 from ..params import safe_divisor
 from ._base import log_pi_floor, over_classes
+from .placement import place_rows, transpose_rows
 
 __all__ = [
     "ItemCounts",
@@ -173,13 +175,16 @@ class ItemCounts(NamedTuple):
     def with_features(self, features: Any) -> ItemCounts:
         return _build(features, self.counts, self.frequencies, transpose=False)._replace(valid=self.valid)
 
-    def padded(self, n_rows: int) -> ItemCounts:
-        """The same data padded with ``n_rows - p`` rows that carry nothing, and transposed for EM.
+    def padded(self, n_rows: int, mesh: Mesh | None = None) -> ItemCounts:
+        """The same data padded with ``n_rows - p`` rows that carry nothing, transposed for EM and placed.
 
         Compiled programs depend on the number of rows: padding every data
         set to a bucket (:func:`~smm_ppl.layouts.rows_bucket`) lets data of
         another size reuse them.  The result always has a ``valid`` mask (also
         without padding), so that every size in a bucket has the same pytree.
+        ``mesh``: split the rows over its devices
+        (:mod:`~smm_ppl.layouts.placement`; ``n_rows`` must be a multiple of
+        its size); ``None``: JAX's default device.
         """
         x = np.asarray(self.features)
         p, L = x.shape
@@ -190,7 +195,13 @@ class ItemCounts(NamedTuple):
         counts = np.concatenate([np.asarray(self.counts), np.zeros(pad, dtype=np.asarray(self.counts).dtype)])
         frequencies = np.concatenate([np.asarray(self.frequencies), np.zeros(pad, dtype=x.dtype)])
         valid = np.arange(p + pad) < p if self.valid is None else np.concatenate([self.valid, np.zeros(pad, bool)])
-        return _build(x, counts, frequencies, transpose=True)._replace(valid=valid)
+        if mesh is None:
+            return _build(x, counts, frequencies, transpose=True)._replace(valid=valid)
+        if (p + pad) % mesh.size:
+            raise ValueError(f"n_rows={n_rows} is not a multiple of the {mesh.size} devices the rows are split over.")
+        # Placed from host memory block by block: no device holds the whole array.
+        x = place_rows(x, mesh)
+        return ItemCounts(x, place_rows(counts, mesh), place_rows(frequencies, mesh), transpose_rows(x), place_rows(valid, mesh))
 
     # ---- exact log space ---------------------------------------------------
     def log_component_probs(self, atoms):

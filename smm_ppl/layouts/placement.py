@@ -1,0 +1,118 @@
+"""Where a layout's rows live: one device, or sharded over the rows on a 1-D device mesh.
+
+A *placement* is ``None`` (JAX's default device) or a one-axis
+:class:`jax.sharding.Mesh` whose axis is :data:`ROWS_AXIS`.  A layout placed
+on a mesh holds every per-row array (features, counts, the mask) split into
+equal contiguous blocks of rows, one per device, and its transposed features
+split the same way along their columns.  The compiled programs are the same
+Python functions: XLA partitions them from the arrays' shardings, so the work
+per row stays on the device holding the row, and only what is summed over
+rows crosses devices (the ``K`` normalisers and log-likelihood terms, the
+``K x L`` gradient, the ``L x L`` Hessian blocks).
+
+Sharding needs a number of rows divisible by the number of devices: layouts
+are placed through their padding (:meth:`ItemCounts.padded`), whose rows
+carry no mass.  With several processes (``jax.distributed``) the mesh spans
+the devices of every process; see the README's section on large problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["ROWS_AXIS", "row_mesh", "mesh_of", "place_rows", "transpose_rows", "replicated"]
+
+#: The name of the mesh axis the rows are split over.
+ROWS_AXIS = "rows"
+
+
+def row_mesh(devices: Any) -> Mesh | None:
+    """The placement a user's ``devices=`` argument asks for.
+
+    ``None``: the default device (no mesh).  An int ``n``: the first ``n`` of
+    :func:`jax.devices` (every process's devices, in a multi-process run).  A
+    sequence of devices, or a one-axis :class:`~jax.sharding.Mesh` (its axis
+    name is kept as is only if it is :data:`ROWS_AXIS`; otherwise the same
+    devices on a new mesh).
+    """
+    if devices is None:
+        return None
+    if isinstance(devices, Mesh):
+        if devices.devices.ndim != 1:
+            raise ValueError(
+                f"devices must be a one-axis Mesh (the rows are split along one axis); got a mesh of shape "
+                f"{dict(devices.shape)}. Pass Mesh(devices.reshape(-1), ({ROWS_AXIS!r},)) or a list of devices."
+            )
+        if devices.axis_names == (ROWS_AXIS,):
+            return devices
+        return Mesh(devices.devices, (ROWS_AXIS,))
+    available = jax.devices()
+    if isinstance(devices, (bool, np.bool_)):
+        raise TypeError(f"devices must be None, an int, a sequence of jax devices or a Mesh, got {devices!r}.")
+    if isinstance(devices, (int, np.integer)):
+        n = int(devices)
+        if not 1 <= n <= len(available):
+            raise ValueError(
+                f"devices={n}: this process sees {len(available)} device(s) ({available[0].platform}). Ask for at "
+                "most that many; for several CPU devices set XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                "(or jax.config.update('jax_num_cpu_devices', N)) before JAX starts."
+            )
+        chosen = available[:n]
+    else:
+        try:
+            chosen = list(devices)
+        except TypeError:
+            raise TypeError(
+                f"devices must be None, an int, a sequence of jax devices or a Mesh, got {type(devices).__name__}."
+            ) from None
+        if not chosen or not all(isinstance(d, jax.Device) for d in chosen):
+            raise TypeError("devices must be a non-empty sequence of jax devices (from jax.devices()).")
+        if len({d.id for d in chosen}) != len(chosen):
+            raise ValueError("devices lists a device more than once; give each device once.")
+    return Mesh(np.array(chosen, dtype=object), (ROWS_AXIS,))
+
+
+def mesh_of(array: Any) -> Mesh | None:
+    """The mesh an array's rows are split over, or ``None`` (one device, or not a JAX array)."""
+    sharding = getattr(array, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh.size > 1 and ROWS_AXIS in sharding.mesh.axis_names:
+        return sharding.mesh
+    return None
+
+
+def _put(array: Any, mesh: Mesh, spec: PartitionSpec) -> jax.Array:
+    sharding = NamedSharding(mesh, spec)
+    if jax.process_count() == 1:
+        return jax.device_put(array, sharding)
+    # Each process gives the same global host array; every one keeps only its own devices' blocks.
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def place_rows(array: Any, mesh: Mesh | None) -> Any:
+    """``array`` (R, ...) split over ``mesh`` along its first axis; unchanged without a mesh."""
+    if mesh is None:
+        return array
+    return _put(array, mesh, PartitionSpec(ROWS_AXIS))
+
+
+def transpose_rows(array: jax.Array) -> jax.Array:
+    """The contiguous transpose (L, R) of rows ``array`` (R, L), split along its columns as the rows were.
+
+    Each device transposes its own block: no device holds the whole array.
+    """
+    mesh = mesh_of(array)
+    if mesh is None:
+        return jax.numpy.transpose(jax.numpy.asarray(array))
+    return jax.jit(jax.numpy.transpose, out_shardings=NamedSharding(mesh, PartitionSpec(None, ROWS_AXIS)))(array)
+
+
+def replicated(array: Any, mesh: Mesh | None) -> Any:
+    """``array`` copied to every device of ``mesh`` (small per-class arrays); unchanged without a mesh."""
+    if mesh is None:
+        return array
+    return _put(array, mesh, PartitionSpec())
