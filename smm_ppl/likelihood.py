@@ -24,6 +24,7 @@ from .validation import check_features, check_params
 
 __all__ = [
     "log_likelihood",
+    "layout_log_likelihood",
     "log_mixture_probs",
     "log_component_probs_jax",
     "log_mixture_probs_jax",
@@ -35,6 +36,11 @@ __all__ = [
 @jax.jit
 def _layout_log_likelihood(layout, weights, atoms):
     return layout.log_likelihood(weights, atoms)
+
+
+def layout_log_likelihood(layout: Any, weights: Any, atoms: Any) -> float:
+    """``sum_u n_u log pi_u`` of a (validated) layout, in float64 whatever the layout's precision."""
+    return float(_layout_log_likelihood(layout, jnp.asarray(weights, jnp.float64), jnp.asarray(atoms, jnp.float64)))
 
 
 _log_mixture_probs_jit = jax.jit(log_mixture_probs_jax)
@@ -65,7 +71,7 @@ def log_likelihood(features: Any, counts: Any, params: SMMParams, *, devices: An
     if mesh is not None:
         layout = bucketed(layout, mesh)
     params = check_params(params, layout.n_features)
-    return float(_layout_log_likelihood(layout, jnp.asarray(params.weights), jnp.asarray(params.atoms)))
+    return layout_log_likelihood(layout, params.weights, params.atoms)
 
 
 def log_mixture_probs(features: Any, params: SMMParams) -> np.ndarray:

@@ -66,12 +66,14 @@ class Prepared:
         return check_gaussian_design(self.white.features)
 
 
-def prepare(features: Any, counts: Any = None, devices: Any = None) -> Prepared:
+def prepare(features: Any, counts: Any = None, devices: Any = None, dtype: Any = None) -> Prepared:
     """Validate (see :func:`smm_ppl.layouts.as_layout`) and whiten; a :class:`Prepared` passes through.
 
     ``devices`` (see :func:`smm_ppl.layouts.row_mesh`): split the EM layout's
     rows over these devices; ``None`` keeps one device.  A :class:`Prepared`
-    placed otherwise is an error.
+    placed otherwise is an error.  ``dtype``: the precision of the whitened
+    rows (``"float32"`` halves their memory; the whitening itself is always
+    computed in float64); ``None``: float64.
     """
     mesh = row_mesh(devices)
     if isinstance(features, Prepared):
@@ -80,10 +82,12 @@ def prepare(features: Any, counts: Any = None, devices: Any = None) -> Prepared:
                 "devices differs from the placement of the prepared data passed as features; prepare it again "
                 "with these devices, or leave devices=None."
             )
+        if dtype is not None and features.em_layout.features.dtype != np.dtype(dtype):
+            raise ValueError("dtype differs from the precision of the prepared data passed as features.")
         return features
     layout = as_layout(features, counts)
     whitening = fit_whitening(layout.features)
-    white = layout.with_features(whitening.whiten(layout.features))
+    white = layout.with_features(whitening.whiten(layout.features).astype(dtype or np.float64, copy=False))
     em = bucketed(white, mesh)
     if em is not white and mesh is None:
         # One copy of the whitened rows: the unpadded layout views the padded one's (no copy on CPU).

@@ -245,6 +245,8 @@ def test_auto_reaches_the_oracle_error(K):
         (dict(seed="a"), TypeError, "seed"),
         (dict(compute_standard_errors="yes"), TypeError, "compute_standard_errors"),
         (dict(progress_bar="yes"), TypeError, "progress_bar"),
+        (dict(dtype="float16"), ValueError, "dtype"),
+        (dict(devices=0), ValueError, "devices=0"),
     ],
 )
 def test_invalid_arguments(problem, kwargs, exc, match):
@@ -312,3 +314,22 @@ def test_the_convergence_warning_names_runaway_atoms(small_problem):
     with pytest.warns(smm.ConvergenceWarning) as record:
         smm.fit_em(X, n, 2, init=truth, tol=1e-300, **kw)
     assert all("whitened atoms" not in str(r.message) for r in record)
+
+
+@pytest.mark.parametrize("acceleration", ["lbfgs", "squarem"])
+def test_float32_fit_costs_little_accuracy(problem, acceleration):
+    """dtype="float32": the same optimum as float64, to a small fraction of a standard error."""
+    X, n, truth = problem
+    ref = fit_quiet(X, n, 3, init=truth, acceleration=acceleration)
+    low = fit_quiet(X, n, 3, init=truth, acceleration=acceleration, dtype="float32")
+    assert low.converged
+    # The trace is monotone up to the float32 slack of the safeguard.
+    assert max_relative_decrease(low.trace) <= em.kernel.slack(np.float32)
+    # The reported log-likelihood is evaluated in float64 at the float32 estimate (on the
+    # float32-rounded whitened features, hence not to the last digit).
+    assert low.log_likelihood == pytest.approx(smm.log_likelihood(X, n, low.params), rel=1e-10)
+    assert abs(low.log_likelihood - ref.log_likelihood) <= 1e-8 * abs(ref.log_likelihood)
+    se = smm.standard_errors(X, n, ref.params).atoms
+    in_se = np.abs(low.params.atoms - ref.params.atoms) / se
+    assert in_se.max() < 0.05, in_se.max()
+    np.testing.assert_allclose(smm.standard_errors(X, n, low.params).atoms, se, rtol=1e-2)

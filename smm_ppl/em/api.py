@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..layouts import total_weight
+from ..likelihood import layout_log_likelihood
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
 from ..progress import Progress, check_progress_bar
@@ -137,6 +138,7 @@ PARAMETER_CONSTRAINTS = {
     "n_starts": Optional(Integer(1)),
     "compute_standard_errors": Boolean(),
     "progress_bar": Constraint(check_progress_bar, "None or a bool"),
+    "dtype": Options(("float64", "float32")),
 }
 
 
@@ -157,6 +159,7 @@ def fit_em(
     compute_standard_errors: bool = True,
     progress_bar: bool | None = None,
     devices: Any = None,
+    dtype: str = "float64",
 ) -> EMResult:
     """Fit a softmax mixture by EM (SPEC section 4).
 
@@ -214,6 +217,15 @@ def fit_em(
         partitioned: each device works on its block of items, and only the
         per-class sums cross devices.  ``None``: JAX's default device.  The
         result is the same to round-off.
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of EM's arrays.  ``"float32"`` halves the memory of the
+        features and of every per-item array and suits accelerators at large
+        ``p``; the log-likelihood is still summed in float64, and the
+        reported log-likelihood, the standard errors and the moment checks
+        are computed in float64 at the estimate.  A float32 fit also stops
+        when its parameters only move in their last digits.  It costs
+        accuracy: see the README's section on large problems for measured
+        figures.
 
     Returns
     -------
@@ -226,7 +238,10 @@ def fit_em(
     UserWarning
         A class collapsed, or a start failed under ``"auto"`` (also in ``starts``).
     """
-    prepared = prepare(features, counts, devices)
+    if dtype in (np.float32, np.float64) or isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype).name
+    validate_params({"dtype": PARAMETER_CONSTRAINTS["dtype"]}, {"dtype": dtype})
+    prepared = prepare(features, counts, devices, dtype)
     K = check_n_components(n_components, prepared.layout.n_rows)
     opts = validate_params(
         PARAMETER_CONSTRAINTS,
@@ -340,12 +355,16 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
     if opts["compute_standard_errors"]:
         se = whitened_standard_errors(prepared, weights, outcome.atoms)
     trace = outcome.trace * N
+    log_likelihood = float(trace[-1])
+    if prepared.em_layout.features.dtype != np.float64:
+        # The trace is in the fit's precision; the reported value is exact to float64 at the estimate.
+        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
     best = outcome.best
     assumptions = check_moment_assumptions(prepared, weights, outcome.atoms)
     _warn_assumptions(assumptions, starts.names[best], opts["init"])
     return EMResult(
         params=SMMParams(weights, prepared.whitening.to_original(outcome.atoms)),
-        log_likelihood=float(trace[-1]),
+        log_likelihood=log_likelihood,
         trace=trace,
         n_iter=int(outcome.n_iter),
         converged=outcome.converged,

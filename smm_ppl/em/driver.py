@@ -25,7 +25,7 @@ from jax import lax
 
 from ..layouts import Layout
 from ..programs import stored_jit
-from .kernel import em_init, em_update
+from .kernel import em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
 
@@ -45,6 +45,9 @@ ACCELERATIONS = ("squarem", "lbfgs", "none")
 
 #: ``fit_em``'s default iteration budget (its trace buffer is the one every default fit compiles).
 DEFAULT_MAX_ITER = 2000
+
+#: A step moving no parameter by more than this many rounding units (relative to the largest atom) is stuck.
+STUCK_ULPS = 64
 
 #: Smallest padded number of starts and of iterations: every fit with fewer
 #: shares one compiled program.
@@ -105,14 +108,21 @@ def _converged(old, new, prev_dll, tol):
     dll_t / dll_{t-1}`` (clipped to ``[0, 0.99]``) it stops when ``dll_t / (1
     - rate) < tol * |ll|`` and ``dpar_t / (1 - sqrt(rate)) < sqrt(tol) *
     max(1, max|beta|)``.  Strict inequalities, so ``tol = 0`` runs exactly
-    ``max_iter`` iterations.
+    ``max_iter`` iterations.  It also stops when a step moves the parameters
+    by a few rounding units only (:data:`STUCK_ULPS`, float32 fits).
     """
     dll = jnp.abs(new.ll - old.ll)
     rate = jnp.clip(jnp.where(prev_dll > 0, dll / jnp.where(prev_dll > 0, prev_dll, 1.0), 0.0), 0.0, 0.99)
     rel_ll = dll / (1.0 - rate) / jnp.maximum(jnp.abs(old.ll), 1e-300)
     d_par = jnp.maximum(jnp.max(jnp.abs(new.weights - old.weights)), jnp.max(jnp.abs(new.atoms - old.atoms)))
-    rel_par = d_par / (1.0 - jnp.sqrt(rate)) / jnp.maximum(1.0, jnp.max(jnp.abs(old.atoms)))
-    return (rel_ll < tol) & (rel_par < jnp.sqrt(tol)), dll
+    size = jnp.maximum(1.0, jnp.max(jnp.abs(old.atoms)))
+    rel_par = d_par / (1.0 - jnp.sqrt(rate)) / size
+    # At the parameters' precision (float32 fits) the iterates can cycle in their last digits,
+    # which the projection reads as slow progress: a step of a few rounding units that changes
+    # the log-likelihood by no more than the safeguard's slack is the end.
+    dtype = old.atoms.dtype
+    stuck = (d_par <= STUCK_ULPS * jnp.finfo(dtype).eps * size) & (dll <= slack(dtype) * jnp.abs(old.ll))
+    return ((rel_ll < tol) & (rel_par < jnp.sqrt(tol))) | (stuck & (tol > 0)), dll
 
 
 class _Schedule(NamedTuple):
@@ -148,7 +158,7 @@ def _run_schedule(
     S = weights0.shape[0]
     n_first = jnp.where(n_starts > 1, n_starts, 0)
     state0 = algorithm.init(layout, weights0[0], atoms0[0])
-    dtype = state0.atoms.dtype
+    dtype = state0.ll.dtype  # float64 also for float32 parameters (see layouts.accumulator)
     nan = jnp.asarray(jnp.nan, dtype)
     fresh_short = jnp.full((short_buffer + 1,), nan)
     init = _Schedule(
@@ -235,10 +245,10 @@ def _run_schedule(
 _run_schedule_jit = stored_jit(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
 
 
-def _padded_starts(weights0, atoms0):
-    """Starts padded to :func:`starts_bucket` by repeating the first (never run)."""
-    w = np.asarray(weights0, dtype=np.float64)
-    a = np.asarray(atoms0, dtype=np.float64)
+def _padded_starts(weights0, atoms0, dtype=np.float64):
+    """Starts padded to :func:`starts_bucket` by repeating the first (never run), in the layout's ``dtype``."""
+    w = np.asarray(weights0, dtype=dtype)
+    a = np.asarray(atoms0, dtype=dtype)
     S = w.shape[0]
     pad = starts_bucket(S) - S
     if pad:
@@ -261,7 +271,7 @@ def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm
     :func:`iterations_bucket` of ``max_iter``) sizes the trace.
     """
     buffer = iterations_bucket(max_iter) if buffer is None else int(buffer)
-    w, a = _padded_starts(np.asarray(weights0)[None], np.asarray(atoms0)[None])
+    w, a = _padded_starts(np.asarray(weights0)[None], np.asarray(atoms0)[None], layout.features.dtype)
     out = _run_schedule_jit(
         layout,
         w,
@@ -380,7 +390,7 @@ def run_starts(
     say = progress if progress is not None else (lambda _: None)
 
     def call(idx, n_short, max_long):
-        w, a = _padded_starts(weights[idx], atoms[idx])
+        w, a = _padded_starts(weights[idx], atoms[idx], layout.features.dtype)
         args = (layout, w, a, len(idx), max(n_short, 1), tol, max_long, step_size)
         if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
             say("compiling EM for this shape bucket first (seconds, once per process)")

@@ -168,6 +168,7 @@ def clusters_start(prepared: Prepared, K: int, seed, n_starts: int) -> SMMParams
         if weights[k] == 0:
             continue
         own = (1 - CLUSTER_SMOOTHING) * member / weights[k] + CLUSTER_SMOOTHING * np.pad(freq, (0, R - len(freq)))
+        own = own.astype(em.features.dtype)
         layout = em._replace(counts=own, frequencies=own)
         one = np.zeros(K)
         one[k] = 1.0

@@ -87,9 +87,16 @@ def em_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> EMState:
     return EMState(weights, atoms, logits, layout.statistics(weights, logits))
 
 
-def accept(ll: jax.Array, ll_ref: jax.Array) -> jax.Array:
-    """The monotonicity test: finite and not below ``ll_ref`` beyond the relative slack."""
-    return jnp.isfinite(ll) & (ll >= ll_ref - SLACK * jnp.abs(ll_ref))
+def slack(dtype) -> float:
+    """Relative slack of the monotonicity test for parameters in ``dtype``: :data:`SLACK`, or a few of
+    its rounding units (float32: about 5e-7, the rounding of each log-likelihood term)."""
+    return max(SLACK, 4.0 * float(jnp.finfo(dtype).eps))
+
+
+def accept(ll: jax.Array, ll_ref: jax.Array, dtype=None) -> jax.Array:
+    """The monotonicity test: finite and not below ``ll_ref`` beyond the relative slack (of ``dtype``'s terms)."""
+    tol = SLACK if dtype is None else slack(dtype)
+    return jnp.isfinite(ll) & (ll >= ll_ref - tol * jnp.abs(ll_ref))
 
 
 def _alive_weights(alpha_raw):
@@ -128,7 +135,7 @@ def em_update(
     atoms_full = state.atoms + step_size * direction
     logits_full = atoms_full @ layout.features_t  # the pass X @ B (reused by the next E-step)
     stats_full = layout.statistics(alpha, logits_full)
-    ok = accept(stats_full.ll, state.ll)
+    ok = accept(stats_full.ll, state.ll, dtype)
 
     # Backtracking along the step: trial i (i = 1 .. MAX_HALVINGS) takes the
     # step length 2^-i, trial MAX_HALVINGS + 1 the weights-only update (0); the
@@ -151,7 +158,7 @@ def em_update(
         atoms_t = jnp.where(i < stay, state.atoms + (frac_t * step_size) * direction, state.atoms)
         logits_t = atoms_t @ layout.features_t
         stats_t = layout.statistics(weights_t, logits_t)
-        ok_t = accept(stats_t.ll, state.ll) | (i >= stay)
+        ok_t = accept(stats_t.ll, state.ll, dtype) | (i >= stay)
         return i + 1, ok_t, frac_t, EMState(weights_t, atoms_t, logits_t, stats_t)
 
     init = (jnp.asarray(1), ok, jnp.asarray(1.0, dtype), EMState(alpha, atoms_full, logits_full, stats_full))

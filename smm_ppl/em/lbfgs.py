@@ -160,7 +160,7 @@ def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tup
         return EMState(w, a, logits, layout.statistics(w, logits))
 
     def ok(candidate, d, t):
-        return accept(candidate.ll, inner.ll) & (candidate.ll >= inner.ll + ARMIJO * t * jnp.dot(state.grad, d))
+        return accept(candidate.ll, inner.ll, dtype) & (candidate.ll >= inner.ll + ARMIJO * t * jnp.dot(state.grad, d))
 
     last = 2 * MAX_HALVINGS + 1
 

@@ -73,7 +73,7 @@ def squarem_update(
     weights = jax.nn.softmax(x_ext[:K])
     atoms = x_ext[K:].reshape(K, L)
     s3, _ = f(em_init(layout, weights, atoms))
-    ok = accept(s3.ll, s0.ll) & jnp.all(jnp.isfinite(s3.atoms)) & jnp.all(jnp.isfinite(s3.weights))
+    ok = accept(s3.ll, s0.ll, s3.atoms.dtype) & jnp.all(jnp.isfinite(s3.atoms)) & jnp.all(jnp.isfinite(s3.weights))
     new = jax.tree_util.tree_map(lambda a_, b_: jnp.where(ok, a_, b_), s3, s2)
     # Adaptive maximum step (mstep = 4): grow when the cap binds and the step
     # was kept, shrink back after a rejected extrapolation.

@@ -41,6 +41,7 @@ __all__ = [
     "total_weight",
     "over_classes",
     "pi_tiny",
+    "accumulator",
     "log_pi_floor",
     "rows_bucket",
 ]
@@ -146,6 +147,17 @@ def over_classes(rows, op):
     for r in rows[1:]:
         out = op(out, r)
     return out
+
+
+def accumulator(dtype):
+    """The dtype a log-likelihood over many units is summed in: float64 when JAX has it.
+
+    A float32 fit keeps its ``(K, R)`` arrays in float32 and sums the scalar
+    log-likelihood in float64, so that EM's monotonicity test compares values
+    accurate to the terms' own rounding, not to the rounding of a sum over
+    millions of rows.
+    """
+    return jax.numpy.float64 if jax.config.jax_enable_x64 else dtype
 
 
 def pi_tiny(dtype) -> float:

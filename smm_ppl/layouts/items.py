@@ -33,7 +33,7 @@ from jax import lax
 from jax.sharding import Mesh
 
 from ..params import safe_divisor
-from ._base import log_pi_floor, over_classes
+from ._base import accumulator, log_pi_floor, over_classes
 from .placement import place_rows, transpose_rows
 
 __all__ = [
@@ -192,8 +192,9 @@ class ItemCounts(NamedTuple):
         if pad < 0:
             raise ValueError(f"n_rows={n_rows} is smaller than the {p} rows of the data.")
         x = np.concatenate([x, np.zeros((pad, L), dtype=x.dtype)])
-        counts = np.concatenate([np.asarray(self.counts), np.zeros(pad, dtype=np.asarray(self.counts).dtype)])
-        frequencies = np.concatenate([np.asarray(self.frequencies), np.zeros(pad, dtype=x.dtype)])
+        # Counts and frequencies in the features' precision: no float32 array is promoted in the programs.
+        counts = np.concatenate([np.asarray(self.counts), np.zeros(pad)]).astype(x.dtype)
+        frequencies = np.concatenate([np.asarray(self.frequencies), np.zeros(pad)]).astype(x.dtype)
         valid = np.arange(p + pad) < p if self.valid is None else np.concatenate([self.valid, np.zeros(pad, bool)])
         if mesh is None:
             return _build(x, counts, frequencies, transpose=True)._replace(valid=valid)
@@ -252,7 +253,7 @@ class ItemCounts(NamedTuple):
         else:
             log_pi = slow(None) if exact else log_pi_fast
             exact = jnp.asarray(bool(exact))
-        ll = jnp.sum(jnp.where(observed, w * log_pi, 0.0))
+        ll = jnp.sum(jnp.where(observed, w * log_pi, 0.0), dtype=accumulator(log_pi.dtype))
         return ItemStatistics(log_norm, expd, inv_total, log_pi, ll, exact)
 
     def weights_and_residual(self, weights, logits, stats: ItemStatistics, exact=None):
