@@ -59,6 +59,7 @@ STEPS = [
     ("defaults", "bench_defaults.py", 1800),
     ("real", "bench_real.py", 14400),
     ("choice", "bench_choice.py", 7200),
+    ("scale", "bench_scale.py", 7200),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {
@@ -74,6 +75,7 @@ JSON_NAMES = {
     "defaults": "defaults.json",
     "real": "real.json",
     "choice": "choice.json",
+    "scale": "scale.json",
 }
 COMMAND = "python benchmarks/run_all.py"
 

@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-
 from jax.sharding import Mesh
 
 from .layouts import Layout, as_layout, bucketed, mesh_of, row_mesh

@@ -56,7 +56,9 @@ nh = smm.simulate_counts(4, Xh, th, 50_000)
 one = smm.fit_em(Xh, nh, 2, seed=0, max_iter=300)
 split = smm.fit_em(Xh, nh, 2, seed=0, max_iter=300, devices=n_devices)
 out["auto_ll"] = abs(one.log_likelihood - split.log_likelihood) / abs(one.log_likelihood)
-out["auto_atoms_in_se"] = matched(one.params.atoms / one.standard_errors.atoms, split.params.atoms / one.standard_errors.atoms)
+out["auto_atoms_in_se"] = matched(
+    one.params.atoms / one.standard_errors.atoms, split.params.atoms / one.standard_errors.atoms
+)
 out["auto_same_start"] = one.init == split.init
 
 # The NumPyro model's log density and its gradient on the placed layout.

@@ -31,3 +31,15 @@ def test_readme_choice_example_reproduces_biogeme(capsys, monkeypatch):
     exec(compile(blocks[0], str(README), "exec"), namespace)
     assert round(namespace["fit"].loglik, 3) == -5208.498
     assert round(namespace["fit"].shares.loc["share[1]", "estimate"], 3) == 0.251
+
+
+def test_readme_devices_example_matches_one_device(capsys):
+    """The large-problems example: items split over devices give the fit of one device."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "devices=" in b]
+    assert len(blocks) == 1, "README has no devices example"
+    namespace: dict = {}
+    exec(compile(blocks[0], str(README), "exec"), namespace)
+    smm, res = namespace["smm"], namespace["res"]
+    plain = smm.fit_em(namespace["X"], namespace["n"], 2, init=namespace["truth"])
+    assert res.log_likelihood == plain.log_likelihood
+    assert smm.parameter_error(res.params, namespace["truth"])["atoms"] < 0.15

@@ -202,7 +202,9 @@ class ItemCounts(NamedTuple):
             raise ValueError(f"n_rows={n_rows} is not a multiple of the {mesh.size} devices the rows are split over.")
         # Placed from host memory block by block: no device holds the whole array.
         x = place_rows(x, mesh)
-        return ItemCounts(x, place_rows(counts, mesh), place_rows(frequencies, mesh), transpose_rows(x), place_rows(valid, mesh))
+        return ItemCounts(
+            x, place_rows(counts, mesh), place_rows(frequencies, mesh), transpose_rows(x), place_rows(valid, mesh)
+        )
 
     # ---- exact log space ---------------------------------------------------
     def log_component_probs(self, atoms):

@@ -12,8 +12,8 @@ rows crosses devices (the ``K`` normalisers and log-likelihood terms, the
 
 Sharding needs a number of rows divisible by the number of devices: layouts
 are placed through their padding (:meth:`ItemCounts.padded`), whose rows
-carry no mass.  With several processes (``jax.distributed``) the mesh spans
-the devices of every process; see the README's section on large problems.
+carry no mass.  One process only: a mesh over several processes
+(``jax.distributed``) is not supported yet.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def row_mesh(devices: Any) -> Mesh | None:
     """The placement a user's ``devices=`` argument asks for.
 
     ``None``: the default device (no mesh).  An int ``n``: the first ``n`` of
-    :func:`jax.devices` (every process's devices, in a multi-process run).  A
+    :func:`jax.devices`.  A
     sequence of devices, or a one-axis :class:`~jax.sharding.Mesh` (its axis
     name is kept as is only if it is :data:`ROWS_AXIS`; otherwise the same
     devices on a new mesh).
@@ -85,12 +85,7 @@ def mesh_of(array: Any) -> Mesh | None:
 
 
 def _put(array: Any, mesh: Mesh, spec: PartitionSpec) -> jax.Array:
-    sharding = NamedSharding(mesh, spec)
-    if jax.process_count() == 1:
-        return jax.device_put(array, sharding)
-    # Each process gives the same global host array; every one keeps only its own devices' blocks.
-    array = np.asarray(array)
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+    return jax.device_put(array, NamedSharding(mesh, spec))
 
 
 def place_rows(array: Any, mesh: Mesh | None) -> Any:
