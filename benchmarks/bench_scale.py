@@ -42,13 +42,13 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((p, L), dtype=np.float32)
 X = X if dtype == "float32" else X.astype(np.float64)
 truth = smm.simulate_params(1, K, L, atoms_scale=0.4, min_separation=0.8)
-counts = smm.simulate_counts(2, X, truth, 1_000_000) if p <= 2_000_000 else None
-if counts is None:  # large p: the counts from the mixture probabilities, one class block at a time
-    pi = np.zeros(p)
-    for k in range(K):
-        logits = X @ truth.atoms[k].astype(X.dtype)
-        pi += truth.weights[k] * np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    counts = rng.multinomial(1_000_000, pi / pi.sum())
+# The counts from the mixture probabilities, one class at a time (no float64 copy of X).
+pi = np.zeros(p)
+for k in range(K):
+    logits = (X @ truth.atoms[k].astype(X.dtype)).astype(np.float64)
+    tilt = np.exp(logits - logits.max())
+    pi += truth.weights[k] * tilt / tilt.sum()
+counts = rng.multinomial(1_000_000, pi / pi.sum())
 start = smm.SMMParams(np.full(K, 1.0 / K), truth.atoms + 0.3 * rng.standard_normal(truth.atoms.shape))
 kw = dict(init=start, max_iter=iters, tol=0.0 if part == "scaling" else 1e-12, dtype=dtype,
           devices=None if devices == 1 else devices, compute_standard_errors=part == "precision")

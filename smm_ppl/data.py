@@ -44,11 +44,12 @@ class SMMData(NamedTuple):
         return self.counts / self.counts.sum()
 
 
-def as_data(features: Any, counts: Any, *, check_rank: bool = True) -> SMMData:
-    """Validate ``features`` and ``counts`` together and return an :class:`SMMData`."""
+def as_data(features: Any, counts: Any, *, check_rank: bool = True, keep_float32: bool = False) -> SMMData:
+    """Validate ``features`` and ``counts`` together and return an :class:`SMMData` (``keep_float32``: see
+    :func:`~smm_ppl.validation.check_features`)."""
     if isinstance(features, SMMData):
         return features
-    x = check_features(features, check_rank=check_rank)
+    x = check_features(features, check_rank=check_rank, keep_float32=keep_float32)
     n = check_counts(counts, x.shape[0])
     return SMMData(x, n)
 

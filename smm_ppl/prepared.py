@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from .layouts import Layout, as_layout, bucketed, mesh_of, row_mesh
-from .whitening import Whitening, fit_whitening
+from .layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, row_mesh, rows_bucket, total_weight
+from .layouts.placement import process_gather, spans_processes
+from .whitening import Whitening, fit_whitening, pooled_moments, row_moments
 
 __all__ = ["Prepared", "prepare"]
 
@@ -37,16 +39,27 @@ class Prepared:
         information) run on, so that data of another size in the same bucket
         reuses them.  Split over the devices of a mesh when one was asked for
         (:attr:`mesh`).
+    total_weight : float
+        ``sum_u n_u`` over all the data (every process's, when each holds its
+        own items): the factor from the mean log-likelihood to the total.
     """
 
     layout: Layout
     whitening: Whitening
     white: Layout
     em_layout: Layout | None = None
+    total_weight: float | None = None
 
     def __post_init__(self):
         if self.em_layout is None:
             object.__setattr__(self, "em_layout", bucketed(self.white))
+        if self.total_weight is None:
+            object.__setattr__(self, "total_weight", total_weight(self.layout))
+
+    @property
+    def process_local(self) -> bool:
+        """Whether this process holds only its own items (a mesh over several processes)."""
+        return spans_processes(self.mesh)
 
     @property
     def n_features(self) -> int:
@@ -84,11 +97,37 @@ def prepare(features: Any, counts: Any = None, devices: Any = None, dtype: Any =
         if dtype is not None and features.em_layout.features.dtype != np.dtype(dtype):
             raise ValueError("dtype differs from the precision of the prepared data passed as features.")
         return features
-    layout = as_layout(features, counts)
+    layout = as_layout(features, counts, dtype)
+    if spans_processes(mesh):
+        return _prepare_process_local(layout, mesh, dtype)
     whitening = fit_whitening(layout.features)
-    white = layout.with_features(whitening.whiten(layout.features).astype(dtype or np.float64, copy=False))
+    white = layout.with_features(whitening.whiten(layout.features, dtype or np.float64))
     em = bucketed(white, mesh)
     if em is not white and mesh is None:
         # One copy of the whitened rows: the unpadded layout views the padded one's (no copy on CPU).
         white = layout.with_features(np.asarray(em.features)[: layout.n_rows])
     return Prepared(layout, whitening, white, em)
+
+
+def _prepare_process_local(layout: Layout, mesh: Mesh, dtype: Any) -> Prepared:
+    """:func:`prepare` when each process holds its own items (a mesh over several processes).
+
+    The whitening pools every process's mean and covariance; the frequencies
+    divide by the total count of all processes; every process pads its rows
+    to the same share of the global arrays.  ``layout`` and ``white`` stay
+    this process's rows.
+    """
+    if not isinstance(layout, ItemCounts):
+        raise ValueError(f"devices: a {type(layout).__name__} layout cannot be split over processes.")
+    mean, cov = row_moments(layout.features)
+    L = layout.n_features
+    local = np.concatenate([[layout.n_rows, float(np.sum(layout.counts))], mean, cov.ravel()])
+    table = process_gather(local)
+    rows, totals = table[:, 0], table[:, 1]
+    whitening = fit_whitening(None, pooled_moments(rows, table[:, 2 : 2 + L], table[:, 2 + L :].reshape(-1, L, L)))
+    layout = layout._replace(frequencies=np.asarray(layout.counts, dtype=np.float64) / totals.sum())
+    white = layout.with_features(whitening.whiten(layout.features, dtype or np.float64))
+    share = rows_bucket(int(rows.max()), L)
+    n_local = sum(1 for d in mesh.devices.flat if d.process_index == jax.process_index())
+    share = -(-share // n_local) * n_local
+    return Prepared(layout, whitening, white, white.padded(share, mesh), float(totals.sum()))

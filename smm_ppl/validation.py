@@ -44,14 +44,20 @@ def _as_numeric_array(value: Any, name: str) -> np.ndarray:
     return arr
 
 
-def check_features(features: Any, name: str = "features", *, check_rank: bool = True) -> np.ndarray:
+def check_features(
+    features: Any, name: str = "features", *, check_rank: bool = True, keep_float32: bool = False
+) -> np.ndarray:
     """Validate a feature matrix ``(n_items, n_features)`` and return it as float64.
 
     Rejects non-numeric or non-2-D input, fewer than two items, NaN or infinite
     entries, constant columns (their atom coordinate is unidentifiable: the
     softmax is invariant to shifting all features) and, when ``check_rank``,
     linearly dependent columns after centring (same reason, in a rotated basis).
+    The checks run over row blocks; with ``keep_float32`` a float32 matrix is
+    returned as it is (no float64 copy of a large matrix).
     """
+    from .whitening import row_blocks, row_moments
+
     arr = _as_numeric_array(features, name)
     if arr.ndim != 2:
         hint = f" (for one feature use {name}.reshape(-1, 1))" if arr.ndim == 1 else ""
@@ -61,17 +67,21 @@ def check_features(features: Any, name: str = "features", *, check_rank: bool = 
         raise ValueError(f"{name} must have at least 2 items (rows), got {n_items}.")
     if n_features < 1:
         raise ValueError(f"{name} must have at least 1 feature (column), got {n_features}.")
-    arr = arr.astype(np.float64, copy=False)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        rows, cols = np.nonzero(~finite)
-        kind = "NaN" if np.isnan(arr[rows[0], cols[0]]) else "infinite"
-        raise ValueError(
-            f"{name} contains {rows.size} NaN or infinite value(s) (first: {kind} at row {rows[0]}, "
-            f"column {cols[0]}); drop or impute those items first."
-        )
-    spread = arr.max(axis=0) - arr.min(axis=0)
-    scale = np.maximum(np.abs(arr).max(axis=0), 1.0)
+    if not (keep_float32 and arr.dtype == np.float32):
+        arr = arr.astype(np.float64, copy=False)
+    for rows in row_blocks(n_items):
+        finite = np.isfinite(arr[rows])
+        if not finite.all():
+            r, c = np.nonzero(~finite)
+            total = sum(int((~np.isfinite(arr[b])).sum()) for b in row_blocks(n_items))
+            kind = "NaN" if np.isnan(arr[rows][r[0], c[0]]) else "infinite"
+            raise ValueError(
+                f"{name} contains {total} NaN or infinite value(s) (first: {kind} at row {rows.start + r[0]}, "
+                f"column {c[0]}); drop or impute those items first."
+            )
+    high, low = arr.max(axis=0).astype(np.float64), arr.min(axis=0).astype(np.float64)
+    spread = high - low
+    scale = np.maximum(np.maximum(np.abs(high), np.abs(low)), 1.0)
     constant = np.nonzero(spread <= 1e-12 * scale)[0]
     if constant.size:
         raise ValueError(
@@ -80,10 +90,9 @@ def check_features(features: Any, name: str = "features", *, check_rank: bool = 
             "Drop those column(s)."
         )
     if check_rank and n_features > 1:
-        centred = arr - arr.mean(axis=0)
-        sd = centred.std(axis=0)
-        corr = (centred / sd).T @ (centred / sd) / n_items
-        eig = np.linalg.eigvalsh(corr)
+        _, cov = row_moments(arr)
+        sd = np.sqrt(np.diag(cov))
+        eig = np.linalg.eigvalsh(cov / np.outer(sd, sd))
         if eig[0] <= 1e-10 * max(eig[-1], 1.0):
             raise ValueError(
                 f"{name} has linearly dependent columns after centring (rank < {n_features}); the atoms "

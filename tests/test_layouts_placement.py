@@ -64,10 +64,11 @@ def test_placed_padding_is_a_multiple_of_the_devices(small_problem):
 
 
 class _FakeMesh:
-    """Only the size matters before anything is placed."""
+    """Only the size (and that its devices are this process's) matters before anything is placed."""
 
     def __init__(self, size):
         self.size = size
+        self.devices = np.array(jax.devices()[:1])
 
 
 def test_choice_layouts_cannot_be_split():
@@ -100,3 +101,48 @@ def test_four_forced_host_devices_agree_with_one():
     assert in_se < 1e-3, in_se  # a flat maximum: see _sharded_check.py
     worst = {k: v for k, v in diff.items() if not v <= 1e-10}
     assert not worst, worst
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_two_processes_agree_with_one():
+    """jax.distributed on loopback: two CPU processes, each holding half of the items, give one process's fit."""
+    port = str(_free_port())
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    script = str(HERE / "_multiprocess_check.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(i), port], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for i in range(2)
+    ]
+    outs = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        assert proc.returncode == 0, err.decode()[-3000:]
+        outs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    for diff in outs:
+        assert diff["iterations"] == 0
+        assert diff["n_obs"] == [20_000, 20_000]
+        assert diff["ll"] <= 1e-10 and diff["atoms"] <= 1e-10 and diff["weights"] <= 1e-10 and diff["se"] <= 1e-10, diff
+    assert outs[0]["log_likelihood"] == outs[1]["log_likelihood"]
+
+
+def test_a_mesh_over_processes_is_refused_where_items_are_not_process_local(small_problem, monkeypatch):
+    """Only fit_em takes process-local items; the other entry points say so (checked without processes)."""
+    X, n, params = small_problem
+    monkeypatch.setattr("smm_ppl.layouts.spans_processes", lambda mesh: mesh is not None)
+    with pytest.raises(ValueError, match="spans several processes"):
+        smm.log_likelihood(X, n, params, devices=1)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..layouts import total_weight
+from ..layouts import row_mesh
 from ..likelihood import layout_log_likelihood
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
@@ -139,6 +139,7 @@ PARAMETER_CONSTRAINTS = {
     "compute_standard_errors": Boolean(),
     "progress_bar": Constraint(check_progress_bar, "None or a bool"),
     "dtype": Options(("float64", "float32")),
+    "devices": Constraint(lambda v, n: (row_mesh(v), v)[1], "None, an int, a sequence of jax devices or a Mesh"),
 }
 
 
@@ -255,12 +256,20 @@ def fit_em(
             n_starts=n_starts,
             compute_standard_errors=compute_standard_errors,
             progress_bar=progress_bar,
+            devices=devices,
+            dtype=dtype,
         ),
     )
     opts["init"] = init
     opts["acceleration"] = resolve_acceleration(opts["acceleration"], opts["m_step"])
     say = Progress(opts["progress_bar"], "fit_em")
     check_init(init)
+    if prepared.process_local and isinstance(init, str):
+        raise ValueError(
+            f"init={init!r}: the warm starts read every item, and with devices over several processes each process "
+            "holds only its own. Give init as parameters (SMMParams or an EMResult, the same in every process), "
+            "e.g. a fit of a subsample."
+        )
     key = check_key(seed)
     n_random = DEFAULT_N_STARTS if opts["n_starts"] is None else opts["n_starts"]
     if opts["n_starts"] is None and init == "auto" and _far_from_gaussian(prepared):
@@ -279,7 +288,7 @@ def fit_em(
         short_iter=opts["short_iter"],
         algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
         progress=say,
-        n_obs=total_weight(prepared.layout),
+        n_obs=prepared.total_weight,
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:
@@ -310,7 +319,7 @@ def _warn_starts(starts: Starts, init: Any) -> None:
 
 def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: dict) -> EMResult:
     """Map back to original coordinates, warn, add standard errors: the :class:`EMResult`."""
-    N = total_weight(prepared.layout)
+    N = prepared.total_weight
     weights = outcome.weights / outcome.weights.sum()
     collapsed = tuple(int(k) for k in np.flatnonzero(weights < WEIGHT_FLOOR))
     if collapsed:
@@ -360,7 +369,8 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         # The trace is in the fit's precision; the reported value is exact to float64 at the estimate.
         log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
     best = outcome.best
-    assumptions = check_moment_assumptions(prepared, weights, outcome.atoms)
+    # The moment checks look at every item: not where each process holds only its own.
+    assumptions = None if prepared.process_local else check_moment_assumptions(prepared, weights, outcome.atoms)
     _warn_assumptions(assumptions, starts.names[best], opts["init"])
     return EMResult(
         params=SMMParams(weights, prepared.whitening.to_original(outcome.atoms)),
@@ -372,7 +382,7 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         init=starts.names[best],
         init_params=SMMParams(starts.params.weights[best].copy(), starts.params.atoms[best].copy()),
         standard_errors=se,
-        n_obs=prepared.layout.n_obs,
+        n_obs=int(round(N)) if prepared.process_local else prepared.layout.n_obs,
         starts=rows,
         collapsed=collapsed,
         m_step=opts["m_step"],

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from jax.sharding import Mesh
 
 from ._base import Layout, Statistics, class_log_posteriors, rows_bucket, total_weight
 from .choices import ChoiceSituations, ChoiceStatistics, choice_situations
 from .items import ItemCounts, ItemStatistics, item_counts
-from .placement import ROWS_AXIS, mesh_of, row_mesh
+from .placement import ROWS_AXIS, mesh_of, row_mesh, spans_processes
 
 __all__ = [
     "Layout",
@@ -36,11 +37,13 @@ __all__ = [
 ]
 
 
-def as_layout(features: Any, counts: Any = None) -> Layout:
+def as_layout(features: Any, counts: Any = None, dtype: Any = None) -> Layout:
     """A validated layout: a :class:`Layout` as it is, else ``(features, counts)`` as :class:`ItemCounts`.
 
     Raises the validation errors of :func:`smm_ppl.as_data` (naming the
-    argument and what to do).
+    argument and what to do).  ``dtype``: the precision the data will be
+    used in; ``"float32"`` keeps float32 features as they are (no float64
+    copy), anything else becomes float64.
     """
     if isinstance(features, Layout):
         if counts is not None:
@@ -50,7 +53,7 @@ def as_layout(features: Any, counts: Any = None) -> Layout:
         return features
     from ..data import as_data
 
-    data = as_data(features, counts)
+    data = as_data(features, counts, keep_float32=dtype is not None and np.dtype(dtype) == np.float32)
     return item_counts(data.features, data.counts)
 
 
@@ -70,6 +73,11 @@ def bucketed(layout: Layout, mesh: Mesh | None = None) -> Layout:
                 "over one set of items can). Leave devices=None."
             )
         return layout
+    if spans_processes(mesh):
+        raise ValueError(
+            "devices: this mesh spans several processes, where each process holds its own items; only fit_em "
+            "(through smm_ppl.prepare) takes process-local data. Use a mesh of this process's devices here."
+        )
     rows = rows_bucket(layout.n_rows, layout.n_features)
     if mesh is None:
         return pad(rows)

@@ -34,7 +34,7 @@ from jax.sharding import Mesh
 
 from ..params import safe_divisor
 from ._base import accumulator, log_pi_floor, over_classes
-from .placement import place_rows, transpose_rows
+from .placement import place_rows, process_local_rows, spans_processes, transpose_rows
 
 __all__ = [
     "ItemCounts",
@@ -184,7 +184,10 @@ class ItemCounts(NamedTuple):
         without padding), so that every size in a bucket has the same pytree.
         ``mesh``: split the rows over its devices
         (:mod:`~smm_ppl.layouts.placement`; ``n_rows`` must be a multiple of
-        its size); ``None``: JAX's default device.
+        its size); ``None``: JAX's default device.  A mesh over several
+        processes: these are this process's rows, ``n_rows`` this process's
+        share (the same in every process), and the result holds the rows of
+        all processes in their order.
         """
         x = np.asarray(self.features)
         p, L = x.shape
@@ -198,6 +201,16 @@ class ItemCounts(NamedTuple):
         valid = np.arange(p + pad) < p if self.valid is None else np.concatenate([self.valid, np.zeros(pad, bool)])
         if mesh is None:
             return _build(x, counts, frequencies, transpose=True)._replace(valid=valid)
+        if spans_processes(mesh):
+            # This process's rows, padded to the same n_rows in every process: the global arrays.
+            x = process_local_rows(x, mesh)
+            return ItemCounts(
+                x,
+                process_local_rows(counts, mesh),
+                process_local_rows(frequencies, mesh),
+                transpose_rows(x),
+                process_local_rows(valid, mesh),
+            )
         if (p + pad) % mesh.size:
             raise ValueError(f"n_rows={n_rows} is not a multiple of the {mesh.size} devices the rows are split over.")
         # Placed from host memory block by block: no device holds the whole array.
@@ -373,5 +386,6 @@ def item_counts(features: Any, counts: Any) -> ItemCounts:
     if not isinstance(features, (np.ndarray, jax.Array)):
         features = np.asarray(features)
     if not isinstance(counts, jax.core.Tracer):
-        counts = np.asarray(counts, dtype=features.dtype)
+        # float64 also beside float32 features: counts and their sum stay exact.
+        counts = np.asarray(counts, dtype=np.promote_types(features.dtype, np.float64))
     return _build(features, counts, transpose=False)

@@ -12,8 +12,12 @@ rows crosses devices (the ``K`` normalisers and log-likelihood terms, the
 
 Sharding needs a number of rows divisible by the number of devices: layouts
 are placed through their padding (:meth:`ItemCounts.padded`), whose rows
-carry no mass.  One process only: a mesh over several processes
-(``jax.distributed``) is not supported yet.
+carry no mass.
+
+Several processes (``jax.distributed``): a mesh whose devices belong to
+several processes makes each process hold only its own rows.  Each gives
+its own block of items; the global data are the blocks in process order
+(:func:`spans_processes`, :func:`process_local_rows`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,17 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["ROWS_AXIS", "row_mesh", "mesh_of", "place_rows", "transpose_rows", "replicated"]
+__all__ = [
+    "ROWS_AXIS",
+    "row_mesh",
+    "mesh_of",
+    "place_rows",
+    "transpose_rows",
+    "replicated",
+    "spans_processes",
+    "process_gather",
+    "process_local_rows",
+]
 
 #: The name of the mesh axis the rows are split over.
 ROWS_AXIS = "rows"
@@ -111,3 +125,27 @@ def replicated(array: Any, mesh: Mesh | None) -> Any:
     if mesh is None:
         return array
     return _put(array, mesh, PartitionSpec())
+
+
+def spans_processes(mesh: Mesh | None) -> bool:
+    """Whether ``mesh`` has devices of other processes (then each process holds only its own rows)."""
+    if mesh is None:
+        return False
+    me = jax.process_index()
+    return any(d.process_index != me for d in mesh.devices.flat)
+
+
+def process_gather(values: Any) -> np.ndarray:
+    """``values`` (a host array) of every process, stacked along a new leading axis in process order."""
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.asarray(values)))
+
+
+def process_local_rows(array: Any, mesh: Mesh) -> jax.Array:
+    """The global array whose rows are every process's ``array`` (R_local, ...) in process order.
+
+    Every process passes the same number of rows (a multiple of its devices
+    in ``mesh``); each keeps only its own block.
+    """
+    return jax.make_array_from_process_local_data(NamedSharding(mesh, PartitionSpec(ROWS_AXIS)), np.asarray(array))
