@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from .layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, row_mesh, rows_bucket, total_weight
+from .layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, padded_rows, row_mesh, rows_bucket, total_weight
 from .layouts.placement import process_gather, spans_processes
 from .whitening import Whitening, fit_whitening, pooled_moments, row_moments
 
@@ -101,11 +101,17 @@ def prepare(features: Any, counts: Any = None, devices: Any = None, dtype: Any =
     if spans_processes(mesh):
         return _prepare_process_local(layout, mesh, dtype)
     whitening = fit_whitening(layout.features)
-    white = layout.with_features(whitening.whiten(layout.features, dtype or np.float64))
-    em = bucketed(white, mesh)
-    if em is not white and mesh is None:
-        # One copy of the whitened rows: the unpadded layout views the padded one's (no copy on CPU).
-        white = layout.with_features(np.asarray(em.features)[: layout.n_rows])
+    dtype = dtype or np.float64
+    rows = padded_rows(layout, mesh)
+    if rows is None:
+        white = layout.with_features(whitening.whiten(layout.features, dtype))
+        return Prepared(layout, whitening, white, bucketed(white, mesh))
+    # Whitened straight into the padded rows, and the unpadded layout views them: one copy.
+    buffer = whitening.whiten(layout.features, dtype, n_rows=rows)
+    white = layout.with_features(buffer[: layout.n_rows])
+    em = white.padded(rows, mesh, buffer=buffer)
+    if mesh is None:
+        white = layout.with_features(np.asarray(em.features)[: layout.n_rows])  # a view on CPU
     return Prepared(layout, whitening, white, em)
 
 

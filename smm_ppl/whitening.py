@@ -45,13 +45,15 @@ class Whitening(NamedTuple):
     inv_root: np.ndarray
     cov_eigenvalues: np.ndarray
 
-    def whiten(self, features: Any, dtype: Any = np.float64) -> np.ndarray:
+    def whiten(self, features: Any, dtype: Any = np.float64, n_rows: int | None = None) -> np.ndarray:
         """``xt = (x - xbar) Sigma_hat^{-1/2}`` row-wise, computed in float64 and stored in ``dtype``.
 
         By row blocks: the only full-size array made is the result.
+        ``n_rows``: the result has that many rows, zeros after the data's (a
+        layout's padding, made in place).
         """
         x = np.asarray(features)
-        out = np.empty(x.shape, dtype=dtype)
+        out = np.empty(x.shape, dtype=dtype) if n_rows is None else np.zeros((n_rows, x.shape[1]), dtype=dtype)
         for rows in row_blocks(x.shape[0]):
             out[rows] = (x[rows].astype(np.float64) - self.mean) @ self.inv_root
         return out

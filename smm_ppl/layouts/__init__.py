@@ -31,6 +31,7 @@ __all__ = [
     "choice_situations",
     "as_layout",
     "bucketed",
+    "padded_rows",
     "ROWS_AXIS",
     "row_mesh",
     "mesh_of",
@@ -78,7 +79,12 @@ def bucketed(layout: Layout, mesh: Mesh | None = None) -> Layout:
             "devices: this mesh spans several processes, where each process holds its own items; only fit_em "
             "(through smm_ppl.prepare) takes process-local data. Use a mesh of this process's devices here."
         )
+    return pad(padded_rows(layout, mesh), mesh)
+
+
+def padded_rows(layout: Layout, mesh: Mesh | None = None) -> int | None:
+    """The rows :func:`bucketed` pads ``layout`` to (a multiple of the mesh's devices), or None if it cannot pad."""
+    if getattr(layout, "padded", None) is None:
+        return None
     rows = rows_bucket(layout.n_rows, layout.n_features)
-    if mesh is None:
-        return pad(rows)
-    return pad(-(-rows // mesh.size) * mesh.size, mesh)
+    return rows if mesh is None else -(-rows // mesh.size) * mesh.size

@@ -175,7 +175,7 @@ class ItemCounts(NamedTuple):
     def with_features(self, features: Any) -> ItemCounts:
         return _build(features, self.counts, self.frequencies, transpose=False)._replace(valid=self.valid)
 
-    def padded(self, n_rows: int, mesh: Mesh | None = None) -> ItemCounts:
+    def padded(self, n_rows: int, mesh: Mesh | None = None, *, buffer: np.ndarray | None = None) -> ItemCounts:
         """The same data padded with ``n_rows - p`` rows that carry nothing, transposed for EM and placed.
 
         Compiled programs depend on the number of rows: padding every data
@@ -187,14 +187,21 @@ class ItemCounts(NamedTuple):
         its size); ``None``: JAX's default device.  A mesh over several
         processes: these are this process's rows, ``n_rows`` this process's
         share (the same in every process), and the result holds the rows of
-        all processes in their order.
+        all processes in their order.  ``buffer``: the features already
+        padded, ``(n_rows, L)`` with zero rows after the data (saves a copy of
+        a large matrix; see :func:`smm_ppl.prepare`).
         """
         x = np.asarray(self.features)
         p, L = x.shape
         pad = int(n_rows) - p
         if pad < 0:
             raise ValueError(f"n_rows={n_rows} is smaller than the {p} rows of the data.")
-        x = np.concatenate([x, np.zeros((pad, L), dtype=x.dtype)])
+        if buffer is None:
+            x = np.concatenate([x, np.zeros((pad, L), dtype=x.dtype)])
+        elif buffer.shape != (p + pad, L) or np.any(buffer[p:]):
+            raise ValueError(f"buffer must have shape ({p + pad}, {L}) with zero rows after the first {p}.")
+        else:
+            x = buffer
         # Counts and frequencies in the features' precision: no float32 array is promoted in the programs.
         counts = np.concatenate([np.asarray(self.counts), np.zeros(pad)]).astype(x.dtype)
         frequencies = np.concatenate([np.asarray(self.frequencies), np.zeros(pad)]).astype(x.dtype)
