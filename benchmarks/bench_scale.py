@@ -13,8 +13,10 @@ set before JAX starts, and the peak resident set size must be the case's own):
   multiple of the float32 feature matrix.
 
 On CPU, forced host devices share the machine's cores: the scaling part shows
-what partitioning costs and that results agree, not a speed-up.  On a GPU
-machine the same script measures the GPU when ``--gpu`` is given.
+what partitioning costs and that results agree, not a speed-up.  ``--gpu``
+runs every case on the default (GPU) backend instead of forced host devices;
+the ratio of an EM iteration to the card's memory-bandwidth limit is not
+computed yet (no GPU was available when this script was written).
 
     python benchmarks/bench_scale.py [--smoke] [--gpu] [--max-p P] [--out FILE]
 """

@@ -598,6 +598,78 @@ def section_accuracy(d) -> tuple[str, list[str]]:
     return "\n".join(txt), head
 
 
+def section_scale(res):
+    """Items over devices, float32 against float64, peak memory against p (``bench_scale.py``)."""
+    if not res or res.get("smoke"):
+        return (_generic(res, "bench_scale --smoke"), []) if res else ("", [])
+    L, K = res["L"], res["K"]
+    rows = [
+        [
+            str(r["devices"]),
+            f"{r['first_seconds']:.2f}",
+            f"{r['first_ratio']:.2f}",
+            f"{r['compiled_seconds']:.2f}",
+            f"{r['compiled_ratio']:.2f}",
+            f"{r['log_likelihood_gap']:.1e}",
+            f"{r['atoms_gap']:.1e}",
+        ]
+        for r in res["scaling"]
+        if r.get("status") == "ok"
+    ]
+    first = res["scaling"][0]
+    out = [
+        f"**Items split over forced host CPU devices** (p = {first['p']:,}, L = {L}, K = {K}, "
+        f"{first['max_iter']} EM iterations from the same start, float64). The devices share the machine's "
+        f"{res['environment'].get('cpu_count')} cores: this shows what the partitioning costs and that the "
+        "results agree, not a speed-up.",
+        "",
+        _table(["devices", "first fit s", "x 1 device", "compiled s", "x 1 device", "log-lik gap", "atoms gap"], rows),
+        "",
+    ]
+    head = []
+    pr = res.get("precision")
+    if isinstance(pr, dict):
+        out += [
+            f"**float32 against float64** on the same float32 data (p = {pr['float64']['p']:,}, L = {L}, K = {K}, "
+            f"to convergence): log-likelihood {pr['log_likelihood_gap']:+.3e} ({pr['relative_gap']:+.1e} "
+            f"relative); atoms differ by at most {pr['atoms_max_difference']:.1e}, "
+            f"{pr['atoms_max_difference_in_se']:.3f} standard errors; iterations {pr['float64']['n_iter']} / "
+            f"{pr['float32']['n_iter']}.",
+            "",
+        ]
+        head.append(
+            f"float32 EM costs {abs(pr['relative_gap']):.0e} of the log-likelihood and "
+            f"{pr['atoms_max_difference_in_se']:.3f} standard errors of the atoms (`python benchmarks/bench_scale.py`)"
+        )
+    mem = [r for r in res["memory"] if r.get("status") == "ok"]
+    rows = [
+        [
+            f"{r['p']:,}",
+            f"{r['features_bytes'] / 2**30:.2f}",
+            f"{r['peak_rss_bytes'] / 2**30:.2f}",
+            f"{r['peak_rss_bytes'] / r['features_bytes']:.1f}",
+            f"{r['first_seconds']:.0f}",
+        ]
+        for r in mem
+    ]
+    out += [
+        f"**Peak memory of a float32 fit** (L = {L}, K = {K}, {res['memory'][0]['max_iter']} iterations from a "
+        "given start, no standard errors; each p in its own process):",
+        "",
+        _table(["p", "float32 features GiB", "peak RSS GiB", "x features", "fit s"], rows),
+        "",
+    ]
+    if res["environment"].get("backend") == "cpu":
+        out.append("No GPU was available for this run: every figure is CPU.")
+    if mem:
+        top = mem[-1]
+        head.append(
+            f"float32 fit at p = {top['p']:,}, L = {L}, K = {K}: peak {top['peak_rss_bytes'] / 2**30:.1f} GiB "
+            "(`python benchmarks/bench_scale.py`)"
+        )
+    return "\n".join(out), head
+
+
 def section_memory(res):
     """Peak resident memory of each stage, each run in its own process."""
     if not res:
@@ -897,6 +969,10 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     body, h = section_choice(_load(results_dir, "choice"))
     if body:
         sections += ["## Choice data: a panel latent-class logit against its peers", "", body, ""]
+        headline += h
+    body, h = section_scale(_load(results_dir, "scale"))
+    if body:
+        sections += ["## Scale: devices, precision, memory (`python benchmarks/bench_scale.py`)", "", body, ""]
         headline += h
     lat = _load(results_dir, "latency")
     if lat:
