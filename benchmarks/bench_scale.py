@@ -12,8 +12,9 @@ set before JAX starts, and the peak resident set size must be the case's own):
 * **memory** — the peak resident set size of a float32 fit against p, as a
   multiple of the float32 feature matrix.
 
-On CPU, forced host devices share the machine's cores: the scaling part shows
-what partitioning costs and that results agree, not a speed-up.  ``--gpu``
+On CPU, forced host devices share the machine's cores: a speed-up in the
+scaling part comes from XLA running the blocks side by side, not from more
+hardware.  ``--gpu``
 runs every case on the default (GPU) backend instead of forced host devices;
 the ratio of an EM iteration to the card's memory-bandwidth limit is not
 computed yet (no GPU was available when this script was written).
