@@ -612,6 +612,7 @@ def section_scale(res):
             f"{r['compiled_ratio']:.2f}",
             f"{r['log_likelihood_gap']:.1e}",
             f"{r['atoms_gap']:.1e}",
+            f"{r['iteration_over_floor']:.1f}" if "iteration_over_floor" in r else "–",
         ]
         for r in res["scaling"]
         if r.get("status") == "ok"
@@ -623,7 +624,19 @@ def section_scale(res):
         f"{res['environment'].get('cpu_count')} cores, so a speed-up comes from XLA running the blocks side by "
         "side on those cores, not from more hardware; the gaps are to the 1-device fit.",
         "",
-        _table(["devices", "first fit s", "x 1 device", "compiled s", "x 1 device", "log-lik gap", "atoms gap"], rows),
+        _table(
+            [
+                "devices",
+                "first fit s",
+                "x 1 device",
+                "compiled s",
+                "x 1 device",
+                "log-lik gap",
+                "atoms gap",
+                "iteration / bandwidth floor",
+            ],
+            rows,
+        ),
         "",
     ]
     head = []

@@ -162,3 +162,16 @@ def test_choice_smoke(tmp_path):
     assert row["loglik"] == pytest.approx(-4526.829, abs=1e-3)  # two starts reach the ten-start optimum
     body, head = _load("run_all").section_choice(saved)
     assert "| smm" in body and "-4526.829" in body and head
+
+
+def test_committed_scale_results_meet_issue_15():
+    """The committed bench_scale run: p = 10^7 float32 within 24 GiB, and every split fit agrees with one device."""
+    saved = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "scale.json").read_text())
+    assert not saved["smoke"] and saved["L"] == 64 and saved["K"] == 8
+    top = max((r for r in saved["memory"] if r["status"] == "ok"), key=lambda r: r["p"])
+    assert top["p"] == 10_000_000 and top["dtype"] == "float32" and top["peak_rss_bytes"] < 24 * 2**30
+    assert [r["devices"] for r in saved["scaling"] if r["status"] == "ok"] == [1, 2, 4]
+    assert all(r["log_likelihood_gap"] < 1e-10 for r in saved["scaling"])
+    assert abs(saved["precision"]["relative_gap"]) < 1e-7 and saved["precision"]["atoms_max_difference_in_se"] < 0.5
+    body, head = _load("run_all").section_scale(saved)
+    assert "10,000,000" in body and len(head) == 2
