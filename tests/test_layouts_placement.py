@@ -12,7 +12,7 @@ import pytest
 from jax.sharding import Mesh
 
 import smm_ppl as smm
-from smm_ppl.layouts import ROWS_AXIS, bucketed, choice_situations, item_counts, mesh_of, row_mesh
+from smm_ppl.layouts import ROWS_AXIS, bucketed, choice_situations, item_counts, mesh_of, padded_rows, row_mesh
 
 HERE = Path(__file__).parent
 
@@ -56,7 +56,7 @@ def test_one_device_mesh_gives_the_default_fit(small_problem):
 def test_placed_padding_is_a_multiple_of_the_devices(small_problem):
     X, n, _ = small_problem
     placed = bucketed(item_counts(X, n), row_mesh(1))
-    assert placed.n_rows % 1 == 0 and placed.n_rows >= X.shape[0]
+    assert placed.n_rows == padded_rows(item_counts(X, n)) >= X.shape[0]
     assert int(np.asarray(placed.valid).sum()) == X.shape[0]
     assert mesh_of(placed.features) is None  # one device is no split
     with pytest.raises(ValueError, match="multiple"):

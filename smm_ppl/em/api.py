@@ -127,6 +127,18 @@ def resolve_acceleration(acceleration: str, m_step: str) -> str:
     return "lbfgs" if m_step == "gradient" else "squarem"
 
 
+def _check_dtype(value: Any, name: str) -> str:
+    """``"float64"`` or ``"float32"``, also given as a NumPy dtype or type."""
+    if value is not None:
+        try:
+            value = np.dtype(value).name
+        except TypeError:
+            pass
+    if value not in ("float64", "float32"):
+        raise ValueError(f"{name} must be 'float64' or 'float32', got {value!r}.")
+    return value
+
+
 #: Declarative argument constraints of :func:`fit_em` (scikit-learn style).
 PARAMETER_CONSTRAINTS = {
     "max_iter": Integer(1),
@@ -138,8 +150,8 @@ PARAMETER_CONSTRAINTS = {
     "n_starts": Optional(Integer(1)),
     "compute_standard_errors": Boolean(),
     "progress_bar": Constraint(check_progress_bar, "None or a bool"),
-    "dtype": Options(("float64", "float32")),
-    "devices": Constraint(lambda v, n: (row_mesh(v), v)[1], "None, an int, a sequence of jax devices or a Mesh"),
+    "dtype": Constraint(_check_dtype, "'float64' or 'float32'"),
+    "devices": Constraint(lambda v, n: row_mesh(v), "None, an int, a sequence of jax devices or a Mesh"),
 }
 
 
@@ -239,11 +251,6 @@ def fit_em(
     UserWarning
         A class collapsed, or a start failed under ``"auto"`` (also in ``starts``).
     """
-    if dtype in (np.float32, np.float64) or isinstance(dtype, np.dtype):
-        dtype = np.dtype(dtype).name
-    validate_params({"dtype": PARAMETER_CONSTRAINTS["dtype"]}, {"dtype": dtype})
-    prepared = prepare(features, counts, devices, dtype)
-    K = check_n_components(n_components, prepared.layout.n_rows)
     opts = validate_params(
         PARAMETER_CONSTRAINTS,
         dict(
@@ -260,6 +267,8 @@ def fit_em(
             dtype=dtype,
         ),
     )
+    prepared = prepare(features, counts, opts["devices"], opts["dtype"])
+    K = check_n_components(n_components, prepared.layout.n_rows)
     opts["init"] = init
     opts["acceleration"] = resolve_acceleration(opts["acceleration"], opts["m_step"])
     say = Progress(opts["progress_bar"], "fit_em")

@@ -93,10 +93,9 @@ def slack(dtype) -> float:
     return max(SLACK, 4.0 * float(jnp.finfo(dtype).eps))
 
 
-def accept(ll: jax.Array, ll_ref: jax.Array, dtype=None) -> jax.Array:
-    """The monotonicity test: finite and not below ``ll_ref`` beyond the relative slack (of ``dtype``'s terms)."""
-    tol = SLACK if dtype is None else slack(dtype)
-    return jnp.isfinite(ll) & (ll >= ll_ref - tol * jnp.abs(ll_ref))
+def accept(ll: jax.Array, ll_ref: jax.Array, dtype) -> jax.Array:
+    """The monotonicity test: finite and not below ``ll_ref`` beyond the slack of parameters in ``dtype``."""
+    return jnp.isfinite(ll) & (ll >= ll_ref - slack(dtype) * jnp.abs(ll_ref))
 
 
 def _alive_weights(alpha_raw):

@@ -34,7 +34,6 @@ __all__ = [
     "mesh_of",
     "place_rows",
     "transpose_rows",
-    "replicated",
     "spans_processes",
     "process_gather",
     "process_local_rows",
@@ -48,10 +47,9 @@ def row_mesh(devices: Any) -> Mesh | None:
     """The placement a user's ``devices=`` argument asks for.
 
     ``None``: the default device (no mesh).  An int ``n``: the first ``n`` of
-    :func:`jax.devices`.  A
-    sequence of devices, or a one-axis :class:`~jax.sharding.Mesh` (its axis
-    name is kept as is only if it is :data:`ROWS_AXIS`; otherwise the same
-    devices on a new mesh).
+    :func:`jax.devices`.  A sequence of devices, or a one-axis
+    :class:`~jax.sharding.Mesh` (under another axis name: the same devices on
+    a mesh whose axis is :data:`ROWS_AXIS`).
     """
     if devices is None:
         return None
@@ -64,10 +62,10 @@ def row_mesh(devices: Any) -> Mesh | None:
         if devices.axis_names == (ROWS_AXIS,):
             return devices
         return Mesh(devices.devices, (ROWS_AXIS,))
-    available = jax.devices()
     if isinstance(devices, (bool, np.bool_)):
         raise TypeError(f"devices must be None, an int, a sequence of jax devices or a Mesh, got {devices!r}.")
     if isinstance(devices, (int, np.integer)):
+        available = jax.devices()
         n = int(devices)
         if not 1 <= n <= len(available):
             raise ValueError(
@@ -118,13 +116,6 @@ def transpose_rows(array: jax.Array) -> jax.Array:
     if mesh is None:
         return jax.numpy.transpose(jax.numpy.asarray(array))
     return jax.jit(jax.numpy.transpose, out_shardings=NamedSharding(mesh, PartitionSpec(None, ROWS_AXIS)))(array)
-
-
-def replicated(array: Any, mesh: Mesh | None) -> Any:
-    """``array`` copied to every device of ``mesh`` (small per-class arrays); unchanged without a mesh."""
-    if mesh is None:
-        return array
-    return _put(array, mesh, PartitionSpec())
 
 
 def spans_processes(mesh: Mesh | None) -> bool:
