@@ -17,13 +17,18 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/smm demo
 
+# Tests run on every core (pytest-xdist): compilation, which dominates them, is single-threaded.
+# An idle worker takes queued tests from a busy one; the heavy tests are queued first (conftest.py).
+PYTEST_WORKERS ?= auto
+XDIST := -n $(PYTEST_WORKERS) --dist worksteal
+
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST)
 
 # The developer loop: every unit and property test, without the heavy
 # integration tests (notebooks, demo, README, benchmark smoke runs).
 test-quick: install
-	$(BIN)/python -m pytest -q -m "not slow and not integration"
+	$(BIN)/python -m pytest -q -m "not slow and not integration" $(XDIST)
 
 lint: install
 	$(BIN)/ruff check .
@@ -34,7 +39,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

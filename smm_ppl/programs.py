@@ -16,6 +16,14 @@ package or another JAX never reuses a stale program.  Without a cache folder,
 or without ``flatbuffers`` (JAX's serialisation needs it), or if anything
 about storing fails, the call is a plain ``jax.jit``.
 
+:meth:`_Stored.prefetch` compiles (or loads) a program in a background
+thread, so that a fit can compile its EM loop and its observed information
+while it builds the warm starts: XLA releases the interpreter while it
+compiles, and a first fit waits for the longer of the two instead of their
+sum.  A call that needs a program still being prepared waits for it; one
+that was never prefetched compiles as usual.  ``SMM_PPL_BACKGROUND_COMPILE=0``
+turns the background thread off.
+
 :func:`compiled_programs` says how many shapes each named program has met in
 this process: a new data shape outside its bucket, another ``K`` or ``L``, or
 another variant compiles anew (seconds); everything else reuses it.
@@ -28,7 +36,9 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,6 +126,33 @@ def _spread(x) -> Any:
     return sharding if sharding is not None and len(sharding.device_set) > 1 else None
 
 
+def background_compile_enabled() -> bool:
+    """Whether :meth:`_Stored.prefetch` compiles in a background thread (``SMM_PPL_BACKGROUND_COMPILE``)."""
+    return os.environ.get("SMM_PPL_BACKGROUND_COMPILE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+@functools.cache
+def _compiler() -> ThreadPoolExecutor:
+    # One worker: the main thread keeps the other core, and queued programs compile in the order asked.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="smm-ppl-compile")
+
+
+class _Program:
+    """One compiled program of a :class:`_Stored` function: called on the flat argument leaves."""
+
+    def __init__(self, jitted: Callable, to_args: Callable, to_out: Callable):
+        self.jitted, self.to_args, self.to_out = jitted, to_args, to_out
+
+    def __call__(self, leaves):
+        args, kwargs = self.to_args(leaves)
+        return self.to_out(self.jitted(*args, **kwargs))
+
+    def compile(self, leaves) -> None:
+        """Compile without running: JAX keeps the executable for the next call with these argument types."""
+        args, kwargs = self.to_args(leaves)
+        self.jitted.lower(*args, **kwargs).compile()
+
+
 class _Stored:
     """A jitted function whose lowered programs are kept on disk (see the module docstring)."""
 
@@ -125,6 +162,8 @@ class _Stored:
         self.name = name
         self.jitted = jax.jit(fn, static_argnames=self.static_argnames)
         self.memo: dict = {}
+        self.pending: dict[Any, Future] = {}
+        self.lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
     def _cache_size(self) -> int:
@@ -153,15 +192,46 @@ class _Stored:
             return self.jitted(*args, **kwargs)
         call = self.memo.get(key)
         if call is None:
-            # Programs over arrays split across devices are partitioned for that mesh: not stored.
-            store = None if any(s is not None for s in key[3]) else _store()
-            call = (
-                self._plain(treedef, statics)
-                if store is None
-                else self._load_or_export(store, key, treedef, leaves, statics)
-            )
+            with self.lock:
+                future = self.pending.pop(key, None)
+            try:  # a program being prepared in the background: wait for it rather than compile it twice
+                call = future.result() if future is not None else None
+            except Exception:  # the background attempt failed: compile here, where errors surface
+                call = None
+            if call is None:
+                call = self._program(key, treedef, leaves, statics)
             self.memo[key] = call
         return call(leaves)
+
+    def prefetch(self, *args, **kwargs) -> None:
+        """Compile (or load) the program a call with these arguments needs, in a background thread.
+
+        The arguments only give shapes, dtypes and static values: nothing
+        runs.  It returns at once; a later call waits for the program if it
+        is not ready yet.  Does nothing when the program exists, when the
+        background thread is off, or inside a transformation.
+        """
+        if not background_compile_enabled():
+            return
+        leaves, treedef, statics, key = self._split(args, kwargs)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):
+            return
+        with self.lock:
+            if key in self.memo or key in self.pending:
+                return
+            self.pending[key] = _compiler().submit(self._compiled_program, key, treedef, leaves, statics)
+
+    def _compiled_program(self, key, treedef, leaves, statics) -> _Program:
+        program = self._program(key, treedef, leaves, statics)
+        program.compile(leaves)
+        return program
+
+    def _program(self, key, treedef, leaves, statics) -> _Program:
+        # Programs over arrays split across devices are partitioned for that mesh: not stored.
+        store = None if any(s is not None for s in key[3]) else _store()
+        if store is None:
+            return self._plain(treedef, statics)
+        return self._load_or_export(store, key, treedef, leaves, statics)
 
     def _load_or_export(self, store: Path, key, treedef, leaves, statics):
         text = repr((_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash()))
@@ -173,8 +243,11 @@ class _Stored:
                 _write(path, exported, out_tree)
         except Exception:  # a stored program is an optimisation: any failure falls back to jax.jit
             return self._plain(treedef, statics)
-        run = jax.jit(exported.call)
-        return lambda leaves: jax.tree_util.tree_unflatten(out_tree, run(*leaves))
+        return _Program(
+            jax.jit(exported.call),
+            lambda leaves: (tuple(leaves), {}),
+            lambda out: jax.tree_util.tree_unflatten(out_tree, out),
+        )
 
     def _export(self, treedef, leaves, statics):
         from jax import export
@@ -191,12 +264,12 @@ class _Stored:
         specs = [jax.ShapeDtypeStruct(*_aval(x)) for x in leaves]
         return export.export(jax.jit(flat))(*specs), out_trees[-1]
 
-    def _plain(self, treedef, statics):
-        def call(leaves):
+    def _plain(self, treedef, statics) -> _Program:
+        def to_args(leaves):
             args, kwargs = jax.tree_util.tree_unflatten(treedef, leaves)
-            return self.jitted(*args, **kwargs, **statics)
+            return args, {**kwargs, **statics}
 
-        return call
+        return _Program(self.jitted, to_args, lambda out: out)
 
 
 def _read(path: Path):

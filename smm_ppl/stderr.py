@@ -66,6 +66,13 @@ def _information(z, layout, ref, *, K, L):
 _information = stored_jit(_information, static_argnames=("K", "L"), name="information")
 
 
+def prefetch_information(prepared: Prepared, n_components: int) -> None:
+    """Compile the observed information of a ``K``-class fit on ``prepared`` in the background."""
+    K, L = int(n_components), prepared.n_features
+    z = jnp.zeros(K * L if K == 1 else K - 1 + K * L, dtype=jnp.float64)
+    _information.prefetch(z, prepared.em_layout, 0, K=K, L=L)
+
+
 def _pack(weights, beta, ref):
     K = weights.shape[0]
     logw = np.log(weights)

@@ -34,6 +34,13 @@ def problem():
     return X, n, truth
 
 
+def pytest_collection_modifyitems(config, items):
+    """The heavy integration tests first (stable order otherwise): spread over workers (``make test``
+    runs pytest-xdist), they then start at once, and the suite ends on short tests rather than one
+    worker finishing a notebook alone."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 @pytest.fixture(autouse=True)
 def _keep_xla_flags():
     """A test that sets XLA_FLAGS (e.g. a host device count) must not pass it on to later subprocesses."""

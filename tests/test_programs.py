@@ -1,5 +1,6 @@
 """Stored programs (smm_ppl.programs): a new process calls the stored program, with the same result;
-a damaged store falls back to jax.jit; a transformed call takes JAX's own path."""
+a damaged store falls back to jax.jit; a transformed call takes JAX's own path; a program compiled in
+the background is the one the call runs, and fit_em prefetches exactly the programs it calls."""
 
 import json
 import os
@@ -7,13 +8,14 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import monitoring
 
 import smm_ppl as smm
-
-#: Heavy integration test (starts fresh interpreters): `make test` and CI run it, `make test-quick` does not.
-pytestmark = pytest.mark.integration
+from smm_ppl import programs
+from smm_ppl.programs import stored_jit
 
 FIT = """
 import json, time
@@ -37,6 +39,8 @@ def _fit(cache) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# Heavy integration test (starts fresh interpreters): `make test` and CI run it, `make test-quick` does not.
+@pytest.mark.integration
 def test_a_stored_program_gives_the_fit_of_a_fresh_compilation(tmp_path):
     store = tmp_path / "cache" / "smm-ppl-programs"
     first = _fit(tmp_path / "cache")
@@ -66,3 +70,87 @@ def test_inside_a_transformation_the_stored_function_is_plain_jax():
     for b in range(3):
         np.testing.assert_allclose(batched[b], second_moment_jax(xt[b], w), rtol=1e-12)
     assert smm.compiled_programs()  # the named programs are registered
+
+
+class _Compiles:
+    """Counts XLA compilations in this process while active."""
+
+    def __init__(self):
+        self.n = 0
+        self.on = False
+        monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **_):
+        if self.on and event == "/jax/core/compile/backend_compile_duration":
+            self.n += 1
+
+    def __enter__(self):
+        self.n, self.on = 0, True
+        return self
+
+    def __exit__(self, *exc):
+        self.on = False
+
+
+_COMPILES = _Compiles()
+
+
+def _poly(x, c, *, degree):
+    return sum(c**k * jnp.sin(x) ** k for k in range(degree + 1)).sum(axis=0)
+
+
+def test_a_prefetched_program_is_compiled_in_the_background_and_called_without_compiling():
+    fn = stored_jit(_poly, static_argnames=("degree",))
+    x = np.random.default_rng(0).normal(size=(37, 3))
+    fn.prefetch(x, 0.5, degree=5)
+    key = fn._split((x, 0.5), {"degree": 5})[3]
+    future = fn.pending[key]
+    future.result(timeout=120)  # compiled, not yet run
+    with _COMPILES as compiles:
+        out = fn(x, 0.7, degree=5)  # another value of the traced argument: the same program
+    assert compiles.n == 0
+    assert not fn.pending and fn._cache_size() == 1
+    np.testing.assert_allclose(out, jax.jit(_poly, static_argnames="degree")(x, 0.7, degree=5), rtol=1e-14)
+    fn.prefetch(x, 0.5, degree=5)  # already there: nothing queued
+    assert not fn.pending
+
+
+def test_a_failed_background_compilation_raises_where_the_program_is_called():
+    fn = stored_jit(_poly, static_argnames=("degree",))
+    c = np.ones(4)  # broadcasts against (37, 3) in no way: the program cannot be built
+    x = np.ones((37, 3))
+    fn.prefetch(x, c, degree=2)
+    with pytest.raises(ValueError, match="Incompatible shapes for broadcasting"):
+        fn(x, c, degree=2)
+
+
+def test_background_compilation_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("SMM_PPL_BACKGROUND_COMPILE", "0")
+    fn = stored_jit(_poly, static_argnames=("degree",))
+    fn.prefetch(np.ones((5, 2)), 0.5, degree=1)
+    assert not fn.pending
+
+
+def test_fit_em_prefetches_exactly_the_programs_it_calls(monkeypatch, small_problem):
+    """Every program fit_em asks for in the background is one its own calls then run: the same
+    argument types and statics, so no compilation is wasted on a program nothing uses."""
+    prefetched, called = [], []
+    prefetch, call = programs._Stored.prefetch, programs._Stored.__call__
+
+    def spy_prefetch(self, *args, **kwargs):
+        prefetched.append((self.name, self._split(args, kwargs)[3]))
+        return prefetch(self, *args, **kwargs)
+
+    def spy_call(self, *args, **kwargs):
+        called.append((self.name, self._split(args, kwargs)[3]))
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(programs._Stored, "prefetch", spy_prefetch)
+    monkeypatch.setattr(programs._Stored, "__call__", spy_call)
+    X, n, _ = small_problem
+    res = smm.fit_em(X, n, 2, init="mom", max_iter=200)
+    names = {name for name, _ in prefetched}
+    assert {"em", "information", "_effective_items_jax"} <= names
+    for item in prefetched:
+        assert item in called, f"{item[0]} was compiled in the background for arguments no call used"
+    assert np.all(np.isfinite(res.standard_errors.atoms))

@@ -12,7 +12,7 @@ from ..likelihood import layout_log_likelihood
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
 from ..progress import Progress, check_progress_bar
-from ..stderr import whitened_standard_errors
+from ..stderr import prefetch_information, whitened_standard_errors
 from ..validation import (
     Boolean,
     Constraint,
@@ -24,8 +24,10 @@ from ..validation import (
     check_n_components,
     validate_params,
 )
+from ..warmstart.report import prefetch_effective_items
 from .assumptions import MOMENT_STARTS, check_moment_assumptions
 from .driver import ACCELERATIONS, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
+from .driver import prefetch as prefetch_em
 from .kernel import M_STEPS
 from .starts import Starts, build_starts, check_init
 
@@ -284,6 +286,8 @@ def fit_em(
     if opts["n_starts"] is None and init == "auto" and _far_from_gaussian(prepared):
         n_random = FEW_STARTS  # random starts in a subspace the moments estimate poorly: spend less on them
     layout = prepared.layout
+    algorithm = em_algorithm(opts["m_step"], opts["acceleration"])
+    _prefetch(prepared, K, opts, algorithm)
     say(f"{layout.n_rows} rows, L = {layout.n_features}, K = {K}: building the starts (init={init!r})")
     starts = build_starts(init, prepared, K, key, n_random)
     _warn_starts(starts, init)
@@ -295,7 +299,7 @@ def fit_em(
         max_iter=opts["max_iter"],
         step_size=opts["step_size"],
         short_iter=opts["short_iter"],
-        algorithm=em_algorithm(opts["m_step"], opts["acceleration"]),
+        algorithm=algorithm,
         progress=say,
         n_obs=prepared.total_weight,
     )
@@ -305,6 +309,17 @@ def fit_em(
     result = _assemble(prepared, starts, outcome, opts)
     say("done")
     return result
+
+
+def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm) -> None:
+    """Compile what the fit will run after its starts (EM, then the standard errors and the moment checks)
+    in the background while the starts are built: a first fit then waits for the longer, not the sum."""
+    prefetch_em(prepared.em_layout, K, max_iter=opts["max_iter"], tol=opts["tol"], step_size=opts["step_size"],
+                algorithm=algorithm)  # fmt: skip
+    if opts["compute_standard_errors"]:
+        prefetch_information(prepared, K)
+    if getattr(prepared.white, "supports_moments", False) and not prepared.process_local:
+        prefetch_effective_items(prepared.em_layout, K)
 
 
 def _far_from_gaussian(prepared: Prepared) -> bool:

@@ -62,7 +62,9 @@ def check_moment_assumptions(
     white = prepared.white
     if not getattr(white, "supports_moments", False):
         return None
-    eff = np.asarray(effective_items(np.asarray(white.features), np.asarray(atoms_white)), dtype=np.float64)
+    # On the padded rows EM ran on: the program compiled for the shape bucket serves every size in it.
+    layout = prepared.em_layout
+    eff = np.asarray(effective_items(layout.features, np.asarray(atoms_white), layout.valid), dtype=np.float64)
     gauss = prepared.gaussianity
     reasons = []
     if not gauss.ok:

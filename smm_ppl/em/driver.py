@@ -39,6 +39,7 @@ __all__ = [
     "StartsOutcome",
     "starts_bucket",
     "iterations_bucket",
+    "prefetch",
 ]
 
 ACCELERATIONS = ("squarem", "lbfgs", "none")
@@ -264,6 +265,26 @@ class RunOut(NamedTuple):
     converged: jax.Array
 
 
+def _schedule_args(layout, weights, atoms, n_starts, n_short, tol, max_long, step_size, buffer, algorithm):
+    """The arguments of one call of the EM program: every call builds them here, so that the argument
+    types (Python scalars for the traced counts) match what :func:`prefetch` compiled."""
+    w, a = _padded_starts(weights, atoms, layout.features.dtype)
+    args = (layout, w, a, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size))
+    return args, dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
+
+
+def prefetch(
+    layout: Layout, n_components: int, *, max_iter: int, tol: float, step_size: float, algorithm: EMAlgorithm
+) -> None:
+    """Compile the EM program of :func:`run_starts` (and :func:`run`) for this layout in the background."""
+    K, L = int(n_components), layout.n_features
+    args, statics = _schedule_args(
+        layout, np.full((1, K), 1.0 / K), np.zeros((1, K, L)), 1, 1, tol, 0, step_size,
+        iterations_bucket(max_iter), algorithm,
+    )  # fmt: skip
+    _run_schedule_jit.prefetch(*args, **statics)
+
+
 def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm: EMAlgorithm, buffer=None) -> RunOut:
     """One start iterated under the stopping rule (the program :func:`run_starts` compiles).
 
@@ -271,22 +292,14 @@ def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm
     :func:`iterations_bucket` of ``max_iter``) sizes the trace.
     """
     buffer = iterations_bucket(max_iter) if buffer is None else int(buffer)
-    w, a = _padded_starts(np.asarray(weights0)[None], np.asarray(atoms0)[None], layout.features.dtype)
-    out = _run_schedule_jit(
-        layout,
-        w,
-        a,
-        1,
-        1,
-        tol,
-        min(int(max_iter), buffer),
-        step_size,
-        short_buffer=buffer,
-        buffer=buffer,
-        algorithm=algorithm,
-    )
+    args, statics = _schedule_args(
+        layout, np.asarray(weights0)[None], np.asarray(atoms0)[None], 1, 1, tol, min(int(max_iter), buffer),
+        step_size, buffer, algorithm,
+    )  # fmt: skip
+    out = _run_schedule_jit(*args, **statics)
     n = int(out.t)
-    return RunOut(out.state, out.trace[: n + 1], n, out.done)
+    # On the host: slicing the device array would compile a program per length.
+    return RunOut(out.state, np.asarray(out.trace)[: n + 1], n, out.done)
 
 
 class StartsOutcome(NamedTuple):
@@ -384,14 +397,14 @@ def run_starts(
     """
     S = int(np.shape(weights0)[0])
     buffer = iterations_bucket(max_iter)
-    statics = dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
     weights = np.array(weights0, dtype=np.float64)
     atoms = np.array(atoms0, dtype=np.float64)
     say = progress if progress is not None else (lambda _: None)
 
     def call(idx, n_short, max_long):
-        w, a = _padded_starts(weights[idx], atoms[idx], layout.features.dtype)
-        args = (layout, w, a, len(idx), max(n_short, 1), tol, max_long, step_size)
+        args, statics = _schedule_args(
+            layout, weights[idx], atoms[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm
+        )
         if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
             say("compiling EM for this shape bucket first (seconds, once per process)")
         return _run_schedule_jit(*args, **statics)
@@ -445,10 +458,10 @@ def run_starts(
         outcomes[0] = "the only start"
     say(f"EM: the winner to convergence (at most {max_iter - spent} more iterations)")
     out = call(np.array([best]), 1, max_iter - spent)
-    if S == 1:
-        ll_start[0] = float(out.trace[0])
     n_long = int(out.t)
-    trace = np.asarray(out.trace)[: n_long + 1]
+    trace = np.asarray(out.trace)[: n_long + 1]  # on the host: a device slice compiles per length
+    if S == 1:
+        ll_start[0] = float(trace[0])
     if S > 1:
         trace = np.concatenate([np.asarray(traces[best]), trace[1:]])
     return StartsOutcome(

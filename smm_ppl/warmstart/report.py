@@ -125,6 +125,12 @@ def _effective_items_jax(features, atoms, valid):
     return jnp.exp(-jax.nn.logsumexp(2.0 * log_sigma, axis=0))
 
 
+def prefetch_effective_items(layout, n_components: int) -> None:
+    """Compile :func:`effective_items` for ``K`` atoms on ``layout``'s rows in the background."""
+    atoms = np.zeros((int(n_components), layout.n_features))
+    _effective_items_jax.prefetch(jnp.asarray(layout.features), atoms, layout.valid)
+
+
 def effective_items(features, atoms, valid=None) -> np.ndarray:
     """``1 / sum_j sigma_j(theta_k)^2`` for each atom (rows of ``atoms``, any leading batch axes).
 
