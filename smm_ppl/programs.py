@@ -16,7 +16,7 @@ package or another JAX never reuses a stale program.  Without a cache folder,
 or without ``flatbuffers`` (JAX's serialisation needs it), or if anything
 about storing fails, the call is a plain ``jax.jit``.
 
-:meth:`_Stored.prefetch` compiles (or loads) a program in a background
+:meth:`StoredFunction.prefetch` compiles (or loads) a program in a background
 thread, so that a fit can compile its EM loop and its observed information
 while it builds the warm starts: XLA releases the interpreter while it
 compiles, and a first fit waits for the longer of the two instead of their
@@ -45,7 +45,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-__all__ = ["stored_jit", "register_program", "compiled_programs"]
+__all__ = ["stored_jit", "StoredFunction", "register_program", "compiled_programs", "background_compile_enabled"]
 
 _PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.
@@ -127,7 +127,7 @@ def _spread(x) -> Any:
 
 
 def background_compile_enabled() -> bool:
-    """Whether :meth:`_Stored.prefetch` compiles in a background thread (``SMM_PPL_BACKGROUND_COMPILE``)."""
+    """Whether :meth:`StoredFunction.prefetch` compiles in a background thread (``SMM_PPL_BACKGROUND_COMPILE``)."""
     return os.environ.get("SMM_PPL_BACKGROUND_COMPILE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
@@ -138,7 +138,7 @@ def _compiler() -> ThreadPoolExecutor:
 
 
 class _Program:
-    """One compiled program of a :class:`_Stored` function: called on the flat argument leaves."""
+    """One compiled program of a :class:`StoredFunction` function: called on the flat argument leaves."""
 
     def __init__(self, jitted: Callable, to_args: Callable, to_out: Callable):
         self.jitted, self.to_args, self.to_out = jitted, to_args, to_out
@@ -153,7 +153,7 @@ class _Program:
         self.jitted.lower(*args, **kwargs).compile()
 
 
-class _Stored:
+class StoredFunction:
     """A jitted function whose lowered programs are kept on disk (see the module docstring)."""
 
     def __init__(self, fn: Callable, static_argnames: tuple, name: str):
@@ -168,6 +168,10 @@ class _Stored:
 
     def _cache_size(self) -> int:
         return len(self.memo)
+
+    def key(self, *args, **kwargs):
+        """The key of the program a call with these arguments runs (shapes, dtypes, statics, shardings)."""
+        return self._split(args, kwargs)[3]
 
     def _split(self, args, kwargs):
         """``(leaves, treedef, statics, key)``: the key names one compiled program."""
@@ -295,7 +299,7 @@ def stored_jit(fn: Callable | None = None, *, static_argnames: tuple = (), name:
     """``jax.jit`` whose lowered programs are stored in the cache folder and registered by ``name``."""
     if fn is None:
         return functools.partial(stored_jit, static_argnames=static_argnames, name=name)
-    stored = _Stored(fn, static_argnames, name or fn.__name__)
+    stored = StoredFunction(fn, static_argnames, name or fn.__name__)
     if name is not None:
         register_program(name, stored)
     return stored

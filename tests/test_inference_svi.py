@@ -87,3 +87,44 @@ def test_svi_result_follows_the_em_result_convention(k2):
     # The same estimate up to the labels (the classes' order depends on the winning start).
     aligned = smm.align_params(by_name.init_params, em.params)
     np.testing.assert_allclose(aligned.atoms, em.params.atoms, atol=1e-6)
+
+
+def test_svi_loop_is_numpyros_svi_and_new_data_of_the_bucket_compile_nothing(k2):
+    """The compiled loop gives NumPyro's ``SVI.run`` (stable updates, the decaying Adam schedule) loss
+    for loss; then other data of the same row bucket, another start and another step count in the bucket rerun it."""
+    import functools
+
+    import jax
+    import numpyro
+    from numpyro.infer import SVI, Trace_ELBO, init_to_value
+    from numpyro.infer.autoguide import AutoNormal
+
+    from smm_ppl.inference.init import site_values
+    from smm_ppl.layouts import as_layout, bucketed
+
+    X, n, em = k2
+    steps, lr = 60, 0.02
+    ours = smm.fit_svi(X, n, 2, init=em, guide="normal", num_steps=steps, learning_rate=lr, num_draws=10, seed=3)
+    model = functools.partial(
+        smm.models.mixture_model, n_components=2, ordered=False, weights_concentration=1.0, atoms_scale=3.0,
+        units="all",
+    )  # fmt: skip
+    data = bucketed(as_layout(X, n))
+    guide = AutoNormal(
+        model, init_loc_fn=init_to_value(values=site_values(em.params.weights, em.params.atoms, False)),
+        init_scale=min(0.1, 1.0 / np.sqrt(n.sum())),
+    )  # fmt: skip
+    decay = (1 / 100) ** (1.0 / (steps - 1))
+    svi = SVI(model, guide, numpyro.optim.Adam(lambda i: lr * decay**i), Trace_ELBO())
+    key_svi = jax.random.split(jax.random.PRNGKey(3), 3)[1]
+    theirs = svi.run(key_svi, steps, data, progress_bar=False, stable_update=True)
+    np.testing.assert_allclose(ours.losses, np.asarray(theirs.losses), rtol=1e-9)
+
+    compiled = smm.compiled_programs()["svi"]
+    X2 = smm.simulate_features(8, X.shape[0] + 40, 2)
+    n2 = smm.simulate_counts(9, X2, TRUTH, 20_000)
+    assert bucketed(as_layout(X2, n2)).n_rows == data.n_rows  # the same bucket
+    again = smm.fit_svi(X2, n2, 2, init=TRUTH, guide="normal", num_steps=steps + 3, num_draws=10, seed=4)
+    assert smm.compiled_programs()["svi"] == compiled  # nothing compiled
+    assert again.losses.shape == (steps + 3,) and np.all(np.isfinite(again.losses))
+    assert smm.parameter_error(smm.align_params(again.params, TRUTH), TRUTH)["atoms"] < 0.2

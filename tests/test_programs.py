@@ -103,13 +103,13 @@ def test_a_prefetched_program_is_compiled_in_the_background_and_called_without_c
     fn = stored_jit(_poly, static_argnames=("degree",))
     x = np.random.default_rng(0).normal(size=(37, 3))
     fn.prefetch(x, 0.5, degree=5)
-    key = fn._split((x, 0.5), {"degree": 5})[3]
+    key = fn.key(x, 0.5, degree=5)
     future = fn.pending[key]
     future.result(timeout=120)  # compiled, not yet run
     with _COMPILES as compiles:
         out = fn(x, 0.7, degree=5)  # another value of the traced argument: the same program
     assert compiles.n == 0
-    assert not fn.pending and fn._cache_size() == 1
+    assert not fn.pending and len(fn.memo) == 1
     np.testing.assert_allclose(out, jax.jit(_poly, static_argnames="degree")(x, 0.7, degree=5), rtol=1e-14)
     fn.prefetch(x, 0.5, degree=5)  # already there: nothing queued
     assert not fn.pending
@@ -135,18 +135,18 @@ def test_fit_em_prefetches_exactly_the_programs_it_calls(monkeypatch, small_prob
     """Every program fit_em asks for in the background is one its own calls then run: the same
     argument types and statics, so no compilation is wasted on a program nothing uses."""
     prefetched, called = [], []
-    prefetch, call = programs._Stored.prefetch, programs._Stored.__call__
+    prefetch, call = programs.StoredFunction.prefetch, programs.StoredFunction.__call__
 
     def spy_prefetch(self, *args, **kwargs):
-        prefetched.append((self.name, self._split(args, kwargs)[3]))
+        prefetched.append((self.name, self.key(*args, **kwargs)))
         return prefetch(self, *args, **kwargs)
 
     def spy_call(self, *args, **kwargs):
-        called.append((self.name, self._split(args, kwargs)[3]))
+        called.append((self.name, self.key(*args, **kwargs)))
         return call(self, *args, **kwargs)
 
-    monkeypatch.setattr(programs._Stored, "prefetch", spy_prefetch)
-    monkeypatch.setattr(programs._Stored, "__call__", spy_call)
+    monkeypatch.setattr(programs.StoredFunction, "prefetch", spy_prefetch)
+    monkeypatch.setattr(programs.StoredFunction, "__call__", spy_call)
     X, n, _ = small_problem
     res = smm.fit_em(X, n, 2, init="mom", max_iter=200)
     names = {name for name, _ in prefetched}

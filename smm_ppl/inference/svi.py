@@ -1,16 +1,30 @@
-"""Variational inference with an autoguide started at the warm start (SPEC section 5)."""
+"""Variational inference with an autoguide started at the warm start (SPEC section 5).
+
+The optimisation runs in one compiled loop (:func:`_svi_loop`), kept per
+model settings and guide and called on the layout padded to its shape bucket
+(the model masks units rather than slicing them out, as for NUTS).  So a
+second fit on data of the same bucket, or with other step counts, learning
+rates or starts, compiles nothing: NumPyro's ``SVI.run`` jits a fresh loop
+body on every call.
+"""
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .. import models
-from ..layouts import as_layout
+from ..em.driver import iterations_bucket
+from ..layouts import as_layout, bucketed
 from ..params import SMMParams, align_params
-from ..progress import check_progress_bar
+from ..programs import register_program
+from ..progress import Progress, check_progress_bar
 from ..validation import (
     Boolean,
     Constraint,
@@ -24,6 +38,7 @@ from ..validation import (
 )
 from .idata import inference_data
 from .init import model_kwargs, resolve_init, site_values
+from .nuts import _all_units
 
 __all__ = ["fit_svi", "SVIResult", "GUIDES", "SVI_CONSTRAINTS"]
 
@@ -140,8 +155,7 @@ def fit_svi(
     SVIResult
     """
     import numpyro
-    from numpyro.infer import SVI, Trace_ELBO, init_to_value
-    from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal, AutoNormal
+    from numpyro.infer import SVI, Trace_ELBO
 
     layout = as_layout(features, counts)
     K = check_n_components(n_components, layout.n_rows)
@@ -174,25 +188,28 @@ def fit_svi(
     starts, _, init_name = resolve_init(init, layout, K, key_init)
     start = SMMParams(starts.weights[0], starts.atoms[0])
 
-    model = models.mixture_model
-    model_args = (layout,)
     kwargs = model_kwargs(K, ordered, o["weights_concentration"], o["atoms_scale"])
-    loc_fn = init_to_value(values=site_values(start.weights, start.atoms, ordered))
-    if guide_name == "delta":
-        g = AutoDelta(model, init_loc_fn=loc_fn)
-    elif guide_name == "normal":
-        g = AutoNormal(model, init_loc_fn=loc_fn, init_scale=init_scale)
-    else:
-        g = AutoMultivariateNormal(model, init_loc_fn=loc_fn, init_scale=init_scale)
+    model = functools.partial(models.mixture_model, **_all_units(kwargs))
+    data = bucketed(layout)
+    g = _guide(guide_name, model, site_values(start.weights, start.atoms, ordered), init_scale)
+    # The guide's structure (and the optimiser state's) comes from this eager init; the step size
+    # schedule is the compiled loop's argument, so the optimiser here only shapes that state.
+    svi = SVI(model, g, numpyro.optim.Adam(learning_rate), Trace_ELBO(num_particles=o["num_particles"]))
+    state = svi.init(key_svi, data)
     decay = (final_lr / learning_rate) ** (1.0 / max(1, num_steps - 1))
-
-    def schedule(i):
-        return learning_rate * decay**i
-
-    svi = SVI(model, g, numpyro.optim.Adam(schedule), Trace_ELBO(num_particles=o["num_particles"]))
-    run = svi.run(key_svi, num_steps, *model_args, progress_bar=o["progress_bar"], stable_update=True, **kwargs)
-    gparams = run.params
-    losses = np.asarray(run.losses, dtype=np.float64)
+    loop = _svi_loop(tuple(sorted(kwargs.items())), guide_name, o["num_particles"])
+    loop.guides.setdefault(_shapes(data), (g, svi.constrain_fn))
+    say = Progress(o["progress_bar"], "fit_svi")
+    first = loop._cache_size() == 0
+    say(
+        f"{num_steps} Adam steps, guide {guide_name!r}"
+        + (": compiling the loop for these settings first" if first else "")
+    )
+    t0 = time.perf_counter()
+    state, losses = loop(state, data, learning_rate, decay, num_steps, buffer=iterations_bucket(num_steps))
+    gparams = svi.get_params(state)
+    losses = np.asarray(losses, dtype=np.float64)[:num_steps]
+    say(f"fitted in {time.perf_counter() - t0:.1f} s, final loss {losses[-1]:.6g}")
 
     median = g.median(gparams)
     draws = g.sample_posterior(key_draw, gparams, sample_shape=(o["num_draws"],))
@@ -221,6 +238,64 @@ def fit_svi(
     return SVIResult(
         params=params, idata=idata, losses=losses, guide=g, guide_params=gparams, init=init_name, init_params=start
     )
+
+
+def _guide(name: str, model, values: dict, init_scale: float):
+    from numpyro.infer import init_to_value
+    from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal, AutoNormal
+
+    loc_fn = init_to_value(values=values)
+    if name == "delta":
+        return AutoDelta(model, init_loc_fn=loc_fn)
+    if name == "normal":
+        return AutoNormal(model, init_loc_fn=loc_fn, init_scale=init_scale)
+    return AutoMultivariateNormal(model, init_loc_fn=loc_fn, init_scale=init_scale)
+
+
+def _shapes(layout) -> tuple:
+    leaves, tree = jax.tree_util.tree_flatten(layout)
+    return tree, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+@functools.lru_cache(maxsize=8)
+def _svi_loop(kwargs: tuple, guide_name: str, num_particles: int):
+    """The compiled optimisation loop of a model and guide, kept across calls.
+
+    Returns ``loop(state, layout, learning_rate, decay, num_steps, *, buffer)
+    -> (state, losses)``: ``num_steps`` stable Adam updates at step size
+    ``learning_rate * decay**i``, the losses in a buffer of ``buffer`` entries
+    (NaN past ``num_steps``).  Everything but ``buffer`` is traced.
+
+    An update uses the guide's structure (sites, shapes, transforms: fixed by
+    the model settings and the layout's shapes) and the parameters in
+    ``state``, never the values the guide was started at.  So the loop runs
+    with the first guide set up on each shape and its parameters' constraints
+    (``loop.guides``, filled by :func:`fit_svi` before the call) and serves
+    every later start.
+    """
+    import numpyro
+    from numpyro.infer import SVI, Trace_ELBO
+
+    model = functools.partial(models.mixture_model, **_all_units(dict(kwargs)))
+    guides: dict = {}
+
+    def loop(state, layout, learning_rate, decay, num_steps, *, buffer):
+        optim = numpyro.optim.Adam(lambda i: learning_rate * decay**i)
+        guide, constrain_fn = guides[_shapes(layout)]
+        svi = SVI(model, guide, optim, Trace_ELBO(num_particles=num_particles))
+        svi.constrain_fn = constrain_fn  # what SVI.init sets: the parameters' constraints, from the structure
+
+        def step(i, carry):
+            state, losses = carry
+            state, loss = svi.stable_update(state, layout)
+            return state, losses.at[i].set(loss)
+
+        losses = jnp.full((buffer,), jnp.nan, dtype=jnp.result_type(float))
+        return lax.fori_loop(0, num_steps, step, (state, losses))
+
+    program = jax.jit(loop, static_argnames=("buffer",))
+    program.guides = guides
+    return register_program("svi", program)
 
 
 def _assemble(values: dict, ordered: bool, K: int, L: int, batch: tuple = ()):
