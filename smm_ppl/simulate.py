@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .layouts import rows_bucket
 from .likelihood import log_mixture_probs_jax
 from .params import SMMParams
+from .programs import register_program
 from .validation import check_features, check_key, check_params, check_positive_int
 
 __all__ = ["simulate_features", "simulate_counts", "simulate_params"]
@@ -67,10 +69,19 @@ def simulate_features(
 
 
 @jax.jit
-def _draw_counts(key, n_obs, features, weights, atoms):
-    # n_obs is traced so that one compilation serves every sample size.
-    log_pi = log_mixture_probs_jax(features, weights, atoms)
+def _draw_counts(key, n_obs, features, weights, atoms, n_items):
+    # n_obs and the number of items are traced, and the features padded to their row bucket, so
+    # that one compilation (seconds: the multinomial's binomial sampler) serves every sample size
+    # and every number of items in the bucket.  The padding rows come last with probability 0:
+    # the multinomial draws categories in order with one key each (keys split per index), so the
+    # items' counts are those of the unpadded draw.
+    valid = jnp.arange(features.shape[0]) < n_items
+    log_pi = log_mixture_probs_jax(features, weights, atoms, valid)
+    log_pi = jnp.where(valid, log_pi, -jnp.inf)
     return jax.random.multinomial(key, n_obs, jnp.exp(log_pi - jax.nn.logsumexp(log_pi))), log_pi
+
+
+register_program("simulate", _draw_counts)
 
 
 def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> np.ndarray:
@@ -92,10 +103,14 @@ def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> 
     x = check_features(features, check_rank=False)
     params = check_params(params, x.shape[1])
     n = check_positive_int(n_obs, "n_obs")
+    p = x.shape[0]
+    padded = np.zeros((rows_bucket(p, x.shape[1]), x.shape[1]), dtype=x.dtype)
+    padded[:p] = x
     counts, log_pi = _draw_counts(
-        key, jnp.asarray(float(n)), jnp.asarray(x), jnp.asarray(params.weights), jnp.asarray(params.atoms)
-    )
-    counts = np.asarray(counts).round().astype(np.int64)
+        key, float(n), padded, np.asarray(params.weights), np.asarray(params.atoms), p
+    )  # fmt: skip
+    counts = np.asarray(counts)[:p].round().astype(np.int64)
+    log_pi = np.asarray(log_pi)[:p]
     # The float multinomial can be off by one through round-off in its running total.
     diff = n - int(counts.sum())
     if diff:

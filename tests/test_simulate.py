@@ -64,3 +64,22 @@ def test_jax_key_and_int_seed_both_accepted():
     X1 = smm.simulate_features(jax.random.PRNGKey(4), 10, 2)
     X2 = smm.simulate_features(4, 10, 2)
     np.testing.assert_array_equal(X1, X2)
+
+
+def test_counts_are_the_multinomial_draw_over_the_items_and_sizes_in_a_bucket_share_a_program():
+    """The draw over the padded rows gives exactly the counts of JAX's multinomial over the items'
+    probabilities alone (the oracle); and 1,000 and 1,200 items (one row bucket) compile once."""
+    import jax
+    import jax.numpy as jnp
+
+    params = smm.SMMParams(np.array([0.2, 0.5, 0.3]), np.array([[2.0, 0.5, -1.0], [-1.5, 1.0, 0.3], [0.1, -2.0, 1.2]]))
+    programs = []
+    for p in (1000, 1200):
+        X = smm.simulate_features(p, p, 3)
+        counts = smm.simulate_counts(7, X, params, 54_321)
+        programs.append(smm.compiled_programs()["simulate"])
+        pi = jnp.exp(jnp.asarray(smm.log_mixture_probs(X, params)))
+        oracle = np.asarray(jax.random.multinomial(jax.random.PRNGKey(7), 54_321.0, pi / pi.sum())).round()
+        assert np.abs(counts - oracle).sum() <= 2  # equal, up to the round-off fix of the total
+        assert counts.sum() == 54_321
+    assert programs[1] == programs[0]  # the second size compiled nothing
