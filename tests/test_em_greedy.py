@@ -6,6 +6,8 @@ old defaults (SQUAREM, 20-iteration short runs) did not converge within the
 budget; the oracle is EM started at the truth.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,34 @@ def test_the_gaussianity_check_is_public_and_validates_its_input():
         smm.check_gaussian_design(np.ones(5))
     with pytest.raises(ValueError, match="xt"):
         smm.check_gaussian_design(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 1.0]]))
+
+
+VOCAB = Path(__file__).resolve().parent / "data" / "vocab_en_de_fr.npz"
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    """The committed real design (2,000 MiniLM-L6 tokens, 16 principal components) and one MNL per
+    language fitted to its token distribution (plain K = 1 fits)."""
+    data = np.load(VOCAB)
+    X = data["features"]
+    atoms = np.stack(
+        [fit_quiet(X, np.round(pr * 1e6).astype(np.int64), 1).params.atoms[0] for pr in data["language_probs"]]
+    )
+    return X, atoms
+
+
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_auto_reaches_the_oracle_on_a_real_design_with_a_small_sharp_class(vocabulary, scale):
+    """Planted languages on real token embeddings (the paper's vocabulary case, where a maximum
+    exists): weights .6/.3/.1 and each language's fitted MNL atom times ``scale`` (at 5, classes on a
+    few dozen tokens).  Auto must reach EM from the planted truth and recover the weights."""
+    X, mnl = vocabulary
+    truth = smm.SMMParams(np.array([0.6, 0.3, 0.1]), scale * mnl)
+    n = smm.simulate_counts(11, X, truth, 200_000)
+    auto = fit_quiet(X, n, 3, seed=0, compute_standard_errors=False)
+    oracle = fit_quiet(X, n, 3, init=truth, compute_standard_errors=False)
+    assert auto.converged and oracle.converged
+    assert auto.log_likelihood >= oracle.log_likelihood - 1.0
+    aligned = smm.align_params(auto.params, truth)
+    np.testing.assert_allclose(aligned.weights, truth.weights, atol=0.01)
