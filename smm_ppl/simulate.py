@@ -69,16 +69,19 @@ def simulate_features(
 
 
 @jax.jit
-def _draw_counts(key, n_obs, features, weights, atoms, n_items):
-    # n_obs and the number of items are traced, and the features padded to their row bucket, so
-    # that one compilation (seconds: the multinomial's binomial sampler) serves every sample size
-    # and every number of items in the bucket.  The padding rows come last with probability 0:
-    # the multinomial draws categories in order with one key each (keys split per index), so the
-    # items' counts are those of the unpadded draw.
-    valid = jnp.arange(features.shape[0]) < n_items
-    log_pi = log_mixture_probs_jax(features, weights, atoms, valid)
-    log_pi = jnp.where(valid, log_pi, -jnp.inf)
-    return jax.random.multinomial(key, n_obs, jnp.exp(log_pi - jax.nn.logsumexp(log_pi))), log_pi
+def _mixture_probs(features, weights, atoms):
+    log_pi = log_mixture_probs_jax(features, weights, atoms)
+    return jnp.exp(log_pi - jax.nn.logsumexp(log_pi)), log_pi
+
+
+@jax.jit
+def _draw_counts(key, n_obs, probs):
+    # n_obs is traced and the probabilities padded to their row bucket with zeros, so that one
+    # compilation (seconds: the multinomial's binomial sampler) serves every sample size and every
+    # number of items in the bucket.  The padding comes last: the multinomial draws categories in
+    # order with one key each (keys split per index), so the items' counts are those of the
+    # unpadded draw.
+    return jax.random.multinomial(key, n_obs, probs)
 
 
 register_program("simulate", _draw_counts)
@@ -103,14 +106,12 @@ def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> 
     x = check_features(features, check_rank=False)
     params = check_params(params, x.shape[1])
     n = check_positive_int(n_obs, "n_obs")
+    probs, log_pi = _mixture_probs(jnp.asarray(x), jnp.asarray(params.weights), jnp.asarray(params.atoms))
     p = x.shape[0]
-    padded = np.zeros((rows_bucket(p, x.shape[1]), x.shape[1]), dtype=x.dtype)
-    padded[:p] = x
-    counts, log_pi = _draw_counts(
-        key, float(n), padded, np.asarray(params.weights), np.asarray(params.atoms), p
-    )  # fmt: skip
-    counts = np.asarray(counts)[:p].round().astype(np.int64)
-    log_pi = np.asarray(log_pi)[:p]
+    padded = np.zeros(rows_bucket(p, x.shape[1]), dtype=probs.dtype)
+    padded[:p] = np.asarray(probs)
+    counts = np.asarray(_draw_counts(key, float(n), padded))[:p].round().astype(np.int64)
+    log_pi = np.asarray(log_pi)
     # The float multinomial can be off by one through round-off in its running total.
     diff = n - int(counts.sum())
     if diff:
