@@ -313,7 +313,7 @@ def fit_em(
 
 def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm) -> None:
     """Compile what the fit will run after its starts (EM, then the standard errors and the moment checks)
-    in the background while the starts are built: a first fit then waits for the longer, not the sum."""
+    in the background while the starts are built (see :mod:`smm_ppl.programs` for what that saves)."""
     prefetch_em(prepared.em_layout, K, max_iter=opts["max_iter"], tol=opts["tol"], step_size=opts["step_size"],
                 algorithm=algorithm)  # fmt: skip
     if opts["compute_standard_errors"]:
