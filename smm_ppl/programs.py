@@ -45,7 +45,26 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-__all__ = ["stored_jit", "StoredFunction", "register_program", "compiled_programs", "background_compile_enabled"]
+__all__ = [
+    "stored_jit",
+    "StoredFunction",
+    "register_program",
+    "compiled_programs",
+    "background_compile_enabled",
+    "BATCH_NUMBERS",
+    "batch_size",
+]
+
+#: A program vectorised over many members (draws, candidate starts, directions) takes them in
+#: batches of at most this many per-member numbers in all (160 MB in float64): its peak memory then
+#: stays flat as the members or the items grow, and small problems still run in one batch.
+BATCH_NUMBERS = 20_000_000
+
+
+def batch_size(n_members: int, numbers_per_member: int) -> int:
+    """Members per batch (``lax.map``'s ``batch_size``): all of them when they fit in :data:`BATCH_NUMBERS`."""
+    return max(1, min(int(n_members), int(BATCH_NUMBERS // max(1, int(numbers_per_member)))))
+
 
 _PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.

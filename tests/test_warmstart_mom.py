@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
+from smm_ppl import programs
 from smm_ppl.likelihood import log_likelihood_jax
 from smm_ppl.warmstart import WarmStartDiagnostics
+from smm_ppl.warmstart import mom as mom_module
 from smm_ppl.warmstart.mom import gauss_quadrature, project_moments_batch
 
 from _designs import design_with_counts as _design  # noqa: E402
@@ -129,3 +131,18 @@ def test_errors_name_fallbacks():
         smm.mom_init(X, n, 0)
     with pytest.raises(ValueError, match="counts"):
         smm.mom_init(X, n.astype(float) + 0.5, 2)
+
+
+def test_candidates_scored_in_batches_equal_one_by_one(monkeypatch):
+    """The candidate starts' log-likelihoods, in batches of one candidate, are each candidate's own."""
+    rng = np.random.default_rng(3)
+    p, K, L, C = 60, 3, 2, 5
+    z = jnp.asarray(rng.standard_normal((p, L)))
+    counts = jnp.asarray(rng.poisson(3.0, p).astype(float))
+    weights = rng.dirichlet(np.ones(K), C)
+    atoms = rng.standard_normal((C, K, L))
+    one_by_one = [float(log_likelihood_jax(z, counts, jnp.asarray(w), jnp.asarray(a))) for w, a in zip(weights, atoms)]
+    monkeypatch.setattr(programs, "BATCH_NUMBERS", 1)
+    assert programs.batch_size(C, 3 * p * K) == 1
+    batched = jax.jit(mom_module._batched_ll.fn)(z, counts, jnp.asarray(weights), jnp.asarray(atoms), None)
+    np.testing.assert_allclose(np.asarray(batched), one_by_one, rtol=1e-13)

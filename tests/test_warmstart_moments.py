@@ -1,11 +1,13 @@
 """Hermite latent moments and whitening (SPEC section 2)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from numpy.polynomial.hermite_e import hermegauss, hermeval
 
 import smm_ppl as smm
+from smm_ppl import programs
 from smm_ppl.likelihood import log_likelihood_jax, log_mixture_probs_jax
 from smm_ppl.warmstart import directional_moments, latent_moments
 from smm_ppl.warmstart.design import check_gaussian_design
@@ -141,6 +143,32 @@ def test_contraction_agrees_with_full_tensor():
     # The Hermite tensor is symmetric.
     np.testing.assert_allclose(T, np.transpose(T, (1, 0, 2)), atol=1e-13)
     np.testing.assert_allclose(T, np.transpose(T, (2, 1, 0)), atol=1e-13)
+
+
+def test_moments_in_batches_equal_the_numpy_oracle(monkeypatch):
+    """Directions (and tensor coordinates) in batches of one give the moments of the plain sums."""
+    rng = np.random.default_rng(5)
+    p, d, D, M, order = 40, 3, 5, 2, 4
+    xt = rng.standard_normal((p, d))
+    w = rng.dirichlet(np.ones(p))
+    dirs = rng.standard_normal((D, d))
+    others = rng.standard_normal((D, M, d))
+    h = np.stack([hermeval(xt @ dirs.T, np.eye(order + 1)[r]) for r in range(order + 1)])  # (order+1, p, D)
+    oracle = (np.einsum("j,rjd->dr", w, h), np.einsum("j,rjd->dr", w, h * h))
+    oracle_mixed = np.einsum("j,rjd,jdm->drm", w, h, np.einsum("jl,dml->jdm", xt, others))
+    oracle_tensor = np.einsum("j,ja,jb,jc->abc", w, xt, xt, xt) - sum(
+        np.einsum(sub, xt.T @ w, np.eye(d)) for sub in ("a,bc->abc", "b,ac->abc", "c,ab->abc")
+    )
+    monkeypatch.setattr(programs, "BATCH_NUMBERS", 1)
+    assert programs.batch_size(D, p) == 1
+    # Fresh jits: the stored ones may already hold a program traced with the default batch size.
+    moments = jax.jit(directional_moments_jax.fn, static_argnames="order")(xt, w, dirs, order)
+    mixed = jax.jit(mixed_moments_jax.fn, static_argnames="order")(xt, w, dirs, others, order)
+    tensor = jax.jit(third_moment_tensor_jax.fn)(xt, w)
+    for got, want in zip(moments, oracle):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(mixed), oracle_mixed, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(tensor), oracle_tensor, rtol=1e-12, atol=1e-14)
 
 
 def test_gaussian_check_flags_non_gaussian_designs():

@@ -66,7 +66,7 @@ from ..diagnostics.comparison import point_posterior_table
 from ..inference.nuts import SAMPLER_CONSTRAINTS, nuts_chains, sample_stats
 from ..inference.svi import OPTIMISER_CONSTRAINTS
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
-from ..programs import register_program
+from ..programs import batch_size, register_program
 from ..progress import Progress
 from ..validation import (
     Options,
@@ -90,8 +90,6 @@ __all__ = [
 LATENT_CLASS_GUIDES = ("normal", "mvn")
 # Chain starts fall back to this isotropic jitter sd when the EM covariance is singular.
 _FALLBACK_JITTER_SD = 0.05
-# Draws per vectorised batch of the derived quantities: bounds the (batch, K, R) logits.
-_CHUNK_NUMBERS = 2e7
 
 
 def _arviz():
@@ -181,8 +179,8 @@ def _chain_starts(result: LatentClassResult, num_chains: int, jitter: float, key
 # --------------------------------------------------------------------------- #
 
 
-@functools.partial(jax.jit, static_argnames="batch_size")
-def _derived(layout, pmap: ParameterMap, z, batch_size: int):
+@functools.partial(jax.jit, static_argnames="size")
+def _derived(layout, pmap: ParameterMap, z, size: int):
     def one(zi):
         return (
             pmap.atoms(zi),
@@ -190,14 +188,14 @@ def _derived(layout, pmap: ParameterMap, z, batch_size: int):
             pmap.unit_log_likelihoods(zi, layout),
         )
 
-    return lax.map(one, z, batch_size=batch_size)
+    return lax.map(one, z, batch_size=size)
 
 
 def _derived_draws(layout, pmap: ParameterMap, z: np.ndarray):
     """``(coefficients, shares, log L_u)`` of every draw ``z`` (..., P), vectorised over draws."""
     batch = z.shape[:-1]
     flat = jnp.asarray(z.reshape(-1, z.shape[-1]))
-    size = max(1, min(flat.shape[0], int(_CHUNK_NUMBERS // max(1, layout.n_rows * pmap.n_classes))))
+    size = batch_size(flat.shape[0], layout.n_rows * pmap.n_classes)
     atoms, shares, ll = _derived(layout, pmap, flat, size)
     return tuple(np.asarray(a, dtype=np.float64).reshape(batch + a.shape[1:]) for a in (atoms, shares, ll))
 

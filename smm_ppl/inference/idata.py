@@ -24,12 +24,9 @@ import numpy as np
 from ..diagnostics import build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
 from ..params import SMMParams
-from ..programs import stored_jit
+from ..programs import batch_size, stored_jit
 
 __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
-
-# Draws per vectorised batch: bounds the (chunk, R, K) intermediate to about this many numbers.
-_CHUNK_NUMBERS = 2e7
 
 
 @stored_jit
@@ -67,7 +64,7 @@ def unit_log_likelihood_draws(
     # program per shape bucket, whichever units are observed.
     padded = bucketed(layout)
     if chunk is None:
-        chunk = max(1, int(_CHUNK_NUMBERS // max(1, padded.n_rows * K)))
+        chunk = batch_size(w2.shape[0], padded.n_rows * K)
     out = [
         np.asarray(_log_pi_batch(padded, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk])))[:, idx]
         for s in range(0, w2.shape[0], chunk)

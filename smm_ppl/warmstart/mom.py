@@ -11,7 +11,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
-from ..programs import stored_jit
+from ..programs import batch_size, stored_jit
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
@@ -231,7 +231,9 @@ def floor_start_weights(a: np.ndarray) -> np.ndarray:
 
 
 def _batched_ll(z, counts, weights, atoms, valid):
-    return jax.vmap(log_likelihood_jax, in_axes=(None, None, 0, 0, None))(z, counts, weights, atoms, valid)
+    # Candidates in batches: all of them at once would hold (candidates, p, K) logits.
+    size = batch_size(weights.shape[0], 3 * z.shape[0] * weights.shape[1])
+    return jax.lax.map(lambda wa: log_likelihood_jax(z, counts, wa[0], wa[1], valid), (weights, atoms), batch_size=size)
 
 
 _batched_ll = stored_jit(_batched_ll)

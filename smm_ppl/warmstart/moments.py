@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import as_data
-from ..programs import stored_jit
+from ..programs import batch_size, stored_jit
 from ..validation import check_positive_int
 from ..whitening import Whitening, fit_whitening
 
@@ -95,11 +95,14 @@ def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, 
         ``sum_j w_j He_r(v . xt_j)^2``: the per-observation second moment of
         each statistic, i.e. its noise scale (used to weight the denoising fit).
     """
-    s = xt @ directions.T  # (p, D)
-    h = hermite_jax(s, order)  # (order+1, p, D)
-    moments = jnp.einsum("j,rjd->dr", w, h)
-    second = jnp.einsum("j,rjd->dr", w, h * h)
-    return moments, second
+
+    def one(v):
+        h = hermite_jax(xt @ v, order)  # (order+1, p)
+        return h @ w, (h * h) @ w
+
+    # Directions in batches: the Hermite values of all of them at once would be (order+1, p, D).
+    size = batch_size(directions.shape[0], 2 * (order + 1) * xt.shape[0])
+    return jax.lax.map(one, directions, batch_size=size)
 
 
 @stored_jit(static_argnames=("order",))
@@ -116,10 +119,14 @@ def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others
     -------
     (D, order + 1, M)
     """
-    s = xt @ directions.T  # (p, D)
-    h = hermite_jax(s, order)  # (order+1, p, D)
-    proj = jnp.einsum("jl,dml->jdm", xt, others)  # (p, D, M)
-    return jnp.einsum("j,rjd,jdm->drm", w, h, proj)
+
+    def one(v_u):
+        v, u = v_u
+        h = hermite_jax(xt @ v, order)  # (order+1, p)
+        return (h * w) @ (xt @ u.T)  # (order+1, M)
+
+    size = batch_size(directions.shape[0], xt.shape[0] * (order + 1 + others.shape[1]))
+    return jax.lax.map(one, (directions, others), batch_size=size)
 
 
 @stored_jit
@@ -154,7 +161,8 @@ def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None =
     d = xt.shape[1]
     if cov is None:
         cov = jnp.eye(d, dtype=xt.dtype)
-    raw = jnp.einsum("j,ja,jb,jc->abc", w, xt, xt, xt)
+    # One coordinate at a time: the einsum over all three could form a (p, d, d) intermediate.
+    raw = jax.lax.map(lambda col: (xt * (w * col)[:, None]).T @ xt, xt.T)
     m1 = xt.T @ w
     corr = jnp.einsum("a,bc->abc", m1, cov) + jnp.einsum("b,ac->abc", m1, cov) + jnp.einsum("c,ab->abc", m1, cov)
     return raw - corr
