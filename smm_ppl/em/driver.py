@@ -51,9 +51,11 @@ DEFAULT_MAX_ITER = 2000
 STUCK_ULPS = 64
 
 #: Smallest padded number of starts and of iterations: every fit with fewer
-#: shares one compiled program.
+#: shares one compiled program.  The trace buffer starts at the default
+#: budget's, so that any ``max_iter`` up to the default (short runs, refits,
+#: quick looks) reuses the program of a default fit; it costs a few kB.
 _MIN_STARTS_BUCKET = 32
-_MIN_ITER_BUCKET = 32
+_MIN_ITER_BUCKET = 1 << (DEFAULT_MAX_ITER - 1).bit_length()
 
 
 class EMAlgorithm(NamedTuple):
@@ -97,7 +99,7 @@ def starts_bucket(n_starts: int) -> int:
 
 
 def iterations_bucket(n_iter: int) -> int:
-    """Length of a trace buffer for ``n_iter`` iterations: a power of two, at least 32."""
+    """Length of a trace buffer for ``n_iter`` iterations: a power of two, at least that of ``DEFAULT_MAX_ITER``."""
     return _power_of_two_at_least(n_iter, _MIN_ITER_BUCKET)
 
 
