@@ -53,12 +53,23 @@ __all__ = [
     "background_compile_enabled",
     "BATCH_NUMBERS",
     "batch_size",
+    "on_device",
 ]
 
 #: A program vectorised over many members (draws, candidate starts, directions) takes them in
 #: batches of at most this many per-member numbers in all (160 MB in float64): its peak memory then
 #: stays flat as the members or the items grow, and small problems still run in one batch.
 BATCH_NUMBERS = 20_000_000
+
+
+def on_device(x: Any) -> jax.Array:
+    """A host array on the default device, compiling nothing.
+
+    ``jnp.asarray`` of a NumPy array runs a small program per shape, which a
+    new process compiles or reads from the cache: a few milliseconds each,
+    dozens of them in a first fit.  A transfer needs no program.
+    """
+    return x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x))
 
 
 def batch_size(n_members: int, numbers_per_member: int) -> int:

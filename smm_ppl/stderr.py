@@ -28,7 +28,7 @@ from jax import lax
 
 from .params import SMMParams
 from .prepared import Prepared, prepare
-from .programs import stored_jit
+from .programs import on_device, stored_jit
 from .validation import check_params
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
@@ -95,7 +95,7 @@ def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarr
     K, L = beta.shape
     layout, inv_half = prepared.em_layout, prepared.whitening.inv_root
     if K == 1:
-        info = np.asarray(_information(jnp.asarray(beta.ravel()), layout, 0, K=1, L=L))
+        info = np.asarray(_information(on_device(beta.ravel()), layout, 0, K=1, L=L))
         cov_beta = _invert(info)
         if cov_beta is None:
             return None
@@ -107,7 +107,7 @@ def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarr
         return None
     ref = int(np.argmax(weights))
     z, _ = _pack(weights, beta, ref)
-    info = np.asarray(_information(jnp.asarray(z), layout, ref, K=K, L=L))
+    info = np.asarray(_information(on_device(z), layout, ref, K=K, L=L))
     cov_z = _invert(info)
     if cov_z is None:
         return None
@@ -187,7 +187,7 @@ def observed_information(features: Any, counts: Any, params: SMMParams, *, devic
         z = beta.ravel()
     else:
         z, _ = _pack(params.weights, beta, K - 1)
-    info = np.asarray(_information(jnp.asarray(z), prepared.em_layout, max(K - 1, 0), K=K, L=L))
+    info = np.asarray(_information(on_device(z), prepared.em_layout, max(K - 1, 0), K=K, L=L))
     # d beta = half @ d theta per class: info_theta = A^T info_beta A.
     A = np.eye(z.shape[0])
     A[K - 1 :, K - 1 :] = np.kron(np.eye(K), wh.root)

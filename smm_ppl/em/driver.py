@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from ..layouts import Layout
-from ..programs import stored_jit
+from ..programs import on_device, stored_jit
 from .kernel import em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
@@ -257,7 +257,7 @@ def _padded_starts(weights0, atoms0, dtype=np.float64):
     if pad:
         w = np.concatenate([w, np.repeat(w[:1], pad, axis=0)])
         a = np.concatenate([a, np.repeat(a[:1], pad, axis=0)])
-    return jnp.asarray(w), jnp.asarray(a)
+    return on_device(w), on_device(a)
 
 
 class RunOut(NamedTuple):

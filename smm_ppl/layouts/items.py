@@ -33,6 +33,7 @@ from jax import lax
 from jax.sharding import Mesh
 
 from ..params import safe_divisor
+from ..programs import on_device
 from ._base import accumulator, log_pi_floor, over_classes
 from .placement import place_rows, process_local_rows, spans_processes, transpose_rows
 
@@ -369,6 +370,11 @@ def _log_pi_exact(weights, logits, log_norm):
     return mk + jnp.log(z)
 
 
+#: Feature matrices up to this many numbers are transposed on the host (above, on the device:
+#: a second host copy of large features would raise the peak memory).
+_HOST_TRANSPOSE_NUMBERS = 1 << 22
+
+
 def _build(features, counts, frequencies=None, *, transpose: bool) -> ItemCounts:
     # Concrete counts stay NumPy, so that the observed items are known when a
     # model is traced (the plate's size); jitted programs convert them.
@@ -378,6 +384,9 @@ def _build(features, counts, frequencies=None, *, transpose: bool) -> ItemCounts
         frequencies = counts / xp.where(total > 0, total, 1)
     if not transpose:
         return ItemCounts(features, counts, frequencies)
+    if isinstance(features, np.ndarray) and features.size <= _HOST_TRANSPOSE_NUMBERS:
+        # Small rows transposed on the host: no transpose program to compile or load in a new process.
+        return ItemCounts(on_device(features), counts, frequencies, on_device(np.ascontiguousarray(features.T)))
     x = jnp.asarray(features)
     # jnp.transpose materialises a row-major copy: the (L, p) operand of the logits.
     return ItemCounts(x, counts, frequencies, jnp.transpose(x))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
-from ..programs import batch_size, stored_jit
+from ..programs import batch_size, on_device, stored_jit
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
@@ -240,7 +239,7 @@ _batched_ll = stored_jit(_batched_ll)
 
 
 def candidate_log_likelihoods(z, counts, weights, atoms, valid=None) -> np.ndarray:
-    ll = np.asarray(_batched_ll(z, counts, jnp.asarray(weights), jnp.asarray(atoms), valid))
+    ll = np.asarray(_batched_ll(z, counts, np.asarray(weights), np.asarray(atoms), valid))
     return np.where(np.isfinite(ll), ll, -np.inf)
 
 
@@ -334,7 +333,7 @@ def mom_init(
         params = SMMParams(weights, atoms)
         if not return_diagnostics:
             return params
-        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta), prep.valid))
+        ll = float(log_likelihood_jax(prep.xt, prep.counts, on_device(weights), on_device(beta), prep.valid))
         diag = base_diagnostics(
             prep,
             sub,
@@ -353,9 +352,9 @@ def mom_init(
     others = np.stack([np.linalg.qr(np.column_stack([v, np.eye(K)]))[0][:, 1:K] for v in dirs])  # (D, K, K-1)
     others = np.transpose(others, (0, 2, 1))  # (D, K-1, K)
 
-    m, m_second = directional_moments_jax(z, prep.w, jnp.asarray(dirs), 2 * K - 1)
+    m, m_second = directional_moments_jax(z, prep.w, dirs, 2 * K - 1)
     m, scale = np.asarray(m), np.sqrt(np.asarray(m_second))
-    g = np.asarray(mixed_moments_jax(z, prep.w, jnp.asarray(dirs), jnp.asarray(others), K))  # (D, K+1, K-1)
+    g = np.asarray(mixed_moments_jax(z, prep.w, dirs, others, K))  # (D, K+1, K-1)
 
     cand_w = np.empty((n_directions, K))
     cand_b = np.empty((n_directions, K, K))

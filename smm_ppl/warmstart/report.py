@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..layouts.items import log_component_probs as log_component_probs_jax
-from ..programs import stored_jit
+from ..programs import on_device, stored_jit
 
 __all__ = ["WarmStartDiagnostics", "effective_items"]
 
@@ -128,7 +128,7 @@ def _effective_items_jax(features, atoms, valid):
 def prefetch_effective_items(layout, n_components: int) -> None:
     """Compile :func:`effective_items` for ``K`` atoms on ``layout``'s rows in the background."""
     atoms = np.zeros((int(n_components), layout.n_features))
-    _effective_items_jax.prefetch(jnp.asarray(layout.features), atoms, layout.valid)
+    _effective_items_jax.prefetch(on_device(layout.features), atoms, layout.valid)
 
 
 def effective_items(features, atoms, valid=None) -> np.ndarray:
@@ -136,8 +136,8 @@ def effective_items(features, atoms, valid=None) -> np.ndarray:
 
     ``valid`` (p,) bool marks the rows that are items (False: padding, no mass).
     """
-    f = jnp.asarray(features)
-    a = jnp.asarray(atoms)
+    f = on_device(features)
+    a = np.asarray(atoms)
     if a.ndim == 2:
         return np.asarray(_effective_items_jax(f, a, valid))
     flat = a.reshape((-1,) + a.shape[-2:])

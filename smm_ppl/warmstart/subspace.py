@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..prepared import Prepared, prepare
+from ..programs import on_device
 from ..validation import check_bool, check_choice, check_n_components
 from .design import GaussianityCheck, warn_if_not_gaussian
 from .moments import second_moment_jax
@@ -119,7 +119,7 @@ def fit_subspace(prep: MomentData) -> _Subspace:
         )
     elif rel < 0.02:
         notes.append(f"small relative eigengap {rel:.3g}: the subspace is poorly determined")
-    z = prep.xt @ jnp.asarray(basis)
+    z = prep.xt @ on_device(basis)
     return _Subspace(basis, eigval, gap, float(rel), z, tuple(notes))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
-from ..programs import stored_jit
+from ..programs import on_device, stored_jit
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
@@ -27,7 +27,7 @@ _POWER_ITERATIONS = 15
 
 @stored_jit(static_argnames=("n_iter",))
 def power_refine(tensor, vecs, n_iter):
-    """Tensor power iterations ``e <- T(I, e, e) / |T(I, e, e)|`` on each column of ``vecs`` (K, K).
+    """Tensor power iterations ``e <- T(I, e, e) / |T(I, e, e)|`` on each column of ``vecs`` (..., K, K).
 
     For an orthogonally decomposable ``T = sum_k alpha_k^{-1/2} e_k^{(x)3}`` the
     ``e_k`` are attracting fixed points; starting from Jennrich's eigenvectors
@@ -35,9 +35,9 @@ def power_refine(tensor, vecs, n_iter):
     """
 
     def body(_, v):
-        nv = jnp.einsum("abc,bk,ck->ak", tensor, v, v)
-        norm = jnp.linalg.norm(nv, axis=0, keepdims=True)
-        sign = jnp.sign(jnp.sum(nv * v, axis=0, keepdims=True))
+        nv = jnp.einsum("abc,...bk,...ck->...ak", tensor, v, v)
+        norm = jnp.linalg.norm(nv, axis=-2, keepdims=True)
+        sign = jnp.sign(jnp.sum(nv * v, axis=-2, keepdims=True))
         sign = jnp.where(sign == 0, 1.0, sign)
         return jnp.where(norm > 1e-300, sign * nv / jnp.maximum(norm, 1e-300), v)
 
@@ -137,7 +137,7 @@ def tensor_init(
         params = SMMParams(weights, prep.whitening.to_original(beta))
         if not return_diagnostics:
             return params
-        ll = float(log_likelihood_jax(prep.xt, prep.counts, jnp.asarray(weights), jnp.asarray(beta), prep.valid))
+        ll = float(log_likelihood_jax(prep.xt, prep.counts, on_device(weights), on_device(beta), prep.valid))
         return params, base_diagnostics(
             prep,
             sub,
@@ -162,8 +162,8 @@ def tensor_init(
     ev = np.maximum(ev, floor)
     w_half = (evec / np.sqrt(ev)) @ evec.T  # M2s^{-1/2}
     root = (evec * np.sqrt(ev)) @ evec.T  # M2s^{1/2}
-    y = z @ jnp.asarray(w_half)
-    tensor = np.asarray(third_moment_tensor_jax(y, prep.w, jnp.asarray(w_half @ w_half)))
+    y = z @ on_device(w_half)
+    tensor = np.asarray(third_moment_tensor_jax(y, prep.w, w_half @ w_half))
 
     dirs = host_rng(key).standard_normal((n_contractions, K))
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)
@@ -176,9 +176,7 @@ def tensor_init(
         _, vecs = np.linalg.eigh(t_u)
         raw_vecs.append(vecs)
     raw_vecs = np.stack(raw_vecs)  # (D, K, K), columns e_k
-    polished = np.array(
-        jax.vmap(lambda v: power_refine(jnp.asarray(tensor), v, _POWER_ITERATIONS))(jnp.asarray(raw_vecs))
-    )
+    polished = np.array(power_refine(tensor, raw_vecs, _POWER_ITERATIONS))
     # Power iterations may pull two columns onto the same component: keep such a set only if it stays
     # close to orthonormal, otherwise its raw counterpart stands in.
     for d in range(n_contractions):
