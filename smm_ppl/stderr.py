@@ -28,7 +28,7 @@ from jax import lax
 
 from .params import SMMParams
 from .prepared import Prepared, prepare
-from .programs import on_device, stored_jit
+from .programs import batch_size, on_device, stored_jit
 from .validation import check_params
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
@@ -58,7 +58,9 @@ def _information(z, layout, ref, *, K, L):
         return jax.jvp(lambda zz: grad(zz, layout, K, L, ref), (z,), (v,))[1]
 
     eye = jnp.eye(z.shape[0], dtype=z.dtype)
-    hess = lax.map(hvp, eye, batch_size=min(8, z.shape[0]))
+    # Directions in batches of at most 8; fewer when the items are many: each holds several (K, p) tangents.
+    size = min(8, batch_size(z.shape[0], 8 * K * layout.n_rows))
+    hess = lax.map(hvp, eye, batch_size=size)
     hess = 0.5 * (hess + hess.T)
     return -hess
 
@@ -69,7 +71,7 @@ _information = stored_jit(_information, static_argnames=("K", "L"), name="inform
 def prefetch_information(prepared: Prepared, n_components: int) -> None:
     """Compile the observed information of a ``K``-class fit on ``prepared`` in the background."""
     K, L = int(n_components), prepared.n_features
-    z = jnp.zeros(K * L if K == 1 else K - 1 + K * L, dtype=jnp.float64)
+    z = np.zeros(K * L if K == 1 else K - 1 + K * L)
     _information.prefetch(z, prepared.em_layout, 0, K=K, L=L)
 
 
