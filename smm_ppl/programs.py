@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import os
 import pickle
 import tempfile
@@ -194,6 +195,14 @@ class StoredFunction:
         self.memo: dict = {}
         self.pending: dict[Any, Future] = {}
         self.lock = threading.Lock()
+        self.positional_names = [
+            q.name
+            for q in inspect.signature(fn).parameters.values()
+            if q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ]
+        self.first_static_position = next(
+            (i for i, name in enumerate(self.positional_names) if name in self.static_argnames), None
+        )
         functools.update_wrapper(self, fn)
 
     def _cache_size(self) -> int:
@@ -206,6 +215,12 @@ class StoredFunction:
     def _split(self, args, kwargs):
         """``(leaves, treedef, statics, key)``: the key names one compiled program."""
         kwargs = dict(kwargs)
+        first = self.first_static_position
+        if first is not None and len(args) > first:
+            # A static argument given by position is static too (as for jax.jit): from the first
+            # static position on, the arguments go by name.
+            kwargs.update(zip(self.positional_names[first:], args[first:]))
+            args = args[:first]
         statics = {k: kwargs.pop(k) for k in self.static_argnames if k in kwargs}
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
         key = (

@@ -154,3 +154,22 @@ def test_fit_em_prefetches_exactly_the_programs_it_calls(monkeypatch, small_prob
     for item in prefetched:
         assert item in called, f"{item[0]} was compiled in the background for arguments no call used"
     assert np.all(np.isfinite(res.standard_errors.atoms))
+
+
+def _powers(x, order, scale):
+    return jnp.stack([scale * x**r for r in range(order + 1)])
+
+
+def test_a_static_argument_given_by_position_is_static_and_the_program_is_stored(monkeypatch, tmp_path):
+    """As with jax.jit's static_argnames: the value by position or by name names the same program, and
+    that program is the stored one (a static value given by position once fell back to plain jax.jit)."""
+    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
+    f = stored_jit(_powers, static_argnames=("order",))
+    x = np.linspace(0.0, 1.0, 7)
+    assert f.key(x, 3, 2.0) == f.key(x, order=3, scale=2.0)
+    assert f.key(x, 3, 2.0) != f.key(x, 4, 2.0)
+    by_position = f(x, 3, 2.0)
+    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1  # exported and stored, not a plain jit
+    np.testing.assert_allclose(by_position, np.stack([2.0 * x**r for r in range(4)]), rtol=1e-15)
+    np.testing.assert_array_equal(f(x, order=3, scale=2.0), by_position)
+    assert f(x, 4, 2.0).shape == (5, 7)
