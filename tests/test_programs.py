@@ -173,3 +173,12 @@ def test_a_static_argument_given_by_position_is_static_and_the_program_is_stored
     np.testing.assert_allclose(by_position, np.stack([2.0 * x**r for r in range(4)]), rtol=1e-15)
     np.testing.assert_array_equal(f(x, order=3, scale=2.0), by_position)
     assert f(x, 4, 2.0).shape == (5, 7)
+
+
+def test_batch_size_keeps_small_problems_in_one_batch_and_bounds_large_ones():
+    assert programs.batch_size(20, 3 * 1_000 * 2) == 20  # all members at once: the program of before
+    big = programs.batch_size(20, 3 * 1_000_000 * 8)
+    assert big == 1 and big * 3 * 1_000_000 * 8 <= 2 * programs.BATCH_NUMBERS
+    members = programs.batch_size(1_000, 50_000)
+    assert members * 50_000 <= programs.BATCH_NUMBERS < (members + 1) * 50_000
+    assert programs.batch_size(0, 10) == 1 and programs.batch_size(5, 0) == 5

@@ -128,3 +128,23 @@ def test_parameter_covariance_is_the_delta_method_over_the_observed_information(
     J = np.asarray(jax.jacfwd(g)(jnp.asarray(np.concatenate([logw[:-1] - logw[-1], truth.atoms.ravel()]))))
     expected = J @ np.linalg.inv(info) @ J.T
     np.testing.assert_allclose(smm.parameter_covariance(X, n, truth), expected, rtol=1e-7, atol=1e-12)
+
+
+def test_information_in_batches_of_one_direction_equals_batches_of_eight(design, monkeypatch):
+    """At large p the Hessian directions run one at a time (to bound memory): the same information."""
+    import jax
+
+    from smm_ppl import programs, stderr
+    from smm_ppl.prepared import prepare
+
+    n = smm.simulate_counts(4, design, TRUTH, 5000)
+    prepared = prepare(design, n)
+    K, L = 2, 2
+    z = np.concatenate([[0.3], TRUTH.atoms.ravel()])
+    fresh = jax.jit(stderr._information.fn, static_argnames=("K", "L"))
+    eight = np.asarray(fresh(z, prepared.em_layout, 0, K=K, L=L))
+    monkeypatch.setattr(programs, "BATCH_NUMBERS", 1)
+    fresh = jax.jit(stderr._information.fn, static_argnames=("K", "L"))
+    one = np.asarray(fresh(z, prepared.em_layout, 0, K=K, L=L))
+    np.testing.assert_allclose(one, eight, rtol=1e-12, atol=1e-12 * np.abs(eight).max())
+    assert np.linalg.eigvalsh(eight).max() > 0  # the information of a non-degenerate fit is not zero

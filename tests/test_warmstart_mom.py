@@ -134,7 +134,7 @@ def test_errors_name_fallbacks():
 
 
 def test_candidates_scored_in_batches_equal_one_by_one(monkeypatch):
-    """The candidate starts' log-likelihoods, in batches of one candidate, are each candidate's own."""
+    """The candidate starts' log-likelihoods, scored in batches, are each candidate's own."""
     rng = np.random.default_rng(3)
     p, K, L, C = 60, 3, 2, 5
     z = jnp.asarray(rng.standard_normal((p, L)))
@@ -142,7 +142,8 @@ def test_candidates_scored_in_batches_equal_one_by_one(monkeypatch):
     weights = rng.dirichlet(np.ones(K), C)
     atoms = rng.standard_normal((C, K, L))
     one_by_one = [float(log_likelihood_jax(z, counts, jnp.asarray(w), jnp.asarray(a))) for w, a in zip(weights, atoms)]
-    monkeypatch.setattr(programs, "BATCH_NUMBERS", 1)
-    assert programs.batch_size(C, 3 * p * K) == 1
+    # Batches of 2 of the 5 candidates: two full batches and a remainder.
+    monkeypatch.setattr(programs, "BATCH_NUMBERS", 2 * 3 * p * K)
+    assert programs.batch_size(C, 3 * p * K) == 2
     batched = jax.jit(mom_module._batched_ll.fn)(z, counts, jnp.asarray(weights), jnp.asarray(atoms), None)
     np.testing.assert_allclose(np.asarray(batched), one_by_one, rtol=1e-13)

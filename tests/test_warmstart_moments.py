@@ -146,7 +146,7 @@ def test_contraction_agrees_with_full_tensor():
 
 
 def test_moments_in_batches_equal_the_numpy_oracle(monkeypatch):
-    """Directions (and tensor coordinates) in batches of one give the moments of the plain sums."""
+    """Directions (and tensor coordinates) in batches give the moments of the plain sums."""
     rng = np.random.default_rng(5)
     p, d, D, M, order = 40, 3, 5, 2, 4
     xt = rng.standard_normal((p, d))
@@ -159,8 +159,10 @@ def test_moments_in_batches_equal_the_numpy_oracle(monkeypatch):
     oracle_tensor = np.einsum("j,ja,jb,jc->abc", w, xt, xt, xt) - sum(
         np.einsum(sub, xt.T @ w, np.eye(d)) for sub in ("a,bc->abc", "b,ac->abc", "c,ab->abc")
     )
-    monkeypatch.setattr(programs, "BATCH_NUMBERS", 1)
-    assert programs.batch_size(D, p) == 1
+    # Batches of 2 of the 5 directions: two full batches and a remainder.
+    monkeypatch.setattr(programs, "BATCH_NUMBERS", 2 * 2 * (order + 1) * p)
+    assert programs.batch_size(D, 2 * (order + 1) * p) == 2
+    assert programs.batch_size(D, p * (order + 1 + M)) == 2
     # Fresh jits: the stored ones may already hold a program traced with the default batch size.
     moments = jax.jit(directional_moments_jax.fn, static_argnames="order")(xt, w, dirs, order)
     mixed = jax.jit(mixed_moments_jax.fn, static_argnames="order")(xt, w, dirs, others, order)
