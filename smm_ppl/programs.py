@@ -216,7 +216,7 @@ class StoredFunction:
         """``(leaves, treedef, statics, key)``: the key names one compiled program."""
         kwargs = dict(kwargs)
         first = self.first_static_position
-        if first is not None and len(args) > first:
+        if first is not None and first < len(args) <= len(self.positional_names):
             # A static argument given by position is static too (as for jax.jit): from the first
             # static position on, the arguments go by name.
             kwargs.update(zip(self.positional_names[first:], args[first:]))
