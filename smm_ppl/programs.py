@@ -20,8 +20,9 @@ about storing fails, the call is a plain ``jax.jit``.
 thread, so that a fit can compile its EM loop and its observed information
 while it builds the warm starts.  XLA holds the interpreter lock while it
 compiles (two programs in two threads take about as long as in sequence), so
-only the fit's other work overlaps with it: about 10 % of a first fit.  A call that needs a program still being prepared waits for it; one
-that was never prefetched compiles as usual.  ``SMM_PPL_BACKGROUND_COMPILE=0``
+only the fit's other work overlaps with it: about 10 % of a first fit.  A
+call that needs a program still being prepared waits for it; one that was
+never prefetched compiles as usual.  ``SMM_PPL_BACKGROUND_COMPILE=0``
 turns the background thread off.
 
 :func:`compiled_programs` says how many shapes each named program has met in

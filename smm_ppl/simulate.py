@@ -11,7 +11,7 @@ import numpy as np
 from .layouts import rows_bucket
 from .likelihood import log_mixture_probs_jax
 from .params import SMMParams
-from .programs import register_program
+from .programs import on_device, register_program
 from .validation import check_features, check_key, check_params, check_positive_int
 
 __all__ = ["simulate_features", "simulate_counts", "simulate_params"]
@@ -106,7 +106,7 @@ def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> 
     x = check_features(features, check_rank=False)
     params = check_params(params, x.shape[1])
     n = check_positive_int(n_obs, "n_obs")
-    probs, log_pi = _mixture_probs(jnp.asarray(x), jnp.asarray(params.weights), jnp.asarray(params.atoms))
+    probs, log_pi = _mixture_probs(on_device(x), on_device(params.weights), on_device(params.atoms))
     p = x.shape[0]
     padded = np.zeros(rows_bucket(p, x.shape[1]), dtype=probs.dtype)
     padded[:p] = np.asarray(probs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..diagnostics import build_inference_data, relabel_draws
@@ -66,7 +65,7 @@ def unit_log_likelihood_draws(
     if chunk is None:
         chunk = batch_size(w2.shape[0], padded.n_rows * K)
     out = [
-        np.asarray(_log_pi_batch(padded, jnp.asarray(w2[s : s + chunk]), jnp.asarray(a2[s : s + chunk])))[:, idx]
+        np.asarray(_log_pi_batch(padded, w2[s : s + chunk], a2[s : s + chunk]))[:, idx]
         for s in range(0, w2.shape[0], chunk)
     ]
     return np.concatenate(out, axis=0).reshape(batch + (idx.shape[0],))
