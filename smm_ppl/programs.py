@@ -1,20 +1,23 @@
-"""The package's compiled programs: stored on disk once lowered, and counted.
+"""The package's compiled programs: stored on disk once compiled, and counted.
 
-:func:`stored_jit` is ``jax.jit`` plus a store of the *lowered* program
-(``jax.export``) in the persistent cache folder (:mod:`smm_ppl._config`).
-JAX's compilation cache skips XLA's compilation in a new process, but every
-call still traces and lowers the Python function to find its cache key, and
-for the EM loop and the observed information that alone takes most of a
-second.  A stored program is read back and called without tracing; XLA's
-compiled code then comes from the compilation cache.  Calls on arrays split
-over several devices (:mod:`smm_ppl.layouts.placement`) are plain ``jax.jit``
-calls, keyed on the shardings too.
+:func:`stored_jit` is ``jax.jit`` plus a store of the *compiled* program
+(``jax.experimental.serialize_executable``) in the persistent cache folder
+(:mod:`smm_ppl._config`).  JAX's compilation cache skips XLA's compilation in
+a new process, but every call still traces and lowers the Python function to
+find its cache key, and for the EM loop and the observed information that
+alone takes most of a second.  A stored program is read back and called with
+neither tracing nor lowering: a new process pays only the loading of the
+executable.  Calls on arrays split over several devices
+(:mod:`smm_ppl.layouts.placement`) are plain ``jax.jit`` calls, keyed on the
+shardings too.
 
-The store is keyed on the argument shapes and dtypes, the static arguments,
-the JAX version and a hash of the package's source files, so that an edited
-package or another JAX never reuses a stale program.  Without a cache folder,
-or without ``flatbuffers`` (JAX's serialisation needs it), or if anything
-about storing fails, the call is a plain ``jax.jit``.
+A compiled program is machine code for one machine: the store is keyed on the
+argument shapes and dtypes, the static arguments, the JAX and jaxlib
+versions, a hash of the package's source files and the machine (backend,
+device kind, CPU features, ``XLA_FLAGS``, 64-bit mode), so that an edited
+package, another JAX or a cache folder shared with another machine never
+reuses a stale program.  Without a cache folder, or if anything about storing
+or loading fails, the call is a plain ``jax.jit``.
 
 :meth:`StoredFunction.prefetch` compiles (or loads) a program in a background
 thread, so that a fit can compile its EM loop and its observed information
@@ -81,7 +84,7 @@ def batch_size(n_members: int, numbers_per_member: int) -> int:
 
 _PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.
-_FORMAT = 1
+_FORMAT = 2
 
 
 def register_program(name: str, jitted: Any) -> Any:
@@ -123,16 +126,44 @@ def _source_hash() -> str:
 
 @functools.cache
 def _store() -> Path | None:
-    """The folder of stored programs, or None (no cache folder, or no serialisation support)."""
+    """The folder of stored programs, or None (no cache folder)."""
     from ._config import COMPILATION_CACHE
 
-    if not COMPILATION_CACHE:
-        return None
+    return Path(COMPILATION_CACHE) / "smm-ppl-programs" if COMPILATION_CACHE else None
+
+
+def _cpu_features() -> str:
+    """The host CPU's instruction-set features (what XLA:CPU compiles for)."""
     try:
-        import flatbuffers  # noqa: F401  (jax.export's serialisation needs it)
-    except ImportError:
-        return None
-    return Path(COMPILATION_CACHE) / "smm-ppl-programs"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return f"{platform.machine()} {platform.processor()}"
+
+
+@functools.cache
+def _machine() -> str:
+    """What a compiled program depends on beyond its arguments: part of every stored program's key."""
+    import jaxlib
+
+    device = jax.devices()[0]
+    text = repr(
+        (
+            jaxlib.__version__,
+            device.platform,
+            device.client.platform_version,
+            device.device_kind,
+            os.environ.get("XLA_FLAGS", ""),
+            bool(jax.config.jax_enable_x64),
+            _cpu_features() if device.platform == "cpu" else "",
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _stable(value: Any) -> str:
@@ -170,7 +201,11 @@ def _compiler() -> ThreadPoolExecutor:
 
 
 class _Program:
-    """One compiled program of a :class:`StoredFunction` function: called on the flat argument leaves."""
+    """One compiled program of a :class:`StoredFunction` function: called on the flat argument leaves.
+
+    ``jitted`` is a ``jax.jit`` function (compiled on first use) or, for a stored program, a
+    ``jax.stages.Compiled`` executable.
+    """
 
     def __init__(self, jitted: Callable, to_args: Callable, to_out: Callable):
         self.jitted, self.to_args, self.to_out = jitted, to_args, to_out
@@ -181,12 +216,14 @@ class _Program:
 
     def compile(self, leaves) -> None:
         """Compile without running: JAX keeps the executable for the next call with these argument types."""
+        if isinstance(self.jitted, jax.stages.Compiled):
+            return
         args, kwargs = self.to_args(leaves)
         self.jitted.lower(*args, **kwargs).compile()
 
 
 class StoredFunction:
-    """A jitted function whose lowered programs are kept on disk (see the module docstring)."""
+    """A jitted function whose compiled programs are kept on disk (see the module docstring)."""
 
     def __init__(self, fn: Callable, static_argnames: tuple, name: str):
         self.fn = fn
@@ -281,27 +318,25 @@ class StoredFunction:
         store = None if any(s is not None for s in key[3]) else _store()
         if store is None:
             return self._plain(treedef, statics)
-        return self._load_or_export(store, key, treedef, leaves, statics)
+        return self._load_or_compile(store, key, treedef, leaves, statics)
 
-    def _load_or_export(self, store: Path, key, treedef, leaves, statics):
-        text = repr((_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash()))
+    def _load_or_compile(self, store: Path, key, treedef, leaves, statics) -> _Program:
+        text = repr((_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash(), _machine()))
         path = store / f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}.bin"
         try:
-            exported, out_tree = _read(path) if path.exists() else (None, None)
-            if exported is None:
-                exported, out_tree = self._export(treedef, leaves, statics)
-                _write(path, exported, out_tree)
-        except Exception:  # a stored program is an optimisation: any failure falls back to jax.jit
-            return self._plain(treedef, statics)
+            compiled, out_tree = _read(path)
+        except Exception:  # absent, damaged or unreadable: compile it again
+            try:
+                compiled, out_tree = self._compile(treedef, leaves, statics)
+            except Exception:  # the error surfaces where the plain jax.jit call raises it
+                return self._plain(treedef, statics)
+            _write(path, compiled, out_tree)
         return _Program(
-            jax.jit(exported.call),
-            lambda leaves: (tuple(leaves), {}),
-            lambda out: jax.tree_util.tree_unflatten(out_tree, out),
+            compiled, lambda leaves: (tuple(leaves), {}), lambda out: jax.tree_util.tree_unflatten(out_tree, out)
         )
 
-    def _export(self, treedef, leaves, statics):
-        from jax import export
-
+    def _compile(self, treedef, leaves, statics):
+        """The function compiled for flat leaves of these shapes and dtypes, and its output tree."""
         out_trees = []
 
         def flat(*flat_leaves):
@@ -312,7 +347,7 @@ class StoredFunction:
             return tuple(out_leaves)
 
         specs = [jax.ShapeDtypeStruct(*_aval(x)) for x in leaves]
-        return export.export(jax.jit(flat))(*specs), out_trees[-1]
+        return jax.jit(flat).lower(*specs).compile(), out_trees[-1]
 
     def _plain(self, treedef, statics) -> _Program:
         def to_args(leaves):
@@ -322,27 +357,52 @@ class StoredFunction:
         return _Program(self.jitted, to_args, lambda out: out)
 
 
+def _devices(compiled) -> list[int]:
+    """Ids of the devices a compiled program runs on."""
+    shardings = jax.tree_util.tree_leaves((compiled.input_shardings, compiled.output_shardings))
+    return sorted({d.id for s in shardings for d in s.device_set})
+
+
 def _read(path: Path):
-    from jax import export
+    """A stored program, loaded: ``(compiled, out_tree)``; raises if there is none or it does not load."""
+    from jax.experimental import serialize_executable
 
     payload = pickle.loads(path.read_bytes())
-    return export.deserialize(bytearray(payload["exported"])), payload["out_tree"]
+    by_id = {d.id: d for d in jax.devices()}
+    devices = [by_id[i] for i in payload["devices"]]
+    compiled = serialize_executable.deserialize_and_load(
+        payload["executable"], payload["in_tree"], payload["flat_out_tree"], execution_devices=devices
+    )
+    return compiled, payload["out_tree"]
 
 
-def _write(path: Path, exported, out_tree) -> None:
+def _write(path: Path, compiled, out_tree) -> None:
+    from jax.experimental import serialize_executable
+
+    tmp = None
     try:
+        executable, in_tree, flat_out_tree = serialize_executable.serialize(compiled)
+        payload = pickle.dumps(
+            {
+                "executable": executable,
+                "in_tree": in_tree,
+                "flat_out_tree": flat_out_tree,
+                "out_tree": out_tree,
+                "devices": _devices(compiled),
+            }
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps({"exported": bytes(exported.serialize()), "out_tree": out_tree})
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
         os.replace(tmp, path)
-    except OSError:  # a read-only or full folder: the program is simply not stored
-        pass
+    except Exception:  # a read-only or full folder, or a program that cannot be serialised: not stored
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def stored_jit(fn: Callable | None = None, *, static_argnames: tuple = (), name: str | None = None):
-    """``jax.jit`` whose lowered programs are stored in the cache folder and registered by ``name``."""
+    """``jax.jit`` whose compiled programs are stored in the cache folder and registered by ``name``."""
     if fn is None:
         return functools.partial(stored_jit, static_argnames=static_argnames, name=name)
     stored = StoredFunction(fn, static_argnames, name or fn.__name__)

@@ -1,4 +1,4 @@
-"""Stored programs (smm_ppl.programs): a new process calls the stored program, with the same result;
+"""Stored programs (smm_ppl.programs): a new process loads the stored executable (no compilation), with the same result, on the same machine only;
 a damaged store falls back to jax.jit; a transformed call takes JAX's own path; a program compiled in
 the background is the one the call runs, and fit_em prefetches exactly the programs it calls."""
 
@@ -169,10 +169,31 @@ def test_a_static_argument_given_by_position_is_static_and_the_program_is_stored
     assert f.key(x, 3, 2.0) == f.key(x, order=3, scale=2.0)
     assert f.key(x, 3, 2.0) != f.key(x, 4, 2.0)
     by_position = f(x, 3, 2.0)
-    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1  # exported and stored, not a plain jit
+    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1  # compiled and stored, not a plain jit
     np.testing.assert_allclose(by_position, np.stack([2.0 * x**r for r in range(4)]), rtol=1e-15)
     np.testing.assert_array_equal(f(x, order=3, scale=2.0), by_position)
     assert f(x, 4, 2.0).shape == (5, 7)
+
+
+def test_a_stored_program_is_loaded_without_compiling_and_only_on_the_same_machine(monkeypatch, tmp_path):
+    """A new function object (as in a new process) runs the stored executable: no XLA compilation, the
+    same numbers.  The key names the machine, so a store shared with another machine is not reused."""
+    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
+    x = np.linspace(0.0, 1.0, 11)
+    first = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
+    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1
+    again = stored_jit(_powers, static_argnames=("order",))
+    with _COMPILES as compiles:
+        second = again(x, 3, 1.5)
+        third = again(x, 3, -2.0)  # another value of a traced argument: the same program
+    assert compiles.n == 0
+    assert isinstance(next(iter(again.memo.values())).jitted, jax.stages.Compiled)
+    np.testing.assert_array_equal(second, first)
+    np.testing.assert_allclose(third, np.stack([-2.0 * x**r for r in range(4)]), rtol=1e-15)
+    monkeypatch.setattr(programs, "_machine", lambda: "another machine")
+    elsewhere = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
+    np.testing.assert_array_equal(elsewhere, first)
+    assert len(list(tmp_path.glob("_powers-*.bin"))) == 2
 
 
 def test_batch_size_keeps_small_problems_in_one_batch_and_bounds_large_ones():
