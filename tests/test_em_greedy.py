@@ -133,3 +133,31 @@ def test_auto_reaches_the_oracle_on_a_real_design_with_a_small_sharp_class(vocab
     assert auto.log_likelihood >= oracle.log_likelihood - 1.0
     aligned = smm.align_params(auto.params, truth)
     np.testing.assert_allclose(aligned.weights, truth.weights, atol=0.01)
+
+
+@pytest.mark.parametrize("K, alive", [(2, 1), (3, 2), (4, 2)])
+def test_split_distances_are_scored_by_the_mixture_log_likelihood(K, alive):
+    """All split distances scored at once (in batches) equal the package's log-likelihood of each split,
+    inert classes (weight 0) included."""
+    from smm_ppl.em import greedy
+
+    rng = np.random.default_rng(K)
+    p, L = 300, 4
+    x = rng.normal(size=(p, L))
+    counts = rng.poisson(0.7, size=p).astype(float)
+    atoms = rng.normal(size=(K, L))
+    weights = np.zeros(K)
+    weights[:alive] = rng.dirichlet(np.ones(alive))
+    d = rng.normal(size=L)
+    d /= np.linalg.norm(d)
+    k, new = 0, alive
+    trial = weights.copy()
+    trial[k] = trial[new] = weights[k] / 2
+    deltas = np.geomspace(0.05, 20.0, 7)
+    scores = greedy._split_scores(x, counts, trial, greedy._log_sigma(x, atoms), atoms[k], d, k, new, deltas)
+    for delta, score in zip(deltas, scores):
+        a = atoms.copy()
+        a[k], a[new] = atoms[k] + delta * d, atoms[k] - delta * d
+        live = trial > 0
+        oracle = smm.log_likelihood(x, counts, smm.SMMParams(trial[live], a[live]))
+        assert score == pytest.approx(oracle, rel=1e-12)

@@ -28,6 +28,7 @@ import scipy.special
 
 from ..params import SMMParams
 from ..prepared import Prepared
+from ..programs import batch_size
 from ..validation import host_rng
 from .driver import DEFAULT_MAX_ITER, em_algorithm, iterations_bucket, run
 
@@ -58,11 +59,28 @@ def _log_sigma(x: np.ndarray, atoms: np.ndarray) -> np.ndarray:
     return logits - scipy.special.logsumexp(logits, axis=0)
 
 
-def _ll(freq: np.ndarray, weights: np.ndarray, log_sigma: np.ndarray) -> float:
-    with np.errstate(divide="ignore"):
-        log_pi = scipy.special.logsumexp(log_sigma + np.log(weights), axis=1)
+def _split_scores(x, freq, trial_w, log_sigma, atom, direction, k, new, deltas) -> np.ndarray:
+    """Log-likelihoods of the splits of class ``k`` into ``atom +- delta * direction`` (classes ``k`` and
+    ``new``, weights ``trial_w``), one per ``delta``; the other classes keep their ``log_sigma``."""
     observed = freq > 0
-    return float(freq[observed] @ log_pi[observed])
+    f = freq[observed]
+    base, proj = x @ atom, x @ direction
+    others = np.ones(log_sigma.shape[1], bool)
+    others[[k, new]] = False
+    with np.errstate(divide="ignore"):
+        log_w = np.log(trial_w)
+        rest = scipy.special.logsumexp(log_sigma[observed][:, others] + log_w[others], axis=1)
+    scores = np.empty(len(deltas))
+    # In batches of split distances: each holds a few (distances, p) arrays.
+    size = batch_size(len(deltas), 4 * x.shape[0])
+    for lo in range(0, len(deltas), size):
+        shift = deltas[lo : lo + size, None] * proj
+        up, down = base + shift, base - shift
+        up -= scipy.special.logsumexp(up, axis=1, keepdims=True)
+        down -= scipy.special.logsumexp(down, axis=1, keepdims=True)
+        log_pi = np.logaddexp(np.logaddexp(up[:, observed] + log_w[k], down[:, observed] + log_w[new]), rest)
+        scores[lo : lo + size] = log_pi @ f
+    return scores
 
 
 def _top_direction(x: np.ndarray, v: np.ndarray) -> tuple[float, np.ndarray]:
@@ -96,14 +114,10 @@ def _split_once(x, freq, weights, atoms, alive):
     new = int(np.flatnonzero(~alive)[0])
     trial_w = weights.copy()
     trial_w[k] = trial_w[new] = weights[k] / 2
-    candidates = []
-    for delta in _SPLIT_GRID / spread:
-        a = atoms.copy()
-        a[k], a[new] = atoms[k] + delta * d, atoms[k] - delta * d
-        ls = log_sigma.copy()
-        ls[:, [k, new]] = _log_sigma(x, a[[k, new]])
-        candidates.append((_ll(freq, trial_w, ls), a))
-    _, a = max(candidates, key=lambda c: c[0])
+    deltas = _SPLIT_GRID / spread
+    delta = deltas[np.argmax(_split_scores(x, freq, trial_w, log_sigma, atoms[k], d, k, new, deltas))]
+    a = atoms.copy()
+    a[k], a[new] = atoms[k] + delta * d, atoms[k] - delta * d
     return trial_w, a, new
 
 
