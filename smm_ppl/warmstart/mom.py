@@ -133,7 +133,11 @@ def _fit_moments_batch(target, inv_scale, x0, bound, min_weight, K, n_iter=150):
             lam = np.where(ok, lam * 0.3, lam * 4.0)
             if np.all(lam > _LM_STALLED):  # every row rejects even tiny steps: converged
                 break
-            r, parts = residual(x)
+            # The accepted rows' residuals are the trial's: no second evaluation.
+            r = np.where(ok[:, None], r_new, r)
+            parts = tuple(
+                np.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old) for new, old in zip(parts_new, parts)
+            )
     t, a, _, _ = _unpack(x, K, bound, min_weight)
     return t, a, cost
 
