@@ -321,7 +321,11 @@ class StoredFunction:
         return self._load_or_compile(store, key, treedef, leaves, statics)
 
     def _load_or_compile(self, store: Path, key, treedef, leaves, statics) -> _Program:
-        text = repr((_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash(), _machine()))
+        # The executable runs on the device it was compiled for: the default device is part of its key.
+        where = str(jax.config.jax_default_device)
+        text = repr(
+            (_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash(), _machine(), where)
+        )
         path = store / f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}.bin"
         try:
             compiled, out_tree = _read(path)
