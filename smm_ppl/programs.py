@@ -35,6 +35,7 @@ another variant compiles anew (seconds); everything else reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -200,6 +201,19 @@ def _compiler() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="smm-ppl-compile")
 
 
+def _clear_with_jax(stored: StoredFunction) -> None:
+    """Have ``jax.clear_caches()`` clear ``stored`` too, as it clears ``jax.jit``'s compiled programs.
+
+    The executables a :class:`StoredFunction` holds are its own, not in JAX's caches; a long process
+    frees them (and their memory mappings) the way it frees JAX's.  JAX keeps the registry weakly.
+    """
+    try:
+        from jax._src.util import register_cache
+    except ImportError:  # another JAX: the programs live as long as their function
+        return
+    register_cache(stored, f"smm_ppl stored program {stored.name}")
+
+
 class _Program:
     """One compiled program of a :class:`StoredFunction` function: called on the flat argument leaves.
 
@@ -242,9 +256,15 @@ class StoredFunction:
             (i for i, name in enumerate(self.positional_names) if name in self.static_argnames), None
         )
         functools.update_wrapper(self, fn)
+        _clear_with_jax(self)
 
     def _cache_size(self) -> int:
         return len(self.memo)
+
+    def cache_clear(self) -> None:
+        """Drop this process's programs (``jax.clear_caches()`` calls it): their memory is freed."""
+        with self.lock:
+            self.memo.clear()
 
     def key(self, *args, **kwargs):
         """The key of the program a call with these arguments runs (shapes, dtypes, statics, shardings)."""
@@ -331,16 +351,18 @@ class StoredFunction:
             compiled, out_tree = _read(path)
         except Exception:  # absent, damaged or unreadable: compile it again
             try:
-                compiled, out_tree = self._compile(treedef, leaves, statics)
+                compiled, out_tree, fresh = self._compile(treedef, leaves, statics)
             except Exception:  # the error surfaces where the plain jax.jit call raises it
                 return self._plain(treedef, statics)
-            _write(path, compiled, out_tree)
+            if fresh:
+                _write(path, compiled, out_tree)
         return _Program(
             compiled, lambda leaves: (tuple(leaves), {}), lambda out: jax.tree_util.tree_unflatten(out_tree, out)
         )
 
     def _compile(self, treedef, leaves, statics):
-        """The function compiled for flat leaves of these shapes and dtypes, and its output tree."""
+        """The function compiled for flat leaves of these shapes and dtypes, its output tree, and whether
+        it was compiled afresh (only then can it be stored)."""
         out_trees = []
 
         def flat(*flat_leaves):
@@ -351,7 +373,9 @@ class StoredFunction:
             return tuple(out_leaves)
 
         specs = [jax.ShapeDtypeStruct(*_aval(x)) for x in leaves]
-        return jax.jit(flat).lower(*specs).compile(), out_trees[-1]
+        with _fresh_compilation() as options:
+            compiled = jax.jit(flat).lower(*specs).compile(compiler_options=options)
+        return compiled, out_trees[-1], options is not None
 
     def _plain(self, treedef, statics) -> _Program:
         def to_args(leaves):
@@ -359,6 +383,34 @@ class StoredFunction:
             return args, {**kwargs, **statics}
 
         return _Program(self.jitted, to_args, lambda out: out)
+
+
+#: An XLA option at its default value, passed with every compilation meant for the store: it leaves
+#: the machine code as it is but gives the compilation a key of its own in JAX's persistent cache.
+_FRESH_OPTIONS = {"xla_embed_ir_in_executable": False}
+
+
+@contextlib.contextmanager
+def _fresh_compilation():
+    """Compiler options for a compilation that JAX's persistent cache neither answers nor keeps.
+
+    An executable that JAX read back from its own cache serialises without its
+    machine code (XLA:CPU: a new process that loads it fails with "Function
+    ... not found"), so a program to be stored must be compiled afresh.  The
+    options (:data:`_FRESH_OPTIONS`) give it a cache key that no other
+    compilation uses, and JAX writes no entry under that key here (a minimum
+    compile time no compilation reaches, in this thread only), so no later
+    compilation for the store can be answered from the cache either.  Where
+    JAX offers no such setting it yields ``None``: the program is compiled as
+    usual and not stored.
+    """
+    try:
+        from jax._src.config import persistent_cache_min_compile_time_secs as min_compile_time
+    except ImportError:
+        yield None
+        return
+    with min_compile_time(float("inf")):
+        yield dict(_FRESH_OPTIONS)
 
 
 def _devices(compiled) -> list[int]:

@@ -75,10 +75,10 @@ def test_another_size_starts_or_counts_in_the_bucket_reuse_the_compiled_programs
 
     X, n, truth = problem
     assert rows_bucket(1700) == rows_bucket(2000)
+    n_other = smm.simulate_counts(7, X[:1700], truth, 30_000)
     fit_quiet(X, n, 3, init="random", n_starts=4, compute_standard_errors=True)
     programs = smm.compiled_programs()
     assert programs["em"] >= 1 and programs["information"] >= 1
-    n_other = smm.simulate_counts(7, X[:1700], truth, 30_000)
     for kwargs in (dict(init="random", n_starts=7, max_iter=1500), dict(init=truth), dict(init="random", seed=3)):
         res = fit_quiet(X[:1700], n_other, 3, compute_standard_errors=True, **kwargs)
         assert np.isfinite(res.log_likelihood) and np.all(np.isfinite(res.standard_errors.atoms))

@@ -54,6 +54,15 @@ def test_a_stored_program_gives_the_fit_of_a_fresh_compilation(tmp_path):
         assert other["ll"] == pytest.approx(first["ll"], rel=1e-13)
         np.testing.assert_allclose(other["atoms"], first["atoms"], rtol=1e-10)
         np.testing.assert_allclose(other["se"], first["se"], rtol=1e-8)
+    # Stored again by a process whose compilations JAX's own cache answers (the programs' folder alone
+    # removed), the programs still load and run in a new process: they are compiled afresh to be stored.
+    for path in store.glob("*.bin"):
+        path.unlink()
+    restored = _fit(tmp_path / "cache")
+    assert sorted(p.name.split("-")[0] for p in store.glob("*.bin")) == names
+    for other in (restored, _fit(tmp_path / "cache")):
+        assert other["n_iter"] == first["n_iter"]
+        assert other["ll"] == pytest.approx(first["ll"], rel=1e-13)
     # A damaged store is not an error: the call falls back to jax.jit.
     for path in store.glob("*.bin"):
         path.write_bytes(b"not a program")
@@ -194,6 +203,21 @@ def test_a_stored_program_is_loaded_without_compiling_and_only_on_the_same_machi
     elsewhere = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
     np.testing.assert_array_equal(elsewhere, first)
     assert len(list(tmp_path.glob("_powers-*.bin"))) == 2
+
+
+def test_jax_clear_caches_frees_the_stored_programs_of_this_process(monkeypatch, tmp_path):
+    """The executables a stored function holds are freed by jax.clear_caches(), as jax.jit's are (the test
+    suite and long notebooks rely on it to stay under the limit on memory mappings); the next call
+    loads the program again."""
+    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
+    f = stored_jit(_powers, static_argnames=("order",))
+    x = np.linspace(0.0, 1.0, 5)
+    first = f(x, 2, 3.0)
+    assert f._cache_size() == 1
+    jax.clear_caches()
+    assert f._cache_size() == 0
+    np.testing.assert_array_equal(f(x, 2, 3.0), first)
+    assert f._cache_size() == 1
 
 
 def test_batch_size_keeps_small_problems_in_one_batch_and_bounds_large_ones():
