@@ -11,13 +11,18 @@ executable.  Calls on arrays split over several devices
 (:mod:`smm_ppl.layouts.placement`) are plain ``jax.jit`` calls, keyed on the
 shardings too.
 
-A compiled program is machine code for one machine: the store is keyed on the
-argument shapes and dtypes, the static arguments, the JAX and jaxlib
-versions, a hash of the package's source files and the machine (backend,
-device kind, CPU features, ``XLA_FLAGS``, 64-bit mode), so that an edited
-package, another JAX or a cache folder shared with another machine never
-reuses a stale program.  Without a cache folder, or if anything about storing
-or loading fails, the call is a plain ``jax.jit``.
+A compiled program is machine code for one machine.  The store holds two
+files per program: an entry, keyed on the argument shapes and dtypes, the
+static arguments and a hash of the package's source files, that names the
+program's text (StableHLO) and holds its output tree; and the executable,
+keyed on that text, the JAX version and the machine (backend, device kind,
+CPU features, ``XLA_FLAGS``, 64-bit mode, default device).  An edited
+package or another JAX never reuses a stale program, a cache folder shared
+with another machine never runs another machine's code, and a new version
+of the package whose programs did not change traces each one once and
+loads the executable it already has.  Executables are compiled afresh for
+the store (see :func:`_fresh_compilation`).  Without a cache folder, or if
+anything about storing or loading fails, the call is a plain ``jax.jit``.
 
 :meth:`StoredFunction.prefetch` compiles (or loads) a program in a background
 thread, so that a fit can compile its EM loop and its observed information
@@ -85,7 +90,7 @@ def batch_size(n_members: int, numbers_per_member: int) -> int:
 
 _PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.
-_FORMAT = 2
+_FORMAT = 3
 
 
 def register_program(name: str, jitted: Any) -> Any:
@@ -341,28 +346,45 @@ class StoredFunction:
         return self._load_or_compile(store, key, treedef, leaves, statics)
 
     def _load_or_compile(self, store: Path, key, treedef, leaves, statics) -> _Program:
-        # The executable runs on the device it was compiled for: the default device is part of its key.
-        where = str(jax.config.jax_default_device)
-        text = repr(
-            (_FORMAT, self.name, str(key[0]), key[1], key[2], jax.__version__, _source_hash(), _machine(), where)
-        )
-        path = store / f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}.bin"
+        # Two files.  The entry, keyed on the call and the package's source, names the program text
+        # (StableHLO) and holds the output tree; the executable, keyed on that text and the machine,
+        # holds the machine code.  A new version of the package whose programs did not change
+        # traces each program once (to find its entry), then loads the executable it already has.
+        where = str(jax.config.jax_default_device)  # an executable runs on the device it was compiled for
+        context = (_FORMAT, jax.__version__, _machine(), where)
+        entry = store / f"{self.name}-{_digest((self.name, str(key[0]), key[1], key[2], _source_hash(), context))}.key"
         try:
-            compiled, out_tree = _read(path)
-        except Exception:  # absent, damaged or unreadable: compile it again
+            text_digest, out_tree = pickle.loads(entry.read_bytes())
+            return self._stored(_read(store / f"{self.name}-{text_digest}.bin"), out_tree)
+        except Exception:  # absent, damaged or from elsewhere: trace the program to find its executable
+            pass
+        try:
+            lowered, out_tree = self._lower(treedef, leaves, statics)
+            text_digest = _digest((self.name, lowered.as_text(), context))
+        except Exception:  # the error surfaces where the plain jax.jit call raises it
+            return self._plain(treedef, statics)
+        path = store / f"{self.name}-{text_digest}.bin"
+        try:
+            compiled = _read(path)
+        except Exception:
             try:
-                compiled, out_tree, fresh = self._compile(treedef, leaves, statics)
-            except Exception:  # the error surfaces where the plain jax.jit call raises it
+                with _fresh_compilation() as options:
+                    compiled = lowered.compile(compiler_options=options)
+            except Exception:
                 return self._plain(treedef, statics)
-            if fresh:
-                _write(path, compiled, out_tree)
+            if options is not None:
+                _write(path, compiled)
+        _write_bytes(entry, pickle.dumps((text_digest, out_tree)))
+        return self._stored(compiled, out_tree)
+
+    @staticmethod
+    def _stored(compiled, out_tree) -> _Program:
         return _Program(
             compiled, lambda leaves: (tuple(leaves), {}), lambda out: jax.tree_util.tree_unflatten(out_tree, out)
         )
 
-    def _compile(self, treedef, leaves, statics):
-        """The function compiled for flat leaves of these shapes and dtypes, its output tree, and whether
-        it was compiled afresh (only then can it be stored)."""
+    def _lower(self, treedef, leaves, statics):
+        """The function lowered for flat leaves of these shapes and dtypes, and its output tree."""
         out_trees = []
 
         def flat(*flat_leaves):
@@ -373,9 +395,8 @@ class StoredFunction:
             return tuple(out_leaves)
 
         specs = [jax.ShapeDtypeStruct(*_aval(x)) for x in leaves]
-        with _fresh_compilation() as options:
-            compiled = jax.jit(flat).lower(*specs).compile(compiler_options=options)
-        return compiled, out_trees[-1], options is not None
+        lowered = jax.jit(flat).lower(*specs)
+        return lowered, out_trees[-1]
 
     def _plain(self, treedef, statics) -> _Program:
         def to_args(leaves):
@@ -419,40 +440,44 @@ def _devices(compiled) -> list[int]:
     return sorted({d.id for s in shardings for d in s.device_set})
 
 
+def _digest(value) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:32]
+
+
 def _read(path: Path):
-    """A stored program, loaded: ``(compiled, out_tree)``; raises if there is none or it does not load."""
+    """A stored executable, loaded; raises if there is none or it does not load."""
     from jax.experimental import serialize_executable
 
     payload = pickle.loads(path.read_bytes())
     by_id = {d.id: d for d in jax.devices()}
     devices = [by_id[i] for i in payload["devices"]]
-    compiled = serialize_executable.deserialize_and_load(
-        payload["executable"], payload["in_tree"], payload["flat_out_tree"], execution_devices=devices
+    return serialize_executable.deserialize_and_load(
+        payload["executable"], payload["in_tree"], payload["out_tree"], execution_devices=devices
     )
-    return compiled, payload["out_tree"]
 
 
-def _write(path: Path, compiled, out_tree) -> None:
+def _write(path: Path, compiled) -> None:
+    """Store an executable; one that cannot be serialised is simply not stored."""
     from jax.experimental import serialize_executable
 
+    try:
+        executable, in_tree, out_tree = serialize_executable.serialize(compiled)
+    except Exception:
+        return
+    payload = {"executable": executable, "in_tree": in_tree, "out_tree": out_tree, "devices": _devices(compiled)}
+    _write_bytes(path, pickle.dumps(payload))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write atomically; a read-only or full folder is not an error (nothing is stored)."""
     tmp = None
     try:
-        executable, in_tree, flat_out_tree = serialize_executable.serialize(compiled)
-        payload = pickle.dumps(
-            {
-                "executable": executable,
-                "in_tree": in_tree,
-                "flat_out_tree": flat_out_tree,
-                "out_tree": out_tree,
-                "devices": _devices(compiled),
-            }
-        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            f.write(data)
         os.replace(tmp, path)
-    except Exception:  # a read-only or full folder, or a program that cannot be serialised: not stored
+    except OSError:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
 

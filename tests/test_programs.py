@@ -199,6 +199,12 @@ def test_a_stored_program_is_loaded_without_compiling_and_only_on_the_same_machi
     assert isinstance(next(iter(again.memo.values())).jitted, jax.stages.Compiled)
     np.testing.assert_array_equal(second, first)
     np.testing.assert_allclose(third, np.stack([-2.0 * x**r for r in range(4)]), rtol=1e-15)
+    # A new version of the package whose program did not change: traced once more, not compiled.
+    monkeypatch.setattr(programs, "_source_hash", lambda: "another version")
+    with _COMPILES as compiles:
+        np.testing.assert_array_equal(stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5), first)
+    assert compiles.n == 0
+    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1 and len(list(tmp_path.glob("_powers-*.key"))) == 2
     monkeypatch.setattr(programs, "_machine", lambda: "another machine")
     elsewhere = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
     np.testing.assert_array_equal(elsewhere, first)
