@@ -48,6 +48,7 @@ import os
 import pickle
 import tempfile
 import threading
+import warnings
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -468,8 +469,12 @@ def _write(path: Path, compiled) -> None:
     _write_bytes(path, pickle.dumps(payload))
 
 
+_WRITE_FAILED = threading.Event()
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write atomically; a read-only or full folder is not an error (nothing is stored)."""
+    """Write atomically.  A failed write (a full disk, a folder made read-only) is not an error:
+    nothing is stored, and the first failure in a process warns, as JAX's cache does."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -477,9 +482,17 @@ def _write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except OSError:
+    except OSError as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        if not _WRITE_FAILED.is_set():
+            _WRITE_FAILED.set()
+            warnings.warn(
+                f"smm-ppl could not store a compiled program in its compilation cache folder {path.parent} "
+                f"({err}); the fit goes on, and a new process compiles the program again.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def stored_jit(fn: Callable | None = None, *, static_argnames: tuple = (), name: str | None = None):

@@ -76,12 +76,14 @@ def test_an_unusable_folder_never_breaks_a_fit(tmp_path):
 
 
 def test_a_failing_write_is_a_warning_not_an_error(tmp_path):
-    """The disk fills up during a session: every write fails; the fit runs and JAX warns."""
+    """The disk fills up during a session: every write fails (JAX's cache and the stored programs);
+    the fit runs, and both warn."""
     before = (
-        "import jax._src.compilation_cache as cc\n"
+        "import jax._src.compilation_cache as cc, tempfile\n"
         "def _full(*a, **k):\n"
         "    raise OSError(28, 'No space left on device')\n"
         "cc.put_executable_and_time = _full\n"
+        "tempfile.mkstemp = _full\n"
     )
     result = _run({"SMM_PPL_COMPILATION_CACHE": str(tmp_path / "full")}, before=before)
     assert result["ll"] < 0
