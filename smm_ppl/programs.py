@@ -91,7 +91,7 @@ def batch_size(n_members: int, numbers_per_member: int) -> int:
 
 _PROGRAMS: dict[str, list] = {}
 #: Bumped when the stored format changes.
-_FORMAT = 3
+_FORMAT = 4
 
 
 def register_program(name: str, jitted: Any) -> Any:
@@ -351,7 +351,7 @@ class StoredFunction:
         # (StableHLO) and holds the output tree; the executable, keyed on that text and the machine,
         # holds the machine code.  A new version of the package whose programs did not change
         # traces each program once (to find its entry), then loads the executable it already has.
-        where = str(jax.config.jax_default_device)  # an executable runs on the device it was compiled for
+        where = str(jax.config.jax_default_device)  # the platform an executable is compiled and loaded for
         context = (_FORMAT, jax.__version__, _machine(), where)
         entry = store / f"{self.name}-{_digest((self.name, str(key[0]), key[1], key[2], _source_hash(), context))}.key"
         try:
@@ -435,10 +435,18 @@ def _fresh_compilation():
         yield dict(_FRESH_OPTIONS)
 
 
-def _devices(compiled) -> list[int]:
-    """Ids of the devices a compiled program runs on."""
+def _n_devices(compiled) -> int:
+    """How many devices a compiled program runs on."""
     shardings = jax.tree_util.tree_leaves((compiled.input_shardings, compiled.output_shardings))
-    return sorted({d.id for s in shardings for d in s.device_set})
+    return len({d for s in shardings for d in s.device_set})
+
+
+def _default_device() -> jax.Device:
+    """The device a call on host arrays runs on: the default device, else this process's first."""
+    device = jax.config.jax_default_device
+    if isinstance(device, jax.Device):
+        return device
+    return jax.local_devices(backend=device if isinstance(device, str) else None)[0]
 
 
 def _digest(value) -> str:
@@ -450,22 +458,23 @@ def _read(path: Path):
     from jax.experimental import serialize_executable
 
     payload = pickle.loads(path.read_bytes())
-    by_id = {d.id: d for d in jax.devices()}
-    devices = [by_id[i] for i in payload["devices"]]
+    # Loaded onto this process's default device: device ids differ between processes of one job.
     return serialize_executable.deserialize_and_load(
-        payload["executable"], payload["in_tree"], payload["out_tree"], execution_devices=devices
+        payload["executable"], payload["in_tree"], payload["out_tree"], execution_devices=[_default_device()]
     )
 
 
 def _write(path: Path, compiled) -> None:
-    """Store an executable; one that cannot be serialised is simply not stored."""
+    """Store a one-device executable; one that cannot be serialised is simply not stored."""
     from jax.experimental import serialize_executable
 
     try:
+        if _n_devices(compiled) != 1:
+            return
         executable, in_tree, out_tree = serialize_executable.serialize(compiled)
     except Exception:
         return
-    payload = {"executable": executable, "in_tree": in_tree, "out_tree": out_tree, "devices": _devices(compiled)}
+    payload = {"executable": executable, "in_tree": in_tree, "out_tree": out_tree}
     _write_bytes(path, pickle.dumps(payload))
 
 
