@@ -18,8 +18,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
 
-DEFAULT_WEIGHTS_CONCENTRATION = 1.0
-DEFAULT_ATOMS_SCALE = 3.0
+from smm_ppl.prior import DEFAULT_ATOMS_SCALE, DEFAULT_WEIGHTS_CONCENTRATION
 
 __all__ = ["mixture_model", "sample_class_parameters", "DEFAULT_WEIGHTS_CONCENTRATION", "DEFAULT_ATOMS_SCALE"]
 

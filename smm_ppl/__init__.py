@@ -36,12 +36,13 @@ from .diagnostics import (
 )
 from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
 from .estimator import SoftmaxMixture
-from .inference import SVIResult, fit_svi, sample_nuts
+from .inference import SVIResult, fit_svi, laplace, sample_nuts
 from .io import load_data, load_params, save_params
 from .layouts import ChoiceSituations, ItemCounts, Layout, as_layout
 from .likelihood import log_likelihood, log_mixture_probs
 from .params import SMMParams, align_params, match_components, parameter_error
-from .programs import compiled_programs
+from .prior import Prior
+from .programs import clear_programs, compiled_programs
 from .selection import compare_components
 from .simulate import simulate_counts, simulate_features, simulate_params
 from .stderr import observed_information, parameter_covariance, standard_errors
@@ -57,6 +58,8 @@ from .warmstart import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Prior",
+    "laplace",
     "ChoiceData",
     "choice_data",
     "LatentClassSpec",
@@ -118,4 +121,5 @@ __all__ = [
     "save_params",
     "load_params",
     "compiled_programs",
+    "clear_programs",
 ]

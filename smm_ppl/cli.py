@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -36,22 +38,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_cpu_devices(n: int) -> None:
-    """Let NUTS chains run in parallel on the host's cores.
+@contextlib.contextmanager
+def _cpu_devices(n: int):
+    """Let NUTS chains run in parallel on the host's cores, for the command's duration.
 
     Only effective before JAX initialises its backend, i.e. before the first
-    array is created; the CLI calls it first thing.
+    array is created; the CLI enters it first thing.  ``XLA_FLAGS`` is restored
+    afterwards, so that the flag never leaks into a later child process (a test
+    calling the CLI in-process, then a subprocess).
     """
-    import os
-
     import numpyro
-    from jax._src import xla_bridge
 
-    # Once the backend exists the flag changes nothing here and would only leak, through
-    # XLA_FLAGS, into child processes (a test calling the CLI in-process, then a subprocess).
-    if xla_bridge.backends_are_initialized():
-        return
+    before = os.environ.get("XLA_FLAGS")
     numpyro.set_host_device_count(max(1, min(n, os.cpu_count() or 1)))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = before
 
 
 _TABLE_COLUMNS = [
@@ -495,14 +501,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    devices = contextlib.nullcontext()
     if args.command in ("demo", "fit"):
         import logging
 
-        _use_cpu_devices(getattr(args, "num_chains", 1))
+        devices = _cpu_devices(getattr(args, "num_chains", 1))
         # ArviZ asks for a font weight DejaVu lacks; matplotlib's fallback is fine, its log line is noise.
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     try:
-        return int(args.func(args) or 0)
+        with devices:
+            return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"smm {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import numpy as np
 from .layouts import rows_bucket
 from .likelihood import log_mixture_probs_jax
 from .params import SMMParams
-from .programs import on_device, register_program
+from .programs import jit_program, on_device
 from .validation import check_features, check_key, check_params, check_positive_int
 
 __all__ = ["simulate_features", "simulate_counts", "simulate_params"]
@@ -74,7 +74,7 @@ def _mixture_probs(features, weights, atoms):
     return jnp.exp(log_pi - jax.nn.logsumexp(log_pi)), log_pi
 
 
-@jax.jit
+@jit_program(name="simulate")
 def _draw_counts(key, n_obs, probs):
     # n_obs is traced and the probabilities padded to their row bucket with zeros, so that one
     # compilation (seconds: the multinomial's binomial sampler) serves every sample size and every
@@ -82,9 +82,6 @@ def _draw_counts(key, n_obs, probs):
     # order with one key each (keys split per index), so the items' counts are those of the
     # unpadded draw.
     return jax.random.multinomial(key, n_obs, probs)
-
-
-register_program("simulate", _draw_counts)
 
 
 def simulate_counts(seed: Any, features: Any, params: SMMParams, n_obs: int) -> np.ndarray:

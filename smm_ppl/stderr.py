@@ -28,7 +28,7 @@ from jax import lax
 
 from .params import SMMParams
 from .prepared import Prepared, prepare
-from .programs import batch_size, on_device, stored_jit
+from .programs import batch_size, jit_program, on_device
 from .validation import check_params
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
@@ -65,7 +65,7 @@ def _information(z, layout, ref, *, K, L):
     return -hess
 
 
-_information = stored_jit(_information, static_argnames=("K", "L"), name="information")
+_information = jit_program(_information, static_argnames=("K", "L"), name="information")
 
 
 def prefetch_information(prepared: Prepared, n_components: int) -> None:
@@ -92,30 +92,77 @@ def _invert(info: np.ndarray) -> np.ndarray | None:
     return (vec / lam) @ vec.T
 
 
-def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarray):
-    """Covariance of ``(weights, atoms.ravel())`` (original atoms) or None if singular."""
+def prior_information(prior: Any, weights: np.ndarray, inv_half: np.ndarray, ref: int) -> np.ndarray:
+    """Minus the Hessian of the log prior in the coordinates of :func:`_information`.
+
+    The atoms' block: ``Sigma^{-1} / s0^2`` per class (``|theta_k|^2 = beta_k^T
+    Sigma^{-1} beta_k``).  The free logits': ``a0 K (diag(alpha) - alpha
+    alpha^T)`` over the free classes, the Dirichlet density in the logits
+    (whose Jacobian turns the exponent ``a0 - 1`` into ``a0``), as in the
+    Laplace posterior.
+    """
+    K, L = weights.shape[0], inv_half.shape[0]
+    free = 0 if K == 1 else K - 1
+    out = np.zeros((free + K * L, free + K * L))
+    out[free:, free:] = np.kron(np.eye(K), inv_half @ inv_half) / float(prior.atoms_scale) ** 2
+    if K > 1:
+        a = (weights / weights.sum())[_free_classes(K, ref)]
+        out[:free, :free] = float(prior.weights_concentration) * K * (np.diag(a) - np.outer(a, a))
+    return out
+
+
+def unconstrained_covariance(prepared: Prepared, weights: np.ndarray, beta: np.ndarray, prior: Any = None):
+    """``(z, cov_z, ref)``: the point and the inverse information in the information's coordinates.
+
+    ``z`` is the free logits of the weights against the reference class ``ref``
+    (the heaviest; none when ``K = 1``) followed by the whitened atoms; with a
+    prior the information adds the prior's curvature (:func:`prior_information`).
+    ``cov_z`` is ``None`` where the information is singular.
+    """
     K, L = beta.shape
     layout, inv_half = prepared.em_layout, prepared.whitening.inv_root
-    if K == 1:
-        info = np.asarray(_information(on_device(beta.ravel()), layout, 0, K=1, L=L))
-        cov_beta = _invert(info)
-        if cov_beta is None:
-            return None
-        A = np.kron(np.eye(K), inv_half.T)  # theta_k = inv_half @ beta_k (symmetric)
-        out = np.zeros((K + K * L, K + K * L))
-        out[K:, K:] = A @ cov_beta @ A.T
-        return out
-    if np.any(weights <= 0):
-        return None
-    ref = int(np.argmax(weights))
-    z, _ = _pack(weights, beta, ref)
+    if K > 1 and np.any(weights <= 0):
+        return None, None, 0
+    ref = int(np.argmax(weights)) if K > 1 else 0
+    z = beta.ravel() if K == 1 else _pack(weights, beta, ref)[0]
     info = np.asarray(_information(on_device(z), layout, ref, K=K, L=L))
-    cov_z = _invert(info)
+    if prior is not None:
+        info = info + prior_information(prior, weights, inv_half, ref)
+    return z, _invert(info), ref
+
+
+def _covariance_whitened(prepared: Prepared, weights: np.ndarray, beta: np.ndarray, prior: Any = None):
+    """Covariance of ``(weights, atoms.ravel())`` (original atoms) or None if singular.
+
+    With a prior, the information adds the prior's curvature (:func:`prior_information`).
+    """
+    K, L = beta.shape
+    inv_half = prepared.whitening.inv_root
+    _, cov_z, ref = unconstrained_covariance(prepared, weights, beta, prior)
     if cov_z is None:
         return None
-
+    if K == 1:
+        A = np.kron(np.eye(K), inv_half.T)  # theta_k = inv_half @ beta_k (symmetric)
+        out = np.zeros((K + K * L, K + K * L))
+        out[K:, K:] = A @ cov_z @ A.T
+        return out
     J = _delta_jacobian(weights, inv_half, ref)
     return J @ cov_z @ J.T
+
+
+def unpack_draws(z: np.ndarray, n_components: int, ref: int, inv_half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``z`` (..., n) of :func:`unconstrained_covariance`'s coordinates as ``(weights, atoms)`` (original)."""
+    K = int(n_components)
+    free = 0 if K == 1 else K - 1
+    L = inv_half.shape[0]
+    eta = np.zeros(z.shape[:-1] + (K,))
+    if K > 1:
+        eta[..., _free_classes(K, ref)] = z[..., :free]
+    eta -= eta.max(axis=-1, keepdims=True)
+    weights = np.exp(eta)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    atoms = z[..., free:].reshape(z.shape[:-1] + (K, L)) @ inv_half
+    return weights, atoms
 
 
 def _delta_jacobian(weights: np.ndarray, inv_half: np.ndarray, ref: int) -> np.ndarray:
@@ -145,10 +192,13 @@ _SINGULAR_MSG = (
 )
 
 
-def whitened_standard_errors(prepared: Prepared, weights: np.ndarray, beta: np.ndarray) -> SMMParams:
-    """Standard errors at whitened atoms ``beta`` (what :func:`smm_ppl.fit_em` has), original coordinates."""
+def whitened_standard_errors(prepared: Prepared, weights: np.ndarray, beta: np.ndarray, prior: Any = None) -> SMMParams:
+    """Standard errors at whitened atoms ``beta`` (what :func:`smm_ppl.fit_em` has), original coordinates.
+
+    With a prior: the posterior standard deviations of the Laplace approximation at the mode.
+    """
     K, L = beta.shape
-    cov = _covariance_whitened(prepared, weights, beta)
+    cov = _covariance_whitened(prepared, weights, beta, prior)
     if cov is None:
         warnings.warn(_SINGULAR_MSG, UserWarning, stacklevel=3)
     return _split_se(cov, K, L)

@@ -72,9 +72,11 @@ def _release_compiled_programs():
     Every XLA:CPU executable keeps its memory mappings (hundreds for one with
     many kernels, e.g. a multinomial draw) while its function lives.  The whole
     suite in one process would pass the kernel's limit (``vm.max_map_count``),
-    where LLVM cannot allocate code memory and aborts the process.
+    where LLVM cannot allocate code memory and aborts the process.  The package's programs keep
+    their executables themselves (smm_ppl.programs): ``smm.clear_programs()`` frees those.
     """
     yield
     if _memory_mappings() > MAX_MAPPINGS:
         jax.clear_caches()
+        smm.clear_programs()
         gc.collect()

@@ -328,8 +328,14 @@ def test_float32_fit_costs_little_accuracy(problem, acceleration):
     # The reported log-likelihood is evaluated in float64 at the float32 estimate (on the
     # float32-rounded whitened features, hence not to the last digit).
     assert low.log_likelihood == pytest.approx(smm.log_likelihood(X, n, low.params), rel=1e-10)
-    assert abs(low.log_likelihood - ref.log_likelihood) <= 1e-8 * abs(ref.log_likelihood)
     se = smm.standard_errors(X, n, ref.params).atoms
     in_se = np.abs(low.params.atoms - ref.params.atoms) / se
     assert in_se.max() < 0.05, in_se.max()
+    # The log-likelihood gap on its statistical scale: a displacement of d standard errors along
+    # each of the P free parameters costs about P d^2 / 2 log-likelihood units (the quadratic
+    # approximation at the maximum), so estimates within 0.05 SE differ by at most that much.
+    # (A bound relative to |log L| ~ 7e5 tests the CPU's rounding, not the fit: it held at 1e-8
+    # on one machine and missed it by 6 % on another.)
+    n_free = truth.atoms.size + truth.weights.size - 1
+    assert abs(low.log_likelihood - ref.log_likelihood) <= 0.5 * n_free * 0.05**2
     np.testing.assert_allclose(smm.standard_errors(X, n, low.params).atoms, se, rtol=1e-2)

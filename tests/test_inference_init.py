@@ -25,7 +25,7 @@ def test_chain_init_params_are_jittered_warm_start(k2, ordered):
 
     X, n, em = k2
     args = (smm.as_layout(X, n),)
-    kw = model_kwargs(2, ordered, 1.0, 3.0)
+    kw = model_kwargs(2, ordered, smm.Prior(1.0, 3.0))
     starts = smm.SMMParams(em.params.weights[None], em.params.atoms[None])
     exact = chain_init_params(starts, 3, 0.0, 0, model_args=args, model_kwargs=kw)
     jittered = chain_init_params(starts, 3, 0.05, 0, model_args=args, model_kwargs=kw)

@@ -1,11 +1,7 @@
-"""Stored programs (smm_ppl.programs): a new process loads the stored executable (no compilation), with the same result, on the same machine only;
-a damaged store falls back to jax.jit; a transformed call takes JAX's own path; a program compiled in
-the background is the one the call runs, and fit_em prefetches exactly the programs it calls."""
-
-import json
-import os
-import subprocess
-import sys
+"""The package's programs (smm_ppl.programs): a transformed call takes JAX's own path; a program compiled
+in the background is the one the call runs, and fit_em prefetches exactly the programs it calls; the
+registry counts compiled shapes; clear_programs frees them.  Persistence across processes is JAX's own
+cache (tests/test_two_processes.py, tests/test_config.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -15,70 +11,19 @@ from jax import monitoring
 
 import smm_ppl as smm
 from smm_ppl import programs
-from smm_ppl.programs import stored_jit
-
-FIT = """
-import json, time
-import numpy as np
-import smm_ppl as smm
-from smm_ppl import programs
-X = smm.simulate_features(0, 150, 2)
-n = smm.simulate_counts(1, X, smm.SMMParams(np.array([.4, .6]), np.array([[1., 0.], [-1., .5]])), 3000)
-res = smm.fit_em(X, n, 2)
-print(json.dumps({"ll": res.log_likelihood, "atoms": res.params.atoms.tolist(),
-                  "se": res.standard_errors.atoms.tolist(), "n_iter": res.n_iter,
-                  "stored": programs._store() is not None}))
-"""
+from smm_ppl.programs import jit_program
 
 
-def _fit(cache) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMM_PPL_", "JAX_COMPILATION"))}
-    env["SMM_PPL_COMPILATION_CACHE"] = str(cache)
-    out = subprocess.run([sys.executable, "-c", FIT], capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-# Heavy integration test (starts fresh interpreters): `make test` and CI run it, `make test-quick` does not.
-@pytest.mark.integration
-def test_a_stored_program_gives_the_fit_of_a_fresh_compilation(tmp_path):
-    store = tmp_path / "cache" / "smm-ppl-programs"
-    first = _fit(tmp_path / "cache")
-    assert first["stored"]
-    names = sorted(p.name.split("-")[0] for p in store.glob("*.bin"))
-    assert "em" in names and "information" in names
-    second = _fit(tmp_path / "cache")  # reads the stored programs back
-    unstored = _fit("0")  # no cache folder: plain jax.jit
-    for other in (second, unstored):
-        assert other["n_iter"] == first["n_iter"]
-        assert other["ll"] == pytest.approx(first["ll"], rel=1e-13)
-        np.testing.assert_allclose(other["atoms"], first["atoms"], rtol=1e-10)
-        np.testing.assert_allclose(other["se"], first["se"], rtol=1e-8)
-    # Stored again by a process whose compilations JAX's own cache answers (the programs' folder alone
-    # removed), the programs still load and run in a new process: they are compiled afresh to be stored.
-    for path in store.glob("*.bin"):
-        path.unlink()
-    restored = _fit(tmp_path / "cache")
-    assert sorted(p.name.split("-")[0] for p in store.glob("*.bin")) == names
-    for other in (restored, _fit(tmp_path / "cache")):
-        assert other["n_iter"] == first["n_iter"]
-        assert other["ll"] == pytest.approx(first["ll"], rel=1e-13)
-    # A damaged store is not an error: the call falls back to jax.jit.
-    for path in store.glob("*.bin"):
-        path.write_bytes(b"not a program")
-    damaged = _fit(tmp_path / "cache")
-    assert damaged["ll"] == pytest.approx(first["ll"], rel=1e-13)
-
-
-def test_inside_a_transformation_the_stored_function_is_plain_jax():
+def test_inside_a_transformation_the_program_is_plain_jax():
     from smm_ppl.warmstart.moments import second_moment_jax
 
     xt = np.random.default_rng(0).normal(size=(3, 50, 2))
     w = np.full(50, 1 / 50)
+    before = len(second_moment_jax.memo)
     batched = jax.vmap(second_moment_jax, in_axes=(0, None))(xt, w)
+    assert len(second_moment_jax.memo) == before  # traced inside vmap, not compiled as a program of its own
     for b in range(3):
         np.testing.assert_allclose(batched[b], second_moment_jax(xt[b], w), rtol=1e-12)
-    assert smm.compiled_programs()  # the named programs are registered
 
 
 class _Compiles:
@@ -109,7 +54,7 @@ def _poly(x, c, *, degree):
 
 
 def test_a_prefetched_program_is_compiled_in_the_background_and_called_without_compiling():
-    fn = stored_jit(_poly, static_argnames=("degree",))
+    fn = jit_program(_poly, static_argnames=("degree",))
     x = np.random.default_rng(0).normal(size=(37, 3))
     fn.prefetch(x, 0.5, degree=5)
     key = fn.key(x, 0.5, degree=5)
@@ -125,7 +70,7 @@ def test_a_prefetched_program_is_compiled_in_the_background_and_called_without_c
 
 
 def test_a_failed_background_compilation_raises_where_the_program_is_called():
-    fn = stored_jit(_poly, static_argnames=("degree",))
+    fn = jit_program(_poly, static_argnames=("degree",))
     c = np.ones(4)  # broadcasts against (37, 3) in no way: the program cannot be built
     x = np.ones((37, 3))
     fn.prefetch(x, c, degree=2)
@@ -135,7 +80,7 @@ def test_a_failed_background_compilation_raises_where_the_program_is_called():
 
 def test_background_compilation_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("SMM_PPL_BACKGROUND_COMPILE", "0")
-    fn = stored_jit(_poly, static_argnames=("degree",))
+    fn = jit_program(_poly, static_argnames=("degree",))
     fn.prefetch(np.ones((5, 2)), 0.5, degree=1)
     assert not fn.pending
 
@@ -144,7 +89,7 @@ def test_fit_em_prefetches_exactly_the_programs_it_calls(monkeypatch, small_prob
     """Every program fit_em asks for in the background is one its own calls then run: the same
     argument types and statics, so no compilation is wasted on a program nothing uses."""
     prefetched, called = [], []
-    prefetch, call = programs.StoredFunction.prefetch, programs.StoredFunction.__call__
+    prefetch, call = programs.Program.prefetch, programs.Program.__call__
 
     def spy_prefetch(self, *args, **kwargs):
         prefetched.append((self.name, self.key(*args, **kwargs)))
@@ -154,8 +99,8 @@ def test_fit_em_prefetches_exactly_the_programs_it_calls(monkeypatch, small_prob
         called.append((self.name, self.key(*args, **kwargs)))
         return call(self, *args, **kwargs)
 
-    monkeypatch.setattr(programs.StoredFunction, "prefetch", spy_prefetch)
-    monkeypatch.setattr(programs.StoredFunction, "__call__", spy_call)
+    monkeypatch.setattr(programs.Program, "prefetch", spy_prefetch)
+    monkeypatch.setattr(programs.Program, "__call__", spy_call)
     X, n, _ = small_problem
     res = smm.fit_em(X, n, 2, init="mom", max_iter=200)
     names = {name for name, _ in prefetched}
@@ -169,61 +114,50 @@ def _powers(x, order, scale):
     return jnp.stack([scale * x**r for r in range(order + 1)])
 
 
-def test_a_static_argument_given_by_position_is_static_and_the_program_is_stored(monkeypatch, tmp_path):
-    """As with jax.jit's static_argnames: the value by position or by name names the same program, and
-    that program is the stored one (a static value given by position once fell back to plain jax.jit)."""
-    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
-    f = stored_jit(_powers, static_argnames=("order",))
+def test_a_static_argument_given_by_position_is_static():
+    """As with jax.jit's static_argnames: the value by position or by name names the same program."""
+    f = jit_program(_powers, static_argnames=("order",))
     x = np.linspace(0.0, 1.0, 7)
     assert f.key(x, 3, 2.0) == f.key(x, order=3, scale=2.0)
     assert f.key(x, 3, 2.0) != f.key(x, 4, 2.0)
     by_position = f(x, 3, 2.0)
-    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1  # compiled and stored, not a plain jit
     np.testing.assert_allclose(by_position, np.stack([2.0 * x**r for r in range(4)]), rtol=1e-15)
-    np.testing.assert_array_equal(f(x, order=3, scale=2.0), by_position)
-    assert f(x, 4, 2.0).shape == (5, 7)
-
-
-def test_a_stored_program_is_loaded_without_compiling_and_only_on_the_same_machine(monkeypatch, tmp_path):
-    """A new function object (as in a new process) runs the stored executable: no XLA compilation, the
-    same numbers.  The key names the machine, so a store shared with another machine is not reused."""
-    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
-    x = np.linspace(0.0, 1.0, 11)
-    first = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
-    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1
-    again = stored_jit(_powers, static_argnames=("order",))
     with _COMPILES as compiles:
-        second = again(x, 3, 1.5)
-        third = again(x, 3, -2.0)  # another value of a traced argument: the same program
-    assert compiles.n == 0
-    assert isinstance(next(iter(again.memo.values())).jitted, jax.stages.Compiled)
-    np.testing.assert_array_equal(second, first)
-    np.testing.assert_allclose(third, np.stack([-2.0 * x**r for r in range(4)]), rtol=1e-15)
-    # A new version of the package whose program did not change: traced once more, not compiled.
-    monkeypatch.setattr(programs, "_source_hash", lambda: "another version")
-    with _COMPILES as compiles:
-        np.testing.assert_array_equal(stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5), first)
-    assert compiles.n == 0
-    assert len(list(tmp_path.glob("_powers-*.bin"))) == 1 and len(list(tmp_path.glob("_powers-*.key"))) == 2
-    monkeypatch.setattr(programs, "_machine", lambda: "another machine")
-    elsewhere = stored_jit(_powers, static_argnames=("order",))(x, 3, 1.5)
-    np.testing.assert_array_equal(elsewhere, first)
-    assert len(list(tmp_path.glob("_powers-*.bin"))) == 2
+        np.testing.assert_array_equal(f(x, order=3, scale=2.0), by_position)
+    assert compiles.n == 0 and len(f.memo) == 1
+    assert f(x, 4, 2.0).shape == (5, 7) and len(f.memo) == 2
 
 
-def test_jax_clear_caches_frees_the_stored_programs_of_this_process(monkeypatch, tmp_path):
-    """The executables a stored function holds are freed by jax.clear_caches(), as jax.jit's are (the test
-    suite and long notebooks rely on it to stay under the limit on memory mappings); the next call
-    loads the program again."""
-    monkeypatch.setattr(programs, "_store", lambda: tmp_path)
-    f = stored_jit(_powers, static_argnames=("order",))
+def test_a_program_is_keyed_on_weak_types_and_counted_by_name():
+    """A Python scalar and a strongly typed array of the same dtype are different programs for JAX
+    (weak types): both run, each compiled once, and compiled_programs counts them under the name."""
+    f = jit_program(_powers, static_argnames=("order",), name="test-powers")
+    x = np.linspace(0.0, 1.0, 5)
+    weak = f(x, 2, 3.0)
+    strong = f(x, 2, np.float64(3.0))
+    np.testing.assert_array_equal(weak, strong)
+    assert smm.compiled_programs()["test-powers"] == 2
+    f(x, 2, -1.0)  # another value of the same type: no new program
+    assert smm.compiled_programs()["test-powers"] == 2
+
+
+def test_clear_programs_frees_the_executables_and_the_next_call_compiles_again():
+    f = jit_program(_powers, static_argnames=("order",))
     x = np.linspace(0.0, 1.0, 5)
     first = f(x, 2, 3.0)
-    assert f._cache_size() == 1
-    jax.clear_caches()
-    assert f._cache_size() == 0
+    assert len(f.memo) == 1
+    smm.clear_programs()
+    assert not f.memo
     np.testing.assert_array_equal(f(x, 2, 3.0), first)
-    assert f._cache_size() == 1
+    assert len(f.memo) == 1
+
+
+def test_a_parallel_map_over_devices_is_a_program_too():
+    """NUTS's parallel chains are a jax.pmap: lowered, compiled and called like a jit program."""
+    f = jit_program(lambda a, b: a * b + 1.0, name="test-pmap", transform=jax.pmap)
+    a = np.arange(6.0).reshape(1, 6)
+    np.testing.assert_array_equal(f(a, 2 * a), a * 2 * a + 1.0)
+    assert smm.compiled_programs()["test-pmap"] == 1
 
 
 def test_batch_size_keeps_small_problems_in_one_batch_and_bounds_large_ones():

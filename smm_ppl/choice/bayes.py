@@ -66,7 +66,7 @@ from ..diagnostics.comparison import point_posterior_table
 from ..inference.nuts import SAMPLER_CONSTRAINTS, nuts_chains, sample_stats
 from ..inference.svi import OPTIMISER_CONSTRAINTS
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
-from ..programs import batch_size, register_program
+from ..programs import batch_size, jit_program
 from ..progress import Progress
 from ..validation import (
     Options,
@@ -379,8 +379,7 @@ def _sampler(settings: tuple):
         layout, pmap, prior_scale = data
         return potential_energy(latent_class_model, (layout, pmap), {"prior_scale": prior_scale}, {"z": z})
 
-    program = nuts_chains(potential, lambda data, z: z, dict(settings))
-    return register_program("latent_class_nuts", program)
+    return nuts_chains(potential, lambda data, z: z, dict(settings), "latent_class_nuts")
 
 
 #: Declarative argument constraints of :func:`sample_latent_class`.
@@ -563,7 +562,7 @@ def _svi_program(settings: tuple):
         draws = guide.sample_posterior(key_draw, svi.get_params(state), sample_shape=(o["num_draws"],))
         return draws["z"], losses
 
-    return register_program("latent_class_svi", jax.jit(run))
+    return jit_program(run, name="latent_class_svi")
 
 
 #: Declarative argument constraints of :func:`fit_latent_class_svi`.

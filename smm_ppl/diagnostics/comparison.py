@@ -69,9 +69,13 @@ def compare_point_to_posterior(
         Index ``"weights[k]"``, ``"atoms[k,l]"``; columns ``em_estimate``,
         ``em_se`` (NaN without standard errors), ``post_mean``, ``post_sd``,
         ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) / post_sd),
-        ``se_ratio`` (= em_se / post_sd), ``inside_hdi``.
+        ``se_ratio`` (= em_se / post_sd), ``inside_hdi``.  ``table.attrs["estimate"]``
+        says what the point is: ``"MAP"`` (an EM result fitted with a prior:
+        the posterior mode, ``attrs["prior"]`` its prior), ``"MLE"`` (an EM
+        result without one) or ``"point"`` (parameters given as they are).
     """
     check_smm_idata(idata)
+    kind, prior = _estimate_kind(point)
     hdi_prob = check_prob(hdi_prob, "hdi_prob")
     post = idata.posterior
     K = post.sizes["component"]
@@ -89,7 +93,19 @@ def compare_point_to_posterior(
     draws = np.concatenate([w, a], axis=1)  # (S, K + K L)
     est = np.concatenate([point.weights, point.atoms.ravel()])
     ses = np.full(est.shape, np.nan) if se is None else np.concatenate([se.weights, se.atoms.ravel()])
-    return point_posterior_table(draws, est, ses, _scalar_names(K, L), hdi_prob)
+    table = point_posterior_table(draws, est, ses, _scalar_names(K, L), hdi_prob)
+    table.attrs["estimate"] = kind
+    if prior is not None:
+        table.attrs["prior"] = repr(prior)
+    return table
+
+
+def _estimate_kind(point: Any) -> tuple[str, Any]:
+    """``("MAP", prior)``, ``("MLE", None)`` for an EM result; ``("point", None)`` for bare parameters."""
+    if not hasattr(point, "params"):
+        return "point", None
+    prior = getattr(point, "prior", None)
+    return ("MAP", prior) if prior is not None else ("MLE", None)
 
 
 def point_posterior_table(draws: np.ndarray, estimate: np.ndarray, se: np.ndarray, names, hdi_prob: float):

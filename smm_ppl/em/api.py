@@ -11,6 +11,7 @@ from ..layouts import row_mesh
 from ..likelihood import layout_log_likelihood
 from ..params import WEIGHT_FLOOR, SMMParams
 from ..prepared import Prepared, prepare
+from ..prior import Prior, check_prior
 from ..progress import Progress, check_progress_bar
 from ..stderr import prefetch_information, whitened_standard_errors
 from ..validation import (
@@ -29,6 +30,7 @@ from .assumptions import MOMENT_STARTS, check_moment_assumptions
 from .driver import ACCELERATIONS, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
 from .driver import prefetch as prefetch_em
 from .kernel import M_STEPS
+from .runaway import runaway_classes, runaway_message
 from .starts import Starts, build_starts, check_init
 
 __all__ = ["fit_em", "EMResult", "ConvergenceWarning"]
@@ -49,19 +51,27 @@ class EMResult(NamedTuple):
     Attributes
     ----------
     params : SMMParams
-        The estimate (NumPy float64, original coordinates).
+        The estimate (NumPy float64, original coordinates): the maximum
+        likelihood estimate, or with a prior the posterior mode (MAP) on the
+        simplex.
     log_likelihood : float
         ``sum_u n_u log pi_u`` at ``params`` (no multinomial coefficient).
     trace : ndarray of shape (n_iter + 1,)
-        Log-likelihood after each iteration, starting with the value at the
-        start (for multi-start inits, the winning start's short run followed
-        by its continuation).  With ``acceleration="squarem"`` one iteration
-        is one SQUAREM cycle.
+        The objective after each iteration (the log-likelihood, or with a
+        prior the log posterior), starting with the value at the start (for
+        multi-start inits, the winning start's short run followed by its
+        continuation).  With ``acceleration="squarem"`` one iteration is one
+        SQUAREM cycle.
     n_iter : int
         Iterations run (including the short run of the winning start).
     converged : bool
     stop_reason : str
-        ``"tol"`` or ``"max_iter"``.
+        ``"tol"`` (the stopping rule held), ``"max_iter"``, or ``"no_maximum"``:
+        a maximum likelihood fit in which a class's atom ran off and the
+        likelihood still does not fall along it (:mod:`smm_ppl.em.runaway`),
+        so the maximum is at infinity; ``converged`` is then ``False`` and a
+        :class:`ConvergenceWarning` names the class, its norm, the items it
+        concentrates on and the remedy (``prior=``).
     init : str
         The start that won: ``"mom"``, ``"tensor"``, ``"subspace[i]"``,
         ``"random[i]"``, ``"user"`` or ``"user[i]"``.
@@ -77,7 +87,8 @@ class EMResult(NamedTuple):
         ``log_likelihood_short`` (when the start stopped in the selection;
         NaN with a single start), ``iterations`` (run in the selection),
         ``outcome`` (won, or why it was dropped) and ``error`` (why a start
-        could not be computed or does not apply, else ``None``).
+        could not be computed or does not apply, else ``None``).  For a MAP
+        fit the two values are the log posterior (the objective compared).
     collapsed : tuple of int
         Classes whose weight fell below ``WEIGHT_FLOOR`` (atoms frozen).
     m_step, acceleration : str
@@ -89,6 +100,17 @@ class EMResult(NamedTuple):
         diffuse classes) hold at the estimate: effective items per class and
         the Gaussianity check of the design (``None`` for layouts without
         counts over one set of items).
+    prior : Prior or None
+        The prior of a MAP fit; ``None`` for maximum likelihood.
+    objective : {"log_likelihood", "log_posterior"}
+        What the fit maximised.
+    log_posterior : float or None
+        ``log_likelihood + prior.log_density(params)`` (the normalised prior
+        density, the likelihood without its multinomial coefficient) for a MAP
+        fit, else ``None``.  The trace ends at it.
+    data : Prepared or None
+        The validated data the fit ran on (what :func:`smm_ppl.laplace` and
+        the standard errors use).
     """
 
     params: SMMParams
@@ -107,6 +129,15 @@ class EMResult(NamedTuple):
     acceleration: str
     selection: str = ""
     assumptions: Any = None
+    prior: Prior | None = None
+    objective: str = "log_likelihood"
+    log_posterior: float | None = None
+    data: Any = None
+
+    @property
+    def is_map(self) -> bool:
+        """Whether this is a posterior mode (a fit with a prior) rather than a maximum likelihood estimate."""
+        return self.prior is not None
 
 
 def _check_acceleration(value: Any, name: str) -> str:
@@ -154,6 +185,7 @@ PARAMETER_CONSTRAINTS = {
     "progress_bar": Constraint(check_progress_bar, "None or a bool"),
     "dtype": Constraint(_check_dtype, "'float64' or 'float32'"),
     "devices": Constraint(lambda v, n: row_mesh(v), "None, an int, a sequence of jax devices or a Mesh"),
+    "prior": Constraint(lambda v, n: check_prior(v, n, for_mode=True), "None or an smm_ppl.Prior with a0 >= 1"),
 }
 
 
@@ -175,8 +207,9 @@ def fit_em(
     progress_bar: bool | None = None,
     devices: Any = None,
     dtype: str = "float64",
+    prior: Prior | None = None,
 ) -> EMResult:
-    """Fit a softmax mixture by EM (SPEC section 4).
+    """Fit a softmax mixture by EM: the maximum likelihood estimate, or with ``prior`` the posterior mode.
 
     Parameters
     ----------
@@ -241,6 +274,14 @@ def fit_em(
         when its parameters only move in their last digits.  It costs
         accuracy: see the README's section on large problems for measured
         figures.
+    prior : Prior, optional
+        ``None``: maximum likelihood.  A :class:`smm_ppl.Prior`: the posterior
+        mode (MAP) under the NumPyro model's prior, by MAP-EM (the E-step is
+        unchanged, the M-step adds the log prior; monotone in the log
+        posterior, and every start, the selection and the trace compare the
+        log posterior).  On real designs the likelihood may have no maximum
+        (a class runs off towards a face of the items' convex hull); the
+        posterior always has one.  Needs ``weights_concentration >= 1``.
 
     Returns
     -------
@@ -249,7 +290,8 @@ def fit_em(
     Warns
     -----
     ConvergenceWarning
-        ``tol > 0`` and ``max_iter`` was reached first.
+        ``tol > 0`` and ``max_iter`` was reached first, or the likelihood has
+        no maximum (``stop_reason="no_maximum"``).
     UserWarning
         A class collapsed, or a start failed under ``"auto"`` (also in ``starts``).
     """
@@ -267,6 +309,7 @@ def fit_em(
             progress_bar=progress_bar,
             devices=devices,
             dtype=dtype,
+            prior=prior,
         ),
     )
     prepared = prepare(features, counts, opts["devices"], opts["dtype"])
@@ -287,7 +330,8 @@ def fit_em(
         n_random = FEW_STARTS  # random starts in a subspace the moments estimate poorly: spend less on them
     layout = prepared.layout
     algorithm = em_algorithm(opts["m_step"], opts["acceleration"])
-    _prefetch(prepared, K, opts, algorithm)
+    penalty = None if opts["prior"] is None else opts["prior"].penalty(prepared.whitening, prepared.total_weight)
+    _prefetch(prepared, K, opts, algorithm, penalty)
     say(f"{layout.n_rows} rows, L = {layout.n_features}, K = {K}: building the starts (init={init!r})")
     starts = build_starts(init, prepared, K, key, n_random)
     _warn_starts(starts, init)
@@ -302,6 +346,7 @@ def fit_em(
         algorithm=algorithm,
         progress=say,
         n_obs=prepared.total_weight,
+        penalty=penalty,
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:
@@ -311,11 +356,11 @@ def fit_em(
     return result
 
 
-def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm) -> None:
+def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm, penalty) -> None:
     """Compile what the fit will run after its starts (EM, then the standard errors and the moment checks)
     in the background while the starts are built (see :mod:`smm_ppl.programs` for what that saves)."""
     prefetch_em(prepared.em_layout, K, max_iter=opts["max_iter"], tol=opts["tol"], step_size=opts["step_size"],
-                algorithm=algorithm)  # fmt: skip
+                algorithm=algorithm, penalty=penalty)  # fmt: skip
     if opts["compute_standard_errors"]:
         prefetch_information(prepared, K)
     if getattr(prepared.white, "supports_moments", False) and not prepared.process_local:
@@ -353,21 +398,29 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             UserWarning,
             stacklevel=3,
         )
-    if not outcome.converged and opts["tol"] > 0:
+    prior = opts["prior"]
+    # Without a prior, a class that ran off means there is no maximum: say so, whether EM stopped at max_iter
+    # or where the gains fell below the tolerance.
+    runaways = [] if prior is not None or prepared.process_local else runaway_classes(prepared, weights, outcome.atoms)
+    stop_reason = "no_maximum" if runaways else ("tol" if outcome.converged else "max_iter")
+    if runaways:
+        warnings.warn(runaway_message(runaways), ConvergenceWarning, stacklevel=3)
+    elif not outcome.converged and opts["tol"] > 0:
         hint = "" if opts["acceleration"] == "lbfgs" else ", or use acceleration='lbfgs'"
         warnings.warn(
             f"EM did not converge in max_iter={opts['max_iter']} iterations (tol={opts['tol']:g}); raise max_iter "
-            f"or loosen tol{hint}. (Slow convergence can also mean too many components: a flat likelihood.)"
-            + _divergence_note(weights, outcome.atoms),
+            f"or loosen tol{hint}. (Slow convergence can also mean too many components: a flat likelihood.)",
             ConvergenceWarning,
             stacklevel=3,
         )
     S = len(starts.names)
+    # A MAP fit's values are the log posterior per observation up to the prior's normalising constant.
+    shift = 0.0 if prior is None else prior.log_normaliser(*outcome.atoms.shape)
     rows = [
         {
             "name": starts.names[i],
-            "log_likelihood_start": float(outcome.ll_start[i] * N),
-            "log_likelihood_short": float(outcome.ll_short[i] * N),
+            "log_likelihood_start": float(outcome.ll_start[i] * N + shift),
+            "log_likelihood_short": float(outcome.ll_short[i] * N + shift),
             "iterations": int(outcome.iterations[i]),
             "outcome": outcome.outcomes[i],
             "error": None,
@@ -385,11 +438,20 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         for f in starts.failed
     ]
     se = None
-    if opts["compute_standard_errors"]:
-        se = whitened_standard_errors(prepared, weights, outcome.atoms)
+    if opts["compute_standard_errors"] and runaways:  # no maximum, no curvature to speak of: said above
+        se = SMMParams(np.full(weights.shape, np.nan), np.full(outcome.atoms.shape, np.nan))
+    elif opts["compute_standard_errors"]:
+        se = whitened_standard_errors(prepared, weights, outcome.atoms, prior=prior)
     trace = outcome.trace * N
+    atoms = prepared.whitening.to_original(outcome.atoms)
     log_likelihood = float(trace[-1])
-    if prepared.em_layout.features.dtype != np.float64:
+    log_posterior = None
+    if prior is not None:
+        # The trace holds the log posterior per observation up to the prior's normalising constant.
+        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
+        log_posterior = log_likelihood + prior.log_density(weights, atoms)
+        trace = trace + shift
+    elif prepared.em_layout.features.dtype != np.float64:
         # The trace is in the fit's precision; the reported value is exact to float64 at the estimate.
         log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
     best = outcome.best
@@ -397,12 +459,12 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
     assumptions = None if prepared.process_local else check_moment_assumptions(prepared, weights, outcome.atoms)
     _warn_assumptions(assumptions, starts.names[best], opts["init"])
     return EMResult(
-        params=SMMParams(weights, prepared.whitening.to_original(outcome.atoms)),
+        params=SMMParams(weights, atoms),
         log_likelihood=log_likelihood,
         trace=trace,
         n_iter=int(outcome.n_iter),
-        converged=outcome.converged,
-        stop_reason="tol" if outcome.converged else "max_iter",
+        converged=outcome.converged and not runaways,
+        stop_reason=stop_reason,
         init=starts.names[best],
         init_params=SMMParams(starts.params.weights[best].copy(), starts.params.atoms[best].copy()),
         standard_errors=se,
@@ -413,24 +475,10 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         acceleration=opts["acceleration"],
         selection=outcome.selection.replace(f"start {best} ", f"{starts.names[best]} ", 1),
         assumptions=assumptions,
-    )
-
-
-#: A whitened atom this long puts almost all of its class on the few items furthest along it.
-LONG_ATOM = 15.0
-
-
-def _divergence_note(weights: np.ndarray, atoms_white: np.ndarray) -> str:
-    """Name the classes whose atoms ran off: there the likelihood may have no maximum at finite parameters."""
-    norms = np.linalg.norm(atoms_white, axis=1)
-    long = np.flatnonzero((weights >= WEIGHT_FLOOR) & (norms > LONG_ATOM))
-    if not long.size:
-        return ""
-    return (
-        f" Class(es) {long.tolist()} have whitened atoms of length {', '.join(f'{norms[k]:.0f}' for k in long)}: "
-        "such a class can keep raising the likelihood by moving the last of its mass off items without counts "
-        "that the features separate, so the likelihood may have no maximum at finite parameters. Its estimate "
-        "along that direction is not meaningful; the NumPyro model's prior on the atoms (atoms_scale) regularises it."
+        prior=prior,
+        objective="log_likelihood" if prior is None else "log_posterior",
+        log_posterior=log_posterior,
+        data=prepared,
     )
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from ..layouts import Layout
-from ..programs import on_device, stored_jit
+from ..programs import jit_program, on_device
 from .kernel import em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
@@ -61,17 +61,18 @@ _MIN_ITER_BUCKET = 1 << (DEFAULT_MAX_ITER - 1).bit_length()
 class EMAlgorithm(NamedTuple):
     """An EM variant as a pair of pure functions (BlackJAX style).
 
-    ``init(layout, weights, atoms) -> state`` and ``step(layout, state,
-    step_size) -> (state, info)``; every state has ``weights``, ``atoms`` and
-    ``ll``.
+    ``init(layout, weights, atoms, penalty) -> state`` and ``step(layout,
+    state, step_size, penalty) -> (state, info)``; every state has
+    ``weights``, ``atoms``, ``ll`` and ``objective`` (the log-likelihood, plus
+    the log prior of ``penalty``, a :class:`~smm_ppl.prior.Penalty` or ``None``).
     """
 
     init: Callable
     step: Callable
 
 
-def _plain_init(layout, weights, atoms):
-    return em_init(layout, weights, atoms)
+def _plain_init(layout, weights, atoms, penalty=None):
+    return em_init(layout, weights, atoms, penalty)
 
 
 @cache
@@ -114,9 +115,9 @@ def _converged(old, new, prev_dll, tol):
     ``max_iter`` iterations.  It also stops when a step moves the parameters
     by a few rounding units only (:data:`STUCK_ULPS`, float32 fits).
     """
-    dll = jnp.abs(new.ll - old.ll)
+    dll = jnp.abs(new.objective - old.objective)
     rate = jnp.clip(jnp.where(prev_dll > 0, dll / jnp.where(prev_dll > 0, prev_dll, 1.0), 0.0), 0.0, 0.99)
-    rel_ll = dll / (1.0 - rate) / jnp.maximum(jnp.abs(old.ll), 1e-300)
+    rel_ll = dll / (1.0 - rate) / jnp.maximum(jnp.abs(old.objective), 1e-300)
     d_par = jnp.maximum(jnp.max(jnp.abs(new.weights - old.weights)), jnp.max(jnp.abs(new.atoms - old.atoms)))
     size = jnp.maximum(1.0, jnp.max(jnp.abs(old.atoms)))
     rel_par = d_par / (1.0 - jnp.sqrt(rate)) / size
@@ -124,7 +125,7 @@ def _converged(old, new, prev_dll, tol):
     # which the projection reads as slow progress: a step of a few rounding units that changes
     # the log-likelihood by no more than the safeguard's slack is the end.
     dtype = old.atoms.dtype
-    stuck = (d_par <= STUCK_ULPS * jnp.finfo(dtype).eps * size) & (dll <= slack(dtype) * jnp.abs(old.ll))
+    stuck = (d_par <= STUCK_ULPS * jnp.finfo(dtype).eps * size) & (dll <= slack(dtype) * jnp.abs(old.objective))
     return ((rel_ll < tol) & (rel_par < jnp.sqrt(tol))) | (stuck & (tol > 0)), dll
 
 
@@ -149,7 +150,7 @@ class _Schedule(NamedTuple):
 
 
 def _run_schedule(
-    layout, weights0, atoms0, n_starts, n_short, tol, max_long, step_size, *, short_buffer, buffer, algorithm
+    layout, weights0, atoms0, n_starts, n_short, tol, max_long, step_size, penalty, *, short_buffer, buffer, algorithm
 ):
     """Short runs of ``n_short`` iterations of starts ``0 .. n_starts - 1`` (when ``n_starts > 1``),
     then the best continued for at most ``max_long`` iterations under the stopping rule.
@@ -160,23 +161,23 @@ def _run_schedule(
     """
     S = weights0.shape[0]
     n_first = jnp.where(n_starts > 1, n_starts, 0)
-    state0 = algorithm.init(layout, weights0[0], atoms0[0])
-    dtype = state0.ll.dtype  # float64 also for float32 parameters (see layouts.accumulator)
+    state0 = algorithm.init(layout, weights0[0], atoms0[0], penalty)
+    dtype = state0.objective.dtype  # float64 also for float32 parameters (see layouts.accumulator)
     nan = jnp.asarray(jnp.nan, dtype)
     fresh_short = jnp.full((short_buffer + 1,), nan)
     init = _Schedule(
         state=state0,
         start=jnp.asarray(0),
         t=jnp.asarray(0),
-        ll_start=jnp.full((S,), nan).at[0].set(state0.ll),
+        ll_start=jnp.full((S,), nan).at[0].set(state0.objective),
         ll_short=jnp.full((S,), nan),
-        trace_short=fresh_short.at[0].set(state0.ll),
+        trace_short=fresh_short.at[0].set(state0.objective),
         best=jnp.asarray(0),
         best_ll=jnp.asarray(-jnp.inf, dtype),
         best_trace=fresh_short,
         best_weights=weights0[0],
         best_atoms=atoms0[0],
-        trace=jnp.full((buffer + 1,), nan).at[0].set(state0.ll),
+        trace=jnp.full((buffer + 1,), nan).at[0].set(state0.objective),
         done=jnp.asarray(False),
         prev_dll=jnp.asarray(0.0, dtype),
         end_weights=weights0,
@@ -189,39 +190,39 @@ def _run_schedule(
 
     def body(c):
         short = c.start < n_first
-        new, _ = algorithm.step(layout, c.state, step_size)
+        new, _ = algorithm.step(layout, c.state, step_size, penalty)
         t = c.t + 1
         # The short phase: record, and at its end compare with the best so far
         # (argmax over finite values, the first on ties).
-        trace_short = jnp.where(short, c.trace_short.at[t].set(new.ll), c.trace_short)
+        trace_short = jnp.where(short, c.trace_short.at[t].set(new.objective), c.trace_short)
         trace_short_end = trace_short
         end = short & (t >= n_short)
-        ll_end = jnp.where(jnp.isfinite(new.ll), new.ll, -jnp.inf)
+        ll_end = jnp.where(jnp.isfinite(new.objective), new.objective, -jnp.inf)
         better = end & ((ll_end > c.best_ll) | (c.start == 0))
         best = jnp.where(better, c.start, c.best)
         best_ll = jnp.where(better, ll_end, c.best_ll)
         best_trace = jnp.where(better, trace_short, c.best_trace)
         best_weights = jnp.where(better, new.weights, c.best_weights)
         best_atoms = jnp.where(better, new.atoms, c.best_atoms)
-        ll_short = jnp.where(end, c.ll_short.at[c.start].set(new.ll), c.ll_short)
+        ll_short = jnp.where(end, c.ll_short.at[c.start].set(new.objective), c.ll_short)
         start = c.start + end.astype(c.start.dtype)
         # The long phase: the stopping rule.
         stop, dll = _converged(c.state, new, c.prev_dll, tol)
         done = ~short & stop
-        trace = jnp.where(short, c.trace, c.trace.at[t].set(new.ll))
+        trace = jnp.where(short, c.trace, c.trace.at[t].set(new.objective))
 
         def load(_):
             following = start < n_first
             j = jnp.minimum(start, S - 1)
             w = jnp.where(following, weights0[j], best_weights)
             a = jnp.where(following, atoms0[j], best_atoms)
-            return algorithm.init(layout, w, a)
+            return algorithm.init(layout, w, a, penalty)
 
         state = lax.cond(end, load, lambda _: new, None)
         loaded_start = end & (start < n_first)
-        ll_start = jnp.where(loaded_start, c.ll_start.at[jnp.minimum(start, S - 1)].set(state.ll), c.ll_start)
-        trace = jnp.where(end & ~loaded_start, trace.at[0].set(state.ll), trace)
-        trace_short = jnp.where(end, fresh_short.at[0].set(state.ll), trace_short)
+        ll_start = jnp.where(loaded_start, c.ll_start.at[jnp.minimum(start, S - 1)].set(state.objective), c.ll_start)
+        trace = jnp.where(end & ~loaded_start, trace.at[0].set(state.objective), trace)
+        trace_short = jnp.where(end, fresh_short.at[0].set(state.objective), trace_short)
         return _Schedule(
             state=state,
             start=start,
@@ -245,7 +246,7 @@ def _run_schedule(
     return lax.while_loop(cond, body, init)
 
 
-_run_schedule_jit = stored_jit(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
+_run_schedule_jit = jit_program(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
 
 
 def _padded_starts(weights0, atoms0, dtype=np.float64):
@@ -267,27 +268,38 @@ class RunOut(NamedTuple):
     converged: jax.Array
 
 
-def _schedule_args(layout, weights, atoms, n_starts, n_short, tol, max_long, step_size, buffer, algorithm):
+def _schedule_args(layout, weights, atoms, n_starts, n_short, tol, max_long, step_size, buffer, algorithm, penalty):
     """The arguments of one call of the EM program: every call builds them here, so that the argument
     types (Python scalars for the traced counts) match what :func:`prefetch` compiled."""
     w, a = _padded_starts(weights, atoms, layout.features.dtype)
-    args = (layout, w, a, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size))
+    if penalty is not None:
+        penalty = type(penalty)(*(on_device(np.asarray(x, dtype=layout.features.dtype)) for x in penalty))
+    args = (layout, w, a, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size), penalty)
     return args, dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
 
 
 def prefetch(
-    layout: Layout, n_components: int, *, max_iter: int, tol: float, step_size: float, algorithm: EMAlgorithm
+    layout: Layout,
+    n_components: int,
+    *,
+    max_iter: int,
+    tol: float,
+    step_size: float,
+    algorithm: EMAlgorithm,
+    penalty: Any = None,
 ) -> None:
     """Compile the EM program of :func:`run_starts` (and :func:`run`) for this layout in the background."""
     K, L = int(n_components), layout.n_features
     args, statics = _schedule_args(
         layout, np.full((1, K), 1.0 / K), np.zeros((1, K, L)), 1, 1, tol, 0, step_size,
-        iterations_bucket(max_iter), algorithm,
+        iterations_bucket(max_iter), algorithm, penalty,
     )  # fmt: skip
     _run_schedule_jit.prefetch(*args, **statics)
 
 
-def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm: EMAlgorithm, buffer=None) -> RunOut:
+def run(
+    layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm: EMAlgorithm, buffer=None, penalty=None
+) -> RunOut:
     """One start iterated under the stopping rule (the program :func:`run_starts` compiles).
 
     ``max_iter`` and ``tol`` do not recompile; ``buffer`` (default
@@ -296,7 +308,7 @@ def run(layout: Layout, weights0, atoms0, tol, max_iter, step_size, *, algorithm
     buffer = iterations_bucket(max_iter) if buffer is None else int(buffer)
     args, statics = _schedule_args(
         layout, np.asarray(weights0)[None], np.asarray(atoms0)[None], 1, 1, tol, min(int(max_iter), buffer),
-        step_size, buffer, algorithm,
+        step_size, buffer, algorithm, penalty,
     )  # fmt: skip
     out = _run_schedule_jit(*args, **statics)
     n = int(out.t)
@@ -386,6 +398,7 @@ def run_starts(
     algorithm: EMAlgorithm,
     progress: Callable[[str], None] | None = None,
     n_obs: float = 1.0,
+    penalty: Any = None,
 ) -> StartsOutcome:
     """Choose among the starts by successive halving, then continue the winner to convergence.
 
@@ -396,6 +409,9 @@ def run_starts(
     are calls of the one compiled program.  ``progress``, if given, receives
     lines saying what runs (and whether the program compiles first);
     ``n_obs`` scales the log-likelihoods in those lines and in the reasons.
+    With ``penalty`` (a :class:`~smm_ppl.prior.Penalty`, a MAP fit) every
+    value compared, recorded and reported is the log posterior per
+    observation, up to the prior's normalising constant.
     """
     S = int(np.shape(weights0)[0])
     buffer = iterations_bucket(max_iter)
@@ -405,7 +421,7 @@ def run_starts(
 
     def call(idx, n_short, max_long):
         args, statics = _schedule_args(
-            layout, weights[idx], atoms[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm
+            layout, weights[idx], atoms[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm, penalty
         )
         if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
             say("compiling EM for this shape bucket first (seconds, once per process)")
@@ -452,7 +468,7 @@ def run_starts(
         runner_up = np.nanmax(np.where(np.arange(S) == best, -np.inf, ll_last))
         outcomes[best] = f"won after {rnd} round(s) ({iterations[best]} iterations)"
         selection = (
-            f"start {best} won the successive halving after {rnd} round(s): log-likelihood "
+            f"start {best} won the successive halving after {rnd} round(s): {'log posterior' if penalty is not None else 'log-likelihood'} "
             f"{ll_last[best] * n_obs:,.2f}, the best other start {runner_up * n_obs:,.2f} when it stopped"
         )
     else:

@@ -21,6 +21,13 @@ lower the likelihood in exact arithmetic); if even that fails by round-off,
 the iteration keeps the parameters.  The trace is therefore monotone up to a
 relative slack of ``1e-12``.
 
+Prior (MAP-EM).  With a :class:`~smm_ppl.prior.Penalty` the objective is
+the log posterior per observation, ``ll + log p(weights, atoms) / N``
+(Dempster, Laird and Rubin 1977, section 4.5): the E-step is unchanged, the
+weights take the Dirichlet mode ``(N_k + a0 - 1) / (N + K (a0 - 1))``, and
+each class's step solves with the prior's curvature added (``docs/math.md``).
+Every acceptance test, trace and selection then compares the log posterior.
+
 Collapsed classes.  A class whose weight falls below
 :data:`~smm_ppl.params.WEIGHT_FLOOR` has its atom frozen (its M-step would
 divide by the weight); the weight keeps following the closed-form update.
@@ -36,8 +43,9 @@ from jax import lax
 
 from ..layouts import Layout
 from ..params import WEIGHT_FLOOR
+from ..prior import Penalty, penalty_log_density
 
-__all__ = ["EMState", "EMInfo", "em_init", "em_update", "M_STEPS", "accept"]
+__all__ = ["EMState", "EMInfo", "em_init", "em_update", "state_at", "M_STEPS", "accept"]
 
 M_STEPS = ("gradient", "newton")
 
@@ -56,17 +64,26 @@ class EMState(NamedTuple):
     Besides the parameters it carries the logits ``atoms @ features_t`` (K, R)
     and the layout's statistics at them (normalisers, ``log_pi``, the mean
     log-likelihood per observation ``ll``): the safeguard computes them at the
-    new point and the next M-step reuses them.
+    new point and the next M-step reuses them.  ``log_prior`` is the log prior
+    per observation (0 for maximum likelihood); ``objective``, what EM
+    maximises, is their sum.
     """
 
     weights: jax.Array  # (K,)
     atoms: jax.Array  # (K, L) = beta
     logits: jax.Array  # (K, R)
     stats: Any  # the layout's Statistics
+    log_prior: jax.Array  # ()
 
     @property
     def ll(self) -> jax.Array:
+        """Mean log-likelihood per observation."""
         return self.stats.ll
+
+    @property
+    def objective(self) -> jax.Array:
+        """What EM maximises, per observation: the log-likelihood, plus the log prior for a MAP fit."""
+        return self.stats.ll + self.log_prior
 
 
 class EMInfo(NamedTuple):
@@ -81,10 +98,16 @@ def inner_property(name: str) -> property:
     return property(lambda self: getattr(self.inner, name), doc=f"``inner.{name}``")
 
 
-def em_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> EMState:
+def em_init(layout: Layout, weights: jax.Array, atoms: jax.Array, penalty: Penalty | None = None) -> EMState:
     """The :class:`EMState` at ``(weights, atoms)`` (whitened coordinates)."""
     logits = atoms @ layout.features_t
-    return EMState(weights, atoms, logits, layout.statistics(weights, logits))
+    return state_at(layout, weights, atoms, logits, penalty)
+
+
+def state_at(layout: Layout, weights, atoms, logits, penalty: Penalty | None) -> EMState:
+    """The :class:`EMState` at ``(weights, atoms)`` whose logits are already computed."""
+    stats = layout.statistics(weights, logits)
+    return EMState(weights, atoms, logits, stats, penalty_log_density(penalty, weights, atoms).astype(stats.ll.dtype))
 
 
 def slack(dtype) -> float:
@@ -98,14 +121,42 @@ def accept(ll: jax.Array, ll_ref: jax.Array, dtype) -> jax.Array:
     return jnp.isfinite(ll) & (ll >= ll_ref - slack(dtype) * jnp.abs(ll_ref))
 
 
-def _alive_weights(alpha_raw):
+def _alive_weights(alpha_raw, penalty: Penalty | None = None):
+    """The new weights (the Dirichlet mode under a prior) and which classes are alive.
+
+    ``alpha_raw`` sums to 1 (``N_k / N``); the mode ``(N_k + a0 - 1) / (N + K (a0 - 1))`` is
+    ``(alpha_raw_k + e) / (1 + K e)`` with ``e = (a0 - 1) / N >= 0``.
+    """
+    if penalty is not None:
+        e = penalty.weights_exponent.astype(alpha_raw.dtype)
+        alpha_raw = alpha_raw + e
     alpha = alpha_raw / jnp.sum(alpha_raw)  # remove round-off drift off the simplex
     return alpha, alpha > WEIGHT_FLOOR
 
 
-def _newton_direction(layout, state):
+def _with_prior(direction, atoms, alpha_raw, penalty: Penalty | None):
+    """The gradient M-step under the prior: ``(I + P / a_k)^{-1} (d_k - P beta_k / a_k)`` per class.
+
+    ``d_k`` is the likelihood's step (its gradient over ``a_k = alpha_raw_k``, where
+    the class's curvature is about ``-a_k I``); the prior adds ``-P beta_k`` to the
+    gradient and ``-P`` to the curvature, solved exactly through ``P``'s eigenvectors.
+    """
+    if penalty is None:
+        return direction
+    a = jnp.maximum(alpha_raw, WEIGHT_FLOOR)[:, None]
+    V, lam = penalty.eigenvectors.astype(atoms.dtype), penalty.eigenvalues.astype(atoms.dtype)
+    rhs = direction - (atoms @ penalty.precision.astype(atoms.dtype)) / a
+    return ((rhs @ V) * (a / (a + lam))) @ V.T
+
+
+def _newton_direction(layout, state, penalty: Penalty | None = None):
     alpha_raw, grad, hess = layout.newton_system(state.weights, state.logits, state.stats)
     L = hess.shape[-1]
+    if penalty is not None:  # per unit of alpha_raw, as the layout's system: the prior's gradient and curvature
+        a = jnp.maximum(alpha_raw, WEIGHT_FLOOR)
+        precision = penalty.precision.astype(hess.dtype)
+        grad = grad - (state.atoms @ precision) / a[:, None]
+        hess = hess + precision[None] / a[:, None, None]
     scale = jnp.trace(hess, axis1=1, axis2=2) / L
     hess = hess + (1e-8 * scale + 1e-12)[:, None, None] * jnp.eye(L, dtype=hess.dtype)
     direction = jnp.linalg.solve(hess, grad[..., None])[..., 0]
@@ -114,27 +165,28 @@ def _newton_direction(layout, state):
 
 
 def em_update(
-    layout: Layout, state: EMState, step_size: Any = 1.0, *, m_step: str = "gradient"
+    layout: Layout, state: EMState, step_size: Any = 1.0, penalty: Penalty | None = None, *, m_step: str = "gradient"
 ) -> tuple[EMState, EMInfo]:
     """One safeguarded EM iteration (pure, jittable, vmappable).
 
     E-step from the carried statistics; the weights take their closed form
-    ``alpha_k = sum_u w_u gamma_uk``; the atoms take one gradient step
-    ``beta_k + step_size * residual_k @ features`` or one Newton step, then
-    backtrack on the observed log-likelihood (module docstring).
+    ``alpha_k = sum_u w_u gamma_uk`` (the Dirichlet mode under a prior); the
+    atoms take one gradient step ``beta_k + step_size * residual_k @ features``
+    or one Newton step (with the prior's gradient and curvature), then
+    backtrack on the objective (module docstring).
     """
     dtype = state.atoms.dtype
     if m_step == "newton":
-        alpha_raw, direction = _newton_direction(layout, state)
+        alpha_raw, direction = _newton_direction(layout, state, penalty)
     else:
         alpha_raw, residual = layout.weights_and_residual(state.weights, state.logits, state.stats)
-        direction = residual @ layout.features  # the pass X.T @ R
-    alpha, alive = _alive_weights(alpha_raw)
+        direction = _with_prior(residual @ layout.features, state.atoms, alpha_raw, penalty)  # the pass X.T @ R
+    alpha, alive = _alive_weights(alpha_raw, penalty)
     direction = jnp.where(alive[:, None], direction, 0.0)
     atoms_full = state.atoms + step_size * direction
     logits_full = atoms_full @ layout.features_t  # the pass X @ B (reused by the next E-step)
-    stats_full = layout.statistics(alpha, logits_full)
-    ok = accept(stats_full.ll, state.ll, dtype)
+    full = state_at(layout, alpha, atoms_full, logits_full, penalty)
+    ok = accept(full.objective, state.objective, dtype)
 
     # Backtracking along the step: trial i (i = 1 .. MAX_HALVINGS) takes the
     # step length 2^-i, trial MAX_HALVINGS + 1 the weights-only update (0); the
@@ -156,11 +208,11 @@ def em_update(
         weights_t = jnp.where(i < stay, alpha, state.weights)
         atoms_t = jnp.where(i < stay, state.atoms + (frac_t * step_size) * direction, state.atoms)
         logits_t = atoms_t @ layout.features_t
-        stats_t = layout.statistics(weights_t, logits_t)
-        ok_t = accept(stats_t.ll, state.ll, dtype) | (i >= stay)
-        return i + 1, ok_t, frac_t, EMState(weights_t, atoms_t, logits_t, stats_t)
+        trial = state_at(layout, weights_t, atoms_t, logits_t, penalty)
+        ok_t = accept(trial.objective, state.objective, dtype) | (i >= stay)
+        return i + 1, ok_t, frac_t, trial
 
-    init = (jnp.asarray(1), ok, jnp.asarray(1.0, dtype), EMState(alpha, atoms_full, logits_full, stats_full))
+    init = (jnp.asarray(1), ok, jnp.asarray(1.0, dtype), full)
     trials, _, _, new = lax.while_loop(cond, body, init)
     info = EMInfo(halvings=trials - 1, kept=trials - 1 >= stay)
     return new, info

@@ -34,7 +34,8 @@ from jax import lax
 
 from ..layouts import Layout
 from ..params import WEIGHT_FLOOR
-from .kernel import EMState, accept, em_init, inner_property
+from ..prior import Penalty
+from .kernel import EMState, accept, em_init, inner_property, state_at
 
 __all__ = ["LBFGSState", "LBFGSInfo", "lbfgs_init", "lbfgs_update", "MEMORY"]
 
@@ -67,6 +68,7 @@ class LBFGSState(NamedTuple):
     weights = inner_property("weights")
     atoms = inner_property("atoms")
     ll = inner_property("ll")
+    objective = inner_property("objective")
 
 
 class LBFGSInfo(NamedTuple):
@@ -84,15 +86,20 @@ def _unflat(x, K, L):
     return jax.nn.softmax(x[:K]), x[K:].reshape(K, L)
 
 
-def _gradient(layout: Layout, inner: EMState) -> jax.Array:
-    """Gradient of ``ll`` (per observation) in ``(log alpha, beta)``.
+def _gradient(layout: Layout, inner: EMState, penalty: Penalty | None = None) -> jax.Array:
+    """Gradient of the objective (per observation) in ``(log alpha, beta)``.
 
     ``d ll / d beta_k = alpha_raw_k (R_k @ X)``, ``d ll / d eta_k = alpha_raw_k
-    - alpha_k``: one pass over the features (``R @ X``), as the EM step.
+    - alpha_k``: one pass over the features (``R @ X``), as the EM step.  The
+    prior adds ``-P beta_k`` and ``e (1 - K alpha_k)`` (:class:`~smm_ppl.prior.Penalty`).
     """
     alpha_raw, residual = layout.weights_and_residual(inner.weights, inner.logits, inner.stats)
     g_atoms = alpha_raw[:, None] * (residual @ layout.features)
     g_eta = alpha_raw - inner.weights
+    if penalty is not None:
+        K = inner.weights.shape[0]
+        g_atoms = g_atoms - inner.atoms @ penalty.precision.astype(g_atoms.dtype)
+        g_eta = g_eta + penalty.weights_exponent.astype(g_eta.dtype) * (1.0 - K * inner.weights)
     return jnp.concatenate([g_eta, g_atoms.ravel()])
 
 
@@ -102,9 +109,9 @@ def _preconditioner(weights, L):
     return jnp.concatenate([d, jnp.repeat(d, L)])
 
 
-def lbfgs_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> LBFGSState:
-    inner = em_init(layout, weights, atoms)
-    grad = _gradient(layout, inner)
+def lbfgs_init(layout: Layout, weights: jax.Array, atoms: jax.Array, penalty: Penalty | None = None) -> LBFGSState:
+    inner = em_init(layout, weights, atoms, penalty)
+    grad = _gradient(layout, inner, penalty)
     n = grad.shape[0]
     zeros = jnp.zeros((MEMORY, n), grad.dtype)
     return LBFGSState(inner, grad, zeros, zeros, jnp.zeros((MEMORY,), grad.dtype), jnp.asarray(0))
@@ -134,7 +141,9 @@ def _direction(state: LBFGSState, diag: jax.Array) -> jax.Array:
     return r
 
 
-def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tuple[LBFGSState, LBFGSInfo]:
+def lbfgs_update(
+    layout: Layout, state: LBFGSState, step_size: Any = 1.0, penalty: Penalty | None = None
+) -> tuple[LBFGSState, LBFGSInfo]:
     """One monotone quasi-Newton iteration (pure, jittable); ``step_size`` scales the first trial.
 
     One backtracking loop: :data:`MAX_HALVINGS` halvings along the
@@ -156,11 +165,12 @@ def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tup
 
     def trial(d, t):
         w, a = _unflat(x0 + t * d, K, L)
-        logits = a @ layout.features_t
-        return EMState(w, a, logits, layout.statistics(w, logits))
+        return state_at(layout, w, a, a @ layout.features_t, penalty)
 
     def ok(candidate, d, t):
-        return accept(candidate.ll, inner.ll, dtype) & (candidate.ll >= inner.ll + ARMIJO * t * jnp.dot(state.grad, d))
+        return accept(candidate.objective, inner.objective, dtype) & (
+            candidate.objective >= inner.objective + ARMIJO * t * jnp.dot(state.grad, d)
+        )
 
     last = 2 * MAX_HALVINGS + 1
 
@@ -182,7 +192,7 @@ def lbfgs_update(layout: Layout, state: LBFGSState, step_size: Any = 1.0) -> tup
         cond, body, (jnp.asarray(0), ok(first, direction, t0), t0, direction, first)
     )
     new_inner = jax.tree_util.tree_map(lambda a, b: jnp.where(good, a, b), candidate, inner)
-    grad = _gradient(layout, new_inner)
+    grad = _gradient(layout, new_inner, penalty)
     s = _flat(new_inner.weights, new_inner.atoms) - x0
     y = state.grad - grad  # of the negative log-likelihood: -(g_new - g_old)
     sy = jnp.dot(s, y)

@@ -2,7 +2,7 @@
 
 Step length S3 with Varadhan's adaptive maximum step, which lives in the
 state.  An extrapolated point is kept only if the map applied at it does not
-lower the log-likelihood below the start of the cycle; otherwise the cycle
+lower the objective (log-likelihood, or log posterior) below the start of the cycle; otherwise the cycle
 returns the plain double EM step, so the trace stays monotone.  One cycle is
 three EM maps and one extra E-step.
 """
@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ..layouts import Layout
+from ..prior import Penalty
 from .kernel import EMState, accept, em_init, em_update, inner_property
 
 __all__ = ["SquaremState", "SquaremInfo", "squarem_init", "squarem_update"]
@@ -30,6 +31,7 @@ class SquaremState(NamedTuple):
     weights = inner_property("weights")
     atoms = inner_property("atoms")
     ll = inner_property("ll")
+    objective = inner_property("objective")
 
 
 class SquaremInfo(NamedTuple):
@@ -39,8 +41,8 @@ class SquaremInfo(NamedTuple):
     extrapolated: jax.Array  # () bool: the extrapolated point was kept
 
 
-def squarem_init(layout: Layout, weights: jax.Array, atoms: jax.Array) -> SquaremState:
-    state = em_init(layout, weights, atoms)
+def squarem_init(layout: Layout, weights: jax.Array, atoms: jax.Array, penalty: Penalty | None = None) -> SquaremState:
+    state = em_init(layout, weights, atoms, penalty)
     return SquaremState(state, jnp.asarray(1.0, dtype=state.atoms.dtype))
 
 
@@ -50,7 +52,12 @@ def _to_vector(state: EMState) -> jax.Array:
 
 
 def squarem_update(
-    layout: Layout, state: SquaremState, step_size: Any = 1.0, *, m_step: str = "gradient"
+    layout: Layout,
+    state: SquaremState,
+    step_size: Any = 1.0,
+    penalty: Penalty | None = None,
+    *,
+    m_step: str = "gradient",
 ) -> tuple[SquaremState, SquaremInfo]:
     """One SQUAREM cycle around :func:`~smm_ppl.em.kernel.em_update`.
 
@@ -59,7 +66,7 @@ def squarem_update(
     """
     s0, step_max = state.inner, state.step_max
     K, L = s0.atoms.shape
-    f = partial(em_update, layout, step_size=step_size, m_step=m_step)
+    f = partial(em_update, layout, step_size=step_size, penalty=penalty, m_step=m_step)
     s1, _ = f(s0)
     s2, _ = f(s1)
     x0, x1, x2 = _to_vector(s0), _to_vector(s1), _to_vector(s2)
@@ -72,8 +79,12 @@ def squarem_update(
     x_ext = x0 + 2.0 * a * r + a * a * v
     weights = jax.nn.softmax(x_ext[:K])
     atoms = x_ext[K:].reshape(K, L)
-    s3, _ = f(em_init(layout, weights, atoms))
-    ok = accept(s3.ll, s0.ll, s3.atoms.dtype) & jnp.all(jnp.isfinite(s3.atoms)) & jnp.all(jnp.isfinite(s3.weights))
+    s3, _ = f(em_init(layout, weights, atoms, penalty))
+    ok = (
+        accept(s3.objective, s0.objective, s3.atoms.dtype)
+        & jnp.all(jnp.isfinite(s3.atoms))
+        & jnp.all(jnp.isfinite(s3.weights))
+    )
     new = jax.tree_util.tree_map(lambda a_, b_: jnp.where(ok, a_, b_), s3, s2)
     # Adaptive maximum step (mstep = 4): grow when the cap binds and the step
     # was kept, shrink back after a rejected extrapolation.

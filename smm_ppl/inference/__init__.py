@@ -6,6 +6,7 @@ One idea per module, re-exported here name by name:
 - :mod:`.idata` — the pointwise log-likelihood through the layout and the InferenceData.
 - :mod:`.nuts` — :func:`sample_nuts`.
 - :mod:`.svi` — :func:`fit_svi`.
+- :mod:`.laplace` — :func:`laplace`, the Gaussian at a MAP fit's mode.
 
 Both samplers run :func:`smm_ppl.models.mixture_model` on the data layout and
 hand plain arrays to :func:`smm_ppl.diagnostics.build_inference_data`.
@@ -17,6 +18,7 @@ from .idata import unit_log_likelihood_draws as unit_log_likelihood_draws
 from .init import chain_init_params as chain_init_params
 from .init import model_kwargs as model_kwargs
 from .init import resolve_init as resolve_init
+from .laplace import laplace as laplace
 from .nuts import CHAIN_METHODS as CHAIN_METHODS
 from .nuts import sample_nuts as sample_nuts
 from .svi import GUIDES as GUIDES
@@ -26,6 +28,7 @@ from .svi import fit_svi as fit_svi
 __all__ = [
     "sample_nuts",
     "fit_svi",
+    "laplace",
     "SVIResult",
     "resolve_init",
     "chain_init_params",

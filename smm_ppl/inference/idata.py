@@ -23,12 +23,12 @@ import numpy as np
 from ..diagnostics import build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
 from ..params import SMMParams
-from ..programs import batch_size, stored_jit
+from ..programs import batch_size, jit_program
 
 __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
 
 
-@stored_jit
+@jit_program
 def _log_pi_batch(layout, weights, atoms):
     return jax.vmap(layout.log_mixture_probs)(weights, atoms)
 

@@ -25,9 +25,18 @@ from .. import models
 from ..em import INIT_NAMES, fit_em
 from ..layouts import Layout
 from ..params import SMMParams, floor_weights
+from ..prior import DEFAULT_PRIOR, Prior, check_prior
 from ..validation import check_key, check_params
 
-__all__ = ["resolve_init", "chain_init_params", "model_kwargs", "site_values", "MIN_CHAIN_WEIGHT", "DEFAULT_INIT_NAME"]
+__all__ = [
+    "resolve_init",
+    "chain_init_params",
+    "model_kwargs",
+    "sampler_prior",
+    "site_values",
+    "MIN_CHAIN_WEIGHT",
+    "DEFAULT_INIT_NAME",
+]
 
 #: Weights this close to 0 have no finite stick-breaking coordinate: chains start above it.
 MIN_CHAIN_WEIGHT = 1e-8
@@ -40,7 +49,14 @@ def _is_em_result(obj: Any) -> bool:
     return hasattr(obj, "params") and isinstance(obj.params, tuple)
 
 
-def resolve_init(init: Any, layout: Layout, n_components: int, seed: Any = 0, *, num_chains: int | None = None):
+def sampler_prior(value: Any, name: str = "prior") -> Prior:
+    """The prior a sampler's model uses: ``value``, validated, or the default :class:`~smm_ppl.Prior`."""
+    return DEFAULT_PRIOR if value is None else check_prior(value, name)
+
+
+def resolve_init(
+    init: Any, layout: Layout, n_components: int, seed: Any = 0, *, num_chains: int | None = None, prior: Any = None
+):
     """Turn ``init`` into starting parameters.
 
     Parameters
@@ -50,14 +66,18 @@ def resolve_init(init: Any, layout: Layout, n_components: int, seed: Any = 0, *,
         ``.standard_errors``); an :class:`SMMParams` of shape ``(K,)``/``(K, L)``,
         or with a leading ``num_chains`` axis for one start per chain; a start
         name from :data:`smm_ppl.em.INIT_NAMES`, meaning the EM estimate from
-        that start (``fit_em(..., init=name)``); or ``None`` for NumPyro's
-        default initialisation (returns ``None``).
+        that start (``fit_em(..., init=name, prior=prior)``: the posterior mode
+        of the prior the sampler samples, or the maximum likelihood estimate
+        where that prior has no mode); or ``None`` for NumPyro's default
+        initialisation (returns ``None``).
     layout : Layout (or anything :func:`smm_ppl.as_layout` accepts with counts inside)
     n_components : int
     seed : int or jax key
         Used by EM's starts.
     num_chains : int, optional
         Required to accept per-chain starts.
+    prior : Prior, optional
+        The sampler's prior: a start name means its posterior mode.
 
     Returns
     -------
@@ -77,7 +97,9 @@ def resolve_init(init: Any, layout: Layout, n_components: int, seed: Any = 0, *,
             raise ValueError(
                 f"init must be one of {list(INIT_NAMES)}, an SMMParams, an EM result or None; got {init!r}."
             )
-        res = fit_em(layout, None, K, init=init, seed=check_key(seed))
+        # Chains start at the mode of the posterior they sample; a prior with no mode (a0 < 1) starts at the MLE.
+        has_mode = prior is not None and prior.weights_concentration >= 1.0
+        res = fit_em(layout, None, K, init=init, seed=check_key(seed), prior=prior if has_mode else None)
         params, se, name = res.params, res.standard_errors, init
     elif _is_em_result(init):
         params, se, name = init.params, getattr(init, "standard_errors", None), "em"
@@ -109,13 +131,13 @@ def resolve_init(init: Any, layout: Layout, n_components: int, seed: Any = 0, *,
     return SMMParams(w, a), se, name
 
 
-def model_kwargs(n_components: int, ordered: bool, weights_concentration: float, atoms_scale: float) -> dict:
+def model_kwargs(n_components: int, ordered: bool, prior: Prior) -> dict:
     """The keyword arguments of :func:`smm_ppl.models.mixture_model` for a sampler's settings."""
     return {
         "n_components": n_components,
         "ordered": ordered,
-        "weights_concentration": weights_concentration,
-        "atoms_scale": atoms_scale,
+        "weights_concentration": float(prior.weights_concentration),
+        "atoms_scale": float(prior.atoms_scale),
     }
 
 

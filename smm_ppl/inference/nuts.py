@@ -48,7 +48,8 @@ from jax import lax
 from .. import models
 from ..layouts import as_layout, bucketed, row_mesh
 from ..params import SMMParams
-from ..programs import register_program
+from ..prior import Prior
+from ..programs import jit_program
 from ..progress import Progress, check_progress_bar
 from ..validation import (
     Boolean,
@@ -64,7 +65,7 @@ from ..validation import (
     validate_params,
 )
 from .idata import inference_data, reference_from_draws
-from .init import chain_init_params, model_kwargs, resolve_init
+from .init import chain_init_params, model_kwargs, resolve_init, sampler_prior
 
 __all__ = [
     "sample_nuts",
@@ -106,7 +107,7 @@ def sample_stats(fields: tuple) -> dict:
     }
 
 
-def nuts_chains(potential, collect, settings: dict):
+def nuts_chains(potential, collect, settings: dict, name: str = "nuts"):
     """A NUTS program over chains for any potential: NumPyro's ``hmc`` kernels inside one ``lax.scan``.
 
     ``potential(data, z)`` is the potential energy at unconstrained ``z``,
@@ -114,7 +115,8 @@ def nuts_chains(potential, collect, settings: dict):
     scan (one copy of the NUTS step in the program), ``vmap``-ed, ``pmap``-ed
     or mapped over chains by ``settings["chain_method"]``.  Returns
     ``program(data, z0, inverse_mass, keys) -> (collected, fields)`` with a
-    leading chain axis (``inverse_mass``: the first mass matrix, or ``None``).
+    leading chain axis (``inverse_mass``: the first mass matrix, or ``None``),
+    a :class:`~smm_ppl.programs.Program` registered under ``name``.
     """
     from numpyro.infer.hmc import hmc
 
@@ -149,10 +151,14 @@ def nuts_chains(potential, collect, settings: dict):
         return jax.tree_util.tree_map(lambda x: x[num_warmup:], out)
 
     if o["chain_method"] == "parallel":
-        return jax.pmap(one_chain, in_axes=(None, 0, None, 0))
+        return jit_program(one_chain, name=name, transform=functools.partial(jax.pmap, in_axes=(None, 0, None, 0)))
     if o["chain_method"] == "sequential":
-        return jax.jit(lambda data, z0, m, keys: lax.map(lambda a: one_chain(data, a[0], m, a[1]), (z0, keys)))
-    return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, None, 0)))
+
+        def chains(data, z0, inverse_mass, keys):
+            return lax.map(lambda a: one_chain(data, a[0], inverse_mass, a[1]), (z0, keys))
+
+        return jit_program(chains, name=name)
+    return jit_program(jax.vmap(one_chain, in_axes=(None, 0, None, 0)), name=name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -171,8 +177,7 @@ def _sampler(kwargs: tuple, settings: tuple):
         sites = constrain_fn(model, (layout,), {}, z, return_deterministic=True)
         return {k: sites[k] for k in ("weights", "atoms")}
 
-    program = nuts_chains(lambda layout, z: potential_energy(model, (layout,), {}, z), collect, dict(settings))
-    return register_program("nuts", program)
+    return nuts_chains(lambda layout, z: potential_energy(model, (layout,), {}, z), collect, dict(settings), "nuts")
 
 
 def _default_init(kwargs: dict, layout, keys) -> dict:
@@ -202,8 +207,7 @@ SAMPLER_CONSTRAINTS = {
 NUTS_CONSTRAINTS = {
     **SAMPLER_CONSTRAINTS,
     "ordered": Boolean(),
-    "weights_concentration": Real(strict=True),
-    "atoms_scale": Real(strict=True),
+    "prior": Constraint(sampler_prior, "None or an smm_ppl.Prior"),
 }
 
 
@@ -221,8 +225,7 @@ def sample_nuts(
     relabel: bool = True,
     reference: SMMParams | None = None,
     ordered: bool = False,
-    weights_concentration: float = 1.0,
-    atoms_scale: float = 3.0,
+    prior: Prior | None = None,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     dense_mass: bool = False,
@@ -239,7 +242,8 @@ def sample_nuts(
     n_components : int
         Number of classes ``K``.
     init : EM result, SMMParams, str or None, default "auto"
-        The warm start (see :func:`resolve_init`): an EM result, an SMMParams
+        The warm start (see :func:`resolve_init`): an EM result (its MAP, or
+        its MLE, as fitted), an SMMParams
         (or one per chain with a leading ``num_chains`` axis), a start name of
         :data:`smm_ppl.em.INIT_NAMES` (the EM estimate from that start);
         ``None`` uses NumPyro's default initialisation (uniform in ``[-2, 2]``
@@ -258,8 +262,10 @@ def sample_nuts(
     ordered : bool, default False
         Use the ordered-first-coordinate model variant (see the module notes on
         when it distorts the posterior).
-    weights_concentration, atoms_scale : float
-        Prior hyper-parameters of the model.
+    prior : Prior, optional
+        The model's prior (default ``smm.Prior()``: ``Dirichlet(1)`` weights,
+        ``Normal(0, 3^2)`` atoms in the units of ``1 / features``).  A start
+        name as ``init`` means the posterior mode under this prior.
     target_accept_prob, max_tree_depth, dense_mass :
         NUTS settings.
     chain_method : {"parallel", "vectorized", "sequential"}, optional
@@ -292,8 +298,7 @@ def sample_nuts(
             relabel=relabel,
             ordered=ordered,
             dense_mass=dense_mass,
-            weights_concentration=weights_concentration,
-            atoms_scale=atoms_scale,
+            prior=prior,
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,
             progress_bar=progress_bar,
@@ -318,8 +323,8 @@ def sample_nuts(
     key = check_key(seed)
     key_init, key_jitter, key_mcmc = jax.random.split(key, 3)
 
-    starts, _, init_name = resolve_init(init, layout, K, key_init, num_chains=num_chains)
-    kwargs = model_kwargs(K, ordered, o["weights_concentration"], o["atoms_scale"])
+    starts, _, init_name = resolve_init(init, layout, K, key_init, num_chains=num_chains, prior=o["prior"])
+    kwargs = model_kwargs(K, ordered, o["prior"])
     model_args = (bucketed(layout, mesh),)
 
     keys = jax.random.split(key_mcmc, num_chains)
@@ -344,7 +349,7 @@ def sample_nuts(
     )
     run = _sampler(tuple(sorted(kwargs.items())), tuple(sorted(settings.items())))
     say = Progress(progress_bar, "sample_nuts")
-    first = run._cache_size() == 0 if hasattr(run, "_cache_size") else False
+    first = not run.is_compiled(model_args[0], init_params, None, keys)
     say(
         f"{num_chains} chain(s) x ({o['num_warmup']} warmup + {o['num_samples']}) draws, {chain_method}"
         + (": compiling the sampler for these settings (seconds to a minute), then sampling" if first else "")
@@ -367,6 +372,8 @@ def sample_nuts(
         "jitter": o["jitter"],
         "sampling_time": elapsed,
         "num_warmup": o["num_warmup"],
+        "weights_concentration": o["prior"].weights_concentration,
+        "atoms_scale": o["prior"].atoms_scale,
     }
     return inference_data(
         layout, weights, atoms, relabel=o["relabel"], reference=reference, sample_stats=stats, attrs=attrs

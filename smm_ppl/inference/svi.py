@@ -23,7 +23,8 @@ from .. import models
 from ..em.driver import iterations_bucket
 from ..layouts import as_layout, bucketed
 from ..params import SMMParams, align_params
-from ..programs import register_program
+from ..prior import Prior
+from ..programs import jit_program
 from ..progress import Progress, check_progress_bar
 from ..validation import (
     Boolean,
@@ -37,7 +38,7 @@ from ..validation import (
     validate_params,
 )
 from .idata import inference_data
-from .init import model_kwargs, resolve_init, site_values
+from .init import model_kwargs, resolve_init, sampler_prior, site_values
 from .nuts import _all_units
 
 __all__ = ["fit_svi", "SVIResult", "GUIDES", "SVI_CONSTRAINTS"]
@@ -61,8 +62,7 @@ SVI_CONSTRAINTS = {
     "guide": Options(GUIDES),
     "init_scale": Optional(Real(strict=True)),
     "ordered": Boolean(),
-    "weights_concentration": Real(strict=True),
-    "atoms_scale": Real(strict=True),
+    "prior": Constraint(sampler_prior, "None or an smm_ppl.Prior"),
 }
 
 
@@ -114,8 +114,7 @@ def fit_svi(
     seed: Any = 0,
     relabel: bool = True,
     ordered: bool = False,
-    weights_concentration: float = 1.0,
-    atoms_scale: float = 3.0,
+    prior: Prior | None = None,
     progress_bar: bool | None = None,
 ) -> SVIResult:
     """Variational inference with an autoguide started at the warm start.
@@ -147,7 +146,7 @@ def fit_svi(
         ``learning_rate`` per step in log space).
     num_particles : int, default 1
         Monte Carlo draws per ELBO gradient (more: smoother, slower steps).
-    seed, relabel, ordered, weights_concentration, atoms_scale, progress_bar :
+    seed, relabel, ordered, prior, progress_bar :
         As in :func:`sample_nuts`.
 
     Returns
@@ -173,8 +172,7 @@ def fit_svi(
             num_particles=num_particles,
             relabel=relabel,
             ordered=ordered,
-            weights_concentration=weights_concentration,
-            atoms_scale=atoms_scale,
+            prior=prior,
             progress_bar=progress_bar,
         ),
     )
@@ -185,10 +183,10 @@ def fit_svi(
         raise ValueError("fit_svi needs a warm start: init must be an EM result, an SMMParams or a start name.")
     key = check_key(seed)
     key_init, key_svi, key_draw = jax.random.split(key, 3)
-    starts, _, init_name = resolve_init(init, layout, K, key_init)
+    starts, _, init_name = resolve_init(init, layout, K, key_init, prior=o["prior"])
     start = SMMParams(starts.weights[0], starts.atoms[0])
 
-    kwargs = model_kwargs(K, ordered, o["weights_concentration"], o["atoms_scale"])
+    kwargs = model_kwargs(K, ordered, o["prior"])
     model = functools.partial(models.mixture_model, **_all_units(kwargs))
     data = bucketed(layout)
     g = _guide(guide_name, model, site_values(start.weights, start.atoms, ordered), init_scale)
@@ -200,7 +198,7 @@ def fit_svi(
     loop = _svi_loop(tuple(sorted(kwargs.items())), guide_name, o["num_particles"])
     loop.guides.setdefault(_shapes(data), (g, svi.constrain_fn))
     say = Progress(o["progress_bar"], "fit_svi")
-    first = loop._cache_size() == 0
+    first = not loop.is_compiled(state, data, learning_rate, decay, num_steps, buffer=iterations_bucket(num_steps))
     say(
         f"{num_steps} Adam steps, guide {guide_name!r}"
         + (": compiling the loop for these settings first" if first else "")
@@ -225,6 +223,8 @@ def fit_svi(
         "inference": f"svi-{guide_name}",
         "init": init_name,
         "ordered": int(ordered),
+        "weights_concentration": o["prior"].weights_concentration,
+        "atoms_scale": o["prior"].atoms_scale,
     }
     idata = inference_data(
         layout,
@@ -293,9 +293,9 @@ def _svi_loop(kwargs: tuple, guide_name: str, num_particles: int):
         losses = jnp.full((buffer,), jnp.nan, dtype=jnp.result_type(float))
         return lax.fori_loop(0, num_steps, step, (state, losses))
 
-    program = jax.jit(loop, static_argnames=("buffer",))
+    program = jit_program(loop, static_argnames=("buffer",), name="svi")
     program.guides = guides
-    return register_program("svi", program)
+    return program
 
 
 def _assemble(values: dict, ordered: bool, K: int, L: int, batch: tuple = ()):

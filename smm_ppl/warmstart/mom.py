@@ -10,7 +10,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams, floor_weights
-from ..programs import batch_size, on_device, stored_jit
+from ..programs import batch_size, jit_program, on_device
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
@@ -239,7 +239,7 @@ def _batched_ll(z, counts, weights, atoms, valid):
     return jax.lax.map(lambda wa: log_likelihood_jax(z, counts, wa[0], wa[1], valid), (weights, atoms), batch_size=size)
 
 
-_batched_ll = stored_jit(_batched_ll)
+_batched_ll = jit_program(_batched_ll)
 
 
 def candidate_log_likelihoods(z, counts, weights, atoms, valid=None) -> np.ndarray:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import as_data
-from ..programs import batch_size, stored_jit
+from ..programs import batch_size, jit_program
 from ..validation import check_positive_int
 from ..whitening import Whitening, fit_whitening
 
@@ -62,20 +62,20 @@ def hermite_jax(s: jax.Array, order: int) -> jax.Array:
     return jnp.stack(h)
 
 
-@stored_jit
+@jit_program
 def first_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
     """``m1 = sum_j w_j xt_j``, shape ``(d,)``."""
     return xt.T @ w
 
 
-@stored_jit
+@jit_program
 def second_moment_jax(xt: jax.Array, w: jax.Array) -> jax.Array:
     """``M2 = sum_j w_j (xt_j xt_j^T - I)``, shape ``(d, d)``."""
     d = xt.shape[1]
     return (xt * w[:, None]).T @ xt - jnp.sum(w) * jnp.eye(d, dtype=xt.dtype)
 
 
-@stored_jit(static_argnames=("order",))
+@jit_program(static_argnames=("order",))
 def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, order: int):
     """Moments along unit directions.
 
@@ -105,7 +105,7 @@ def directional_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, 
     return jax.lax.map(one, directions, batch_size=size)
 
 
-@stored_jit(static_argnames=("order",))
+@jit_program(static_argnames=("order",))
 def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others: jax.Array, order: int):
     """Mixed moments ``sum_j w_j He_r(v . xt_j) (u . xt_j)``.
 
@@ -129,7 +129,7 @@ def mixed_moments_jax(xt: jax.Array, w: jax.Array, directions: jax.Array, others
     return jax.lax.map(one, (directions, others), batch_size=size)
 
 
-@stored_jit
+@jit_program
 def third_moment_contraction_jax(xt: jax.Array, w: jax.Array, u: jax.Array) -> jax.Array:
     """``M3(., ., u) = sum_j w_j [(u.x)(x x^T) - (u.x) I - x u^T - u x^T]``, shape ``(d, d)``.
 
@@ -142,7 +142,7 @@ def third_moment_contraction_jax(xt: jax.Array, w: jax.Array, u: jax.Array) -> j
     return first - jnp.dot(w, s) * jnp.eye(d, dtype=xt.dtype) - jnp.outer(m1, u) - jnp.outer(u, m1)
 
 
-@stored_jit
+@jit_program
 def third_moment_eval_jax(xt: jax.Array, w: jax.Array, a: jax.Array) -> jax.Array:
     """``M3(a, a, a) = sum_j w_j [(a . x_j)^3 - 3 |a|^2 (a . x_j)]`` for each row of ``a`` (n, d)."""
     s = xt @ a.T  # (p, n)
@@ -150,7 +150,7 @@ def third_moment_eval_jax(xt: jax.Array, w: jax.Array, a: jax.Array) -> jax.Arra
     return w @ (s**3) - 3.0 * sq * (w @ s)
 
 
-@stored_jit
+@jit_program
 def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None = None) -> jax.Array:
     """The full third Hermite moment ``(d, d, d)``; only for small ``d`` (projected coordinates).
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..layouts.items import log_component_probs as log_component_probs_jax
-from ..programs import on_device, stored_jit
+from ..programs import jit_program, on_device
 
 __all__ = ["WarmStartDiagnostics", "effective_items"]
 
@@ -119,7 +119,7 @@ class WarmStartDiagnostics:
         return "\n".join(lines)
 
 
-@stored_jit
+@jit_program
 def _effective_items_jax(features, atoms, valid):
     log_sigma = log_component_probs_jax(features, atoms, valid)  # (p, K)
     return jnp.exp(-jax.nn.logsumexp(2.0 * log_sigma, axis=0))

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..layouts.items import log_likelihood as log_likelihood_jax
 from ..params import SMMParams
-from ..programs import on_device, stored_jit
+from ..programs import jit_program, on_device
 from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
@@ -25,7 +25,7 @@ _EIG_FLOOR = 1e-3
 _POWER_ITERATIONS = 15
 
 
-@stored_jit(static_argnames=("n_iter",))
+@jit_program(static_argnames=("n_iter",))
 def power_refine(tensor, vecs, n_iter):
     """Tensor power iterations ``e <- T(I, e, e) / |T(I, e, e)|`` on each column of ``vecs`` (..., K, K).
 
