@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-quick test-all lint fmt bench bench-smoke clean
+.PHONY: install demo test test-quick test-all lint fmt docs bench bench-smoke clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest -q -m "not slow" $(XDIST)
 
 # The developer loop: every unit and property test, without the heavy
-# integration tests (notebooks, demo, README, benchmark smoke runs).
+# integration tests (notebooks, demo, README and docs examples, benchmark smoke runs).
 test-quick: install
 	$(BIN)/python -m pytest -q -m "not slow and not integration" $(XDIST)
 
@@ -38,6 +38,14 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The documentation site (Sphinx, docs/), warnings as errors; open docs/_build/html/index.html.
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 test-all: install
 	$(BIN)/python -m pytest -q $(XDIST)
 
@@ -48,4 +56,4 @@ bench-smoke: install
 	$(BIN)/python benchmarks/run_all.py --smoke
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/api/generated docs/tutorials/notebooks

@@ -1,4 +1,4 @@
-"""Item 4: accuracy of the warm-started EM (SPEC section 6), over at least 20 seeds per setting.
+"""Item 4: accuracy of the warm-started EM (docs/math.md#accuracy-yardsticks), over at least 20 seeds per setting.
 
 Part ``rate`` (fixed design ``X`` and truth; ``--seeds`` count vectors per ``N``):
 
@@ -13,7 +13,7 @@ Part ``rate`` (fixed design ``X`` and truth; ``--seeds`` count vectors per ``N``
   Fisher information of ``N`` multinomial draws, in the same coordinates as the
   error. Near 1: efficient.
 * ``slope``: least-squares slope of ``log(mean error)`` against ``log N``
-  (SPEC: near ``-1/2``).
+  (docs/math.md#accuracy-yardsticks: near ``-1/2``).
 
 Part ``success`` (``K`` from 2 to 10, ``--seeds`` designs per ``K``): EM from
 each warm start, and from random starts in the full space at equal compute,

@@ -438,7 +438,7 @@ def _redo_smm_sweep(args, out_path: Path, t_start: float) -> dict:
 
 def _installed_only(tool):
     if tool == "flexmix":
-        r = install._r_check()
+        r = install.r_check()
         if r is not None and r.returncode == 0:
             return {"peer": "flexmix", "status": "already installed", "version": r.stdout.split()[0]}
         return {"peer": "flexmix", "status": "not installable", "reason": "--no-install and flexmix is missing"}

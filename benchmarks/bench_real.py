@@ -117,7 +117,7 @@ def real_data_available() -> tuple[bool, str]:
 
         real_data.load_embedding()
         real_data.load_tokenizer()
-        real_data._wordfreq()
+        real_data.load_wordfreq()
     except Exception as err:  # ImportError, FileNotFoundError, ...
         return False, f"{type(err).__name__}: {err}"
     return True, ""

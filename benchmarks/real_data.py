@@ -134,7 +134,8 @@ def load_tokenizer() -> Any:
     return tok
 
 
-def _wordfreq() -> Any:
+def load_wordfreq() -> Any:
+    """The ``wordfreq`` package (its word lists), or an error that says how to get it."""
     try:
         import wordfreq
     except ImportError as err:
@@ -156,7 +157,7 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def _token_counts_uncached(lang: str, n_words: int) -> np.ndarray:
-    wf = _wordfreq()
+    wf = load_wordfreq()
     words = wf.top_n_list(lang, n_words)
     if not words:
         raise ValueError(f"wordfreq has no word list for language {lang!r}")
@@ -172,7 +173,7 @@ def _token_counts_uncached(lang: str, n_words: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _token_counts_cached(lang: str, n_words: int) -> np.ndarray:
-    wf = _wordfreq()
+    wf = load_wordfreq()
     version = getattr(wf, "__version__", None)
     if version is None:
         from importlib.metadata import version as _v

@@ -1,4 +1,4 @@
-"""The latent-class logit on choice situations and panels, the class marginalised (SPEC section 10).
+"""The latent-class logit on choice situations and panels, the class marginalised (docs/math.md#choice-situations-and-panels).
 
 One sample site, ``"z"`` (P,): the free parameter vector of a
 :class:`smm_ppl.choice.ParameterMap` (class-specific and shared

@@ -1,4 +1,4 @@
-"""The mixture model over any data layout, with the class marginalised (SPEC section 5).
+"""The mixture model over any data layout, with the class marginalised (docs/math.md#bayesian-model).
 
 ``weights ~ Dirichlet(weights_concentration * 1_K)``, ``atoms[k] ~
 Normal(0, atoms_scale^2 I_L)`` i.i.d.; the layout gives ``log pi(unit)`` by

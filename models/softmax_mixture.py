@@ -1,4 +1,4 @@
-"""The softmax mixture as a NumPyro generative model (SPEC section 5).
+"""The softmax mixture as a NumPyro generative model (docs/math.md#bayesian-model).
 
 ``weights ~ Dirichlet(weights_concentration * 1_K)``,
 ``atoms[k] ~ Normal(0, atoms_scale^2 I_L)`` i.i.d.,
@@ -11,7 +11,7 @@ multinomial log density (without the multinomial coefficient, which does not
 depend on the parameters) *and* a pointwise log-likelihood of one value per
 observed item through :func:`numpyro.infer.log_likelihood`, which ignores the
 scale: each value is the log-likelihood of one draw of that item, as the
-count-weighted LOO of SPEC section 5 needs.  Zero-count items still enter
+count-weighted LOO (docs/math.md#count-weighted-loo) needs.  Zero-count items still enter
 every softmax normaliser.
 """
 

@@ -1,4 +1,4 @@
-"""The public, validated log-likelihood entry points (SPEC section 1).
+"""The public, validated log-likelihood entry points (docs/math.md#likelihood-of-counts).
 
 The computation itself lives in one place, the data layouts
 (:mod:`smm_ppl.layouts`; for counts over items :mod:`smm_ppl.layouts.items`,

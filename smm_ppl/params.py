@@ -1,4 +1,4 @@
-"""The parameter container and label matching (SPEC sections 1 and 6)."""
+"""The parameter container and label matching (docs/math.md#the-model, docs/math.md#accuracy-yardsticks)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class SMMParams(NamedTuple):
 def match_components(atoms, reference_atoms) -> np.ndarray:
     """Permutation ``perm`` so that ``atoms[perm]`` best matches ``reference_atoms``.
 
-    Hungarian assignment on the Euclidean distances between atoms (SPEC section 1).
+    Hungarian assignment on the Euclidean distances between atoms (docs/math.md#the-model).
     ``atoms[perm[k]]`` is the estimate matched to reference class ``k``.
     """
     a = np.asarray(atoms, dtype=np.float64)
@@ -101,7 +101,7 @@ def align_params(params: SMMParams, reference: SMMParams) -> SMMParams:
 
 
 def parameter_error(estimate: SMMParams, truth: SMMParams) -> dict:
-    """Errors of SPEC section 6 after Hungarian matching.
+    """Errors of docs/math.md#accuracy-yardsticks after Hungarian matching.
 
     Returns ``{"atoms": max_k |theta_hat_k - theta_k|, "weights": max_k |alpha_hat_k - alpha_k|}``.
     """

@@ -17,7 +17,8 @@ from jax.sharding import Mesh
 
 from .layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, padded_rows, row_mesh, rows_bucket, total_weight
 from .layouts.placement import process_gather, spans_processes
-from .whitening import Whitening, fit_whitening, pooled_moments, row_moments
+from .rows import pooled_moments, row_moments
+from .whitening import GaussianityCheck, Whitening, check_gaussian_design, fit_whitening
 
 __all__ = ["Prepared", "prepare"]
 
@@ -71,10 +72,8 @@ class Prepared:
         return mesh_of(self.em_layout.features)
 
     @cached_property
-    def gaussianity(self):
+    def gaussianity(self) -> GaussianityCheck:
         """Marginal skewness and kurtosis of the whitened rows (the moment starts' assumption)."""
-        from .warmstart.design import check_gaussian_design
-
         return check_gaussian_design(self.white.features)
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-__all__ = ["Prior", "Penalty", "penalty_log_density", "check_prior", "DEFAULT_PRIOR"]
+__all__ = ["Prior", "Penalty", "penalty_log_density", "scale_penalty", "check_prior", "DEFAULT_PRIOR"]
 
 DEFAULT_WEIGHTS_CONCENTRATION = 1.0
 DEFAULT_ATOMS_SCALE = 3.0
@@ -45,6 +45,12 @@ class Penalty(NamedTuple):
     precision: jax.Array  # (L, L)
     eigenvalues: jax.Array  # (L,)
     eigenvectors: jax.Array  # (L, L)
+
+
+def scale_penalty(penalty: Penalty, factor: float) -> Penalty:
+    """The same prior per observation of a data set ``1 / factor`` times as large (a subset's share)."""
+    f = float(factor)
+    return Penalty(penalty.weights_exponent * f, penalty.precision * f, penalty.eigenvalues * f, penalty.eigenvectors)
 
 
 def penalty_log_density(penalty: Penalty | None, weights: jax.Array, atoms: jax.Array) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Simulated designs and counts (SPEC sections 1 and 7)."""
+"""Simulated designs and counts (docs/math.md#the-model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Observed information and standard errors of an SMM estimate (SPEC section 4).
+"""Observed information and standard errors of an SMM estimate (docs/math.md#standard-errors).
 
 The simplex constraint on the weights is removed by the parametrisation
 ``alpha = softmax(eta)`` with one reference logit fixed at 0 (``K - 1`` free

@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from .rows import row_blocks, row_moments
+
 __all__ = [
     "check_features",
     "check_counts",
@@ -56,8 +58,6 @@ def check_features(
     The checks run over row blocks; with ``keep_float32`` a float32 matrix is
     returned as it is (no float64 copy of a large matrix).
     """
-    from .whitening import row_blocks, row_moments
-
     arr = _as_numeric_array(features, name)
     if arr.ndim != 2:
         hint = f" (for one feature use {name}.reshape(-1, 1))" if arr.ndim == 1 else ""

@@ -1,4 +1,4 @@
-"""The one whitening of the package (SPEC section 2).
+"""The one whitening of the package (docs/math.md#whitening).
 
 Coordinates: ``xt_j = Sigma_hat^{-1/2} (x_j - xbar)`` and ``beta_k =
 Sigma_hat^{1/2} theta_k``.  Because ``x_j . theta_k`` and ``xt_j . beta_k``
@@ -9,6 +9,12 @@ all work in the whitened one and map back with :meth:`Whitening.to_original`.
 The covariance is normalised by the number of rows (not ``rows - 1``) so that
 the whitened rows satisfy ``mean_j xt_j xt_j^T = I`` exactly: the Hermite
 moment identities are then exact at zero tilt.
+
+The Gaussian-design check of the whitened rows (:func:`check_gaussian_design`,
+docs/math.md#moment-assumptions) lives here too: :class:`smm_ppl.prepared.Prepared`
+computes it once per fit for the latent-moment warm starts
+(:mod:`smm_ppl.warmstart.design`, which re-exports it).  The passes over row
+blocks and the rows' moments are :mod:`smm_ppl.rows` (layer 1), re-exported.
 """
 
 from __future__ import annotations
@@ -17,7 +23,19 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Whitening", "fit_whitening", "row_moments", "row_blocks", "pooled_moments"]
+from .rows import BLOCK_ROWS as BLOCK_ROWS
+from .rows import pooled_moments, row_blocks, row_moments
+from .validation import check_features
+
+__all__ = [
+    "Whitening",
+    "fit_whitening",
+    "row_moments",
+    "row_blocks",
+    "pooled_moments",
+    "GaussianityCheck",
+    "check_gaussian_design",
+]
 
 #: Eigenvalues of the feature covariance below this fraction of the largest are
 #: raised to it.  Validation rejects rank-deficient features, so the floor only
@@ -67,45 +85,6 @@ class Whitening(NamedTuple):
         return np.asarray(atoms, dtype=np.float64) @ self.inv_root
 
 
-#: Rows per block of the passes over the features: float64 temporaries of a few MiB, whatever p.
-BLOCK_ROWS = 1 << 15
-
-
-def row_blocks(n_rows: int, block: int = BLOCK_ROWS):
-    """Slices of at most ``block`` consecutive rows covering ``range(n_rows)``."""
-    return (slice(i, min(i + block, n_rows)) for i in range(0, n_rows, block))
-
-
-def row_moments(features: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean (L,), covariance (L, L))`` of the rows, normalised by the number of rows.
-
-    Two passes over row blocks, accumulated in float64: no float64 copy of
-    the features is made (a float32 matrix of 10^7 rows stays as it is), and
-    the covariance is formed from centred rows (no cancellation).
-    """
-    x = np.asarray(features)
-    R, L = x.shape
-    total = np.zeros(L)
-    for rows in row_blocks(R):
-        total += x[rows].sum(axis=0, dtype=np.float64)
-    mean = total / R
-    cov = np.zeros((L, L))
-    for rows in row_blocks(R):
-        c = x[rows].astype(np.float64) - mean
-        cov += c.T @ c
-    return mean, cov / R
-
-
-def pooled_moments(n_rows: np.ndarray, means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the union of row sets from theirs (``(S,)``, ``(S, L)``, ``(S, L, L)``)."""
-    n_rows = np.asarray(n_rows, dtype=np.float64)
-    total = n_rows.sum()
-    mean = n_rows @ means / total
-    spread = means - mean
-    cov = (np.einsum("s,sij->ij", n_rows, covs) + np.einsum("s,si,sj->ij", n_rows, spread, spread)) / total
-    return mean, cov
-
-
 def fit_whitening(features: Any, moments: tuple[np.ndarray, np.ndarray] | None = None) -> Whitening:
     """Mean, covariance and its symmetric square roots of the rows of ``features`` (R, L).
 
@@ -118,3 +97,53 @@ def fit_whitening(features: Any, moments: tuple[np.ndarray, np.ndarray] | None =
     root = (eigvec * np.sqrt(eigval)) @ eigvec.T
     inv_root = (eigvec / np.sqrt(eigval)) @ eigvec.T
     return Whitening(mean, root, inv_root, eigval)
+
+
+class GaussianityCheck(NamedTuple):
+    """Largest marginal departures of the whitened features from a standard normal."""
+
+    skewness: float
+    excess_kurtosis: float
+    ok: bool
+
+
+# A Gaussian design is the working assumption; moderate departures only bias a
+# warm start that EM then corrects, so the thresholds flag gross departures
+# (a uniform feature, excess kurtosis -1.2, or a binary one, -2, is flagged).
+_SKEW_TOL = 0.5
+_KURT_TOL = 0.8
+_N_RANDOM_DIRECTIONS = 8
+
+
+def check_gaussian_design(xt: np.ndarray) -> GaussianityCheck:
+    """Marginal skewness and excess kurtosis of the whitened features.
+
+    Checked along every whitened coordinate and along a fixed set of random
+    directions (non-Gaussianity hidden in a rotation shows up there).  The
+    tolerance adds three sampling standard errors (``sqrt(6/p)`` and
+    ``sqrt(24/p)``) to fixed thresholds so that small designs do not raise
+    false alarms.
+    """
+    # Any design works (whitened or not: skewness and kurtosis are scale-free).
+    xt = check_features(xt, "xt", check_rank=False, keep_float32=True)
+    p, L = xt.shape
+    rng = np.random.default_rng(20240611)  # fixed: the check must be deterministic
+    extra = rng.standard_normal((L, _N_RANDOM_DIRECTIONS))
+    extra /= np.linalg.norm(extra, axis=0, keepdims=True)
+    directions = np.concatenate([np.eye(L), extra], axis=1)
+    # Central moments 2-4 of every projection, by row blocks (no full-size temporaries).
+    mean = np.zeros(directions.shape[1])
+    for rows in row_blocks(p):
+        mean += (xt[rows].astype(np.float64) @ directions).sum(axis=0)
+    mean /= p
+    powers = np.zeros((3, directions.shape[1]))
+    for rows in row_blocks(p):
+        c = xt[rows].astype(np.float64) @ directions - mean
+        c2 = c * c
+        powers += [c2.sum(axis=0), (c2 * c).sum(axis=0), (c2 * c2).sum(axis=0)]
+    m2, m3, m4 = powers / p
+    var = np.where(m2 > 0, m2, 1.0)
+    skew = float(np.max(np.abs(m3 / var**1.5)))
+    kurt = float(np.max(np.abs(m4 / var**2 - 3.0)))
+    ok = skew <= _SKEW_TOL + 3 * np.sqrt(6.0 / p) and kurt <= _KURT_TOL + 3 * np.sqrt(24.0 / p)
+    return GaussianityCheck(skew, kurt, bool(ok))

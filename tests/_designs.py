@@ -34,7 +34,7 @@ def design_with_counts(seed, p, L, K, n_obs, radius=1.3):
 
 @partial(jax.jit, static_argnames=("n_iter",))
 def _em_whitened(xt, w, weights, beta, n_iter):
-    """The paper's first-order EM (SPEC section 4) in whitened coordinates, step size 1.
+    """The paper's first-order EM (docs/math.md#m-step) in whitened coordinates, step size 1.
 
     Written independently of smm_ppl.em so that the warm-start tests do not depend on it.
     """

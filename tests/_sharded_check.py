@@ -76,9 +76,10 @@ d4, g4 = jax.value_and_grad(density, argnums=1)(bucketed(layout, row_mesh(n_devi
 out["density"] = float(abs(d1 - d4) / abs(d1))
 out["density_grad"] = float(jnp.abs(g1 - g4).max() / jnp.abs(g1).max())
 
-# NUTS: the same chain (round-off grows along a trajectory, hence a looser bound in the test).
+# NUTS: the same chain, up to round-off that the trajectories amplify (hence a looser bound in the
+# test), so the draws are compared in units of the posterior sd.
 kw = dict(init=truth, num_chains=2, num_warmup=30, num_samples=30, progress_bar=False)
 a1 = smm.sample_nuts(X, n, 2, **kw).posterior["atoms"].values
 a4 = smm.sample_nuts(X, n, 2, devices=n_devices, **kw).posterior["atoms"].values
-out["nuts"] = float(np.abs(a1 - a4).max())
+out["nuts_in_sd"] = float((np.abs(a1 - a4) / a1.std(axis=(0, 1))).max())
 print(json.dumps(out))

@@ -11,11 +11,19 @@ from smm_ppl.prepared import prepare
 from smm_ppl.validation import check_key
 
 
-def test_every_registered_start_is_a_valid_init_everywhere():
+def test_every_registered_start_is_a_valid_init_everywhere(capsys):
+    """``smm fit --init`` takes every registered name, in the registry's order, and no other."""
     assert INIT_NAMES[0] == "auto" and set(INIT_NAMES[1:]) == set(START_METHODS)
-    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
-    init_action = next(a for a in fit._actions if a.dest == "init")
-    assert list(init_action.choices) == list(INIT_NAMES)
+    parser = build_parser()
+    for name in INIT_NAMES:
+        assert parser.parse_args(["fit", "data.npz", "-K", "2", "--init", name]).init == name
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["fit", "data.npz", "-K", "2", "--init", "no-such-start"])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as helped:
+        parser.parse_args(["fit", "--help"])
+    assert helped.value.code == 0
+    assert "--init {" + ",".join(INIT_NAMES) + "}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["mom", "tensor", "subspace", "random"])

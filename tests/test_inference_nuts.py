@@ -165,7 +165,14 @@ def test_chain_methods_give_the_same_draws(k2):
     kw = dict(init=em, num_chains=2, num_warmup=60, num_samples=40, seed=3, progress_bar=False)
     vec = smm.sample_nuts(X, n, 2, chain_method="vectorized", **kw)
     seq = smm.sample_nuts(X, n, 2, chain_method="sequential", **kw)
-    np.testing.assert_allclose(seq.posterior["atoms"].values, vec.posterior["atoms"].values, rtol=1e-8, atol=1e-10)
+    # Two programs (batched and one-chain): the same arithmetic in another order, so the chains
+    # agree up to round-off that the warmup's trajectories amplify.  Measured: 3e-7 posterior sd,
+    # and 5e-7 sd from a one-ulp change of the start; other keys: at least 0.5 sd on every draw.
+    # So the bound is a fraction of the posterior sd (1e-3), not of the values (rtol=1e-8 held
+    # with a margin of 1.6 on one CPU).
+    a_vec, a_seq = vec.posterior["atoms"].values, seq.posterior["atoms"].values
+    sd = a_vec.std(axis=(0, 1))
+    assert np.max(np.abs(a_seq - a_vec) / sd) < 1e-3
 
 
 def test_new_data_of_the_same_bucket_reuse_the_sampler(k2):

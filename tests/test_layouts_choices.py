@@ -49,7 +49,7 @@ def test_unit_log_likelihood_matches_the_oracle(panel):
 
 
 def test_one_situation_type_is_the_smm_of_counts():
-    """SPEC section 10: every situation offering all items, one choice each, is the SMM of the counts."""
+    """docs/math.md#choice-situations-and-panels: every situation offering all items, one choice each, is the SMM of the counts."""
     rng = np.random.default_rng(0)
     p, L = 7, 2
     X = rng.normal(size=(p, L))

@@ -136,22 +136,31 @@ def test_padded_rows_carry_no_mass(problem, exact):
     assert padded.n_rows == 2600 and padded.n_obs == data.n_obs and int(np.sum(padded.valid)) == 2000
     w = jnp.asarray(truth.weights)
     beta = jnp.asarray(prep.whitening.to_whitened(POOR.atoms))
-    assert float(padded.log_likelihood(w, beta)) == pytest.approx(float(data.log_likelihood(w, beta)), rel=1e-13)
-    np.testing.assert_allclose(padded.log_mixture_probs(w, beta)[:2000], data.log_mixture_probs(w, beta), rtol=1e-13)
+    # The padded program sums the same 2000 terms in another grouping: a sum of p terms of one sign
+    # may then differ by p * eps relative (4.4e-13 here; most differences measured are 0 or 1 ulp).
+    p_eps = data.n_rows * np.finfo(np.float64).eps
+    assert float(padded.log_likelihood(w, beta)) == pytest.approx(float(data.log_likelihood(w, beta)), rel=p_eps)
+    # log pi_j: the normalisers (sums over the rows) carry that error, absolute, into |log pi_j| > 1.
+    np.testing.assert_allclose(padded.log_mixture_probs(w, beta)[:2000], data.log_mixture_probs(w, beta), rtol=p_eps)
     np.testing.assert_allclose(
         np.exp(padded.log_component_probs(beta))[:, 2000:], 0.0, atol=0.0
     )  # exactly no mass in padding
     s_pad = padded.statistics(w, beta @ padded.features_t, exact=exact)
     s_dat = data.statistics(w, beta @ data.features_t, exact=exact)
-    assert float(s_pad.ll) == pytest.approx(float(s_dat.ll), rel=1e-13)
+    assert float(s_pad.ll) == pytest.approx(float(s_dat.ll), rel=p_eps)
     a_pad, r_pad = padded.weights_and_residual(w, beta @ padded.features_t, s_pad, exact=exact)
     a_dat, r_dat = data.weights_and_residual(w, beta @ data.features_t, s_dat, exact=exact)
     assert np.all(np.isfinite(r_pad)) and np.all(np.asarray(r_pad)[:, 2000:] == 0.0)
-    assert _rel(a_pad, a_dat) <= 1e-13 and _rel(r_pad @ padded.features, r_dat @ data.features) <= 1e-12
+    assert _rel(a_pad, a_dat) <= p_eps
+    # The gradient sums terms of both signs: p * eps times its cancellation, sum|terms| / |sum| <= 8 here.
+    assert _rel(r_pad @ padded.features, r_dat @ data.features) <= 8 * p_eps
     for m_step in ("gradient", "newton"):
         u_pad, _ = em.em_update(padded, em.em_init(padded, w, beta), m_step=m_step)
         u_dat, _ = em.em_update(data, em.em_init(data, w, beta), m_step=m_step)
-        assert _rel(u_pad.atoms, u_dat.atoms) <= 1e-12 and _rel(u_pad.weights, u_dat.weights) <= 1e-12
+        # The Newton step solves H d = g: the gradient's error (8 p eps) grows by cond(H) <= 40 here,
+        # so 1e3 p eps = 4.4e-10.  Measured from this poor start: 1.7e-13, and 9.8e-13 between two
+        # orders of the same rows, against the 1e-12 this bound was.
+        assert _rel(u_pad.atoms, u_dat.atoms) <= 1e3 * p_eps and _rel(u_pad.weights, u_dat.weights) <= 1e-12
 
 
 def test_padding_to_fewer_rows_is_refused(problem):

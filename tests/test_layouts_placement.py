@@ -48,9 +48,14 @@ def test_one_device_mesh_gives_the_default_fit(small_problem):
     X, n, params = small_problem
     a = smm.fit_em(X, n, 2, init=params, max_iter=50)
     b = smm.fit_em(X, n, 2, init=params, max_iter=50, devices=1)
+    # fit_em pads the rows to their bucket either way, and one device is no split: the same program
+    # on the same inputs, so the same numbers on any CPU.
     np.testing.assert_allclose(b.params.atoms, a.params.atoms, rtol=0, atol=1e-12)
     np.testing.assert_allclose(b.trace, a.trace, rtol=1e-14)
-    assert smm.log_likelihood(X, n, params, devices=1) == pytest.approx(smm.log_likelihood(X, n, params), rel=1e-14)
+    # log_likelihood pads only for a mesh: the same p terms summed in another order, which may differ
+    # by p * eps relative (all terms have one sign).  Measured: 1 ulp; rel=1e-14 was 45.
+    ll_one = smm.log_likelihood(X, n, params, devices=1)
+    assert ll_one == pytest.approx(smm.log_likelihood(X, n, params), rel=X.shape[0] * np.finfo(float).eps)
 
 
 def test_placed_padding_is_a_multiple_of_the_devices(small_problem):
@@ -93,10 +98,17 @@ def test_four_forced_host_devices_agree_with_one():
     )
     assert run.returncode == 0, run.stderr[-3000:]
     diff = json.loads(run.stdout.strip().splitlines()[-1])
+    # Exact although the sums run in another order: the winning start leads the runner-up by 9e-9
+    # relative (the ranking's ties are 1e-12), and EM from the truth stops at iteration 10, where
+    # the stopping rule's parameter statistic is 13 % below its threshold and 4 times above it one
+    # iteration earlier (measured), against round-off of 1e-9 of it.
     assert diff.pop("auto_same_start") is True
     assert diff.pop("em_iterations") == 0
-    nuts = diff.pop("nuts")
-    assert nuts < 1e-6, nuts  # 60 NUTS transitions amplify round-off; still the same chain
+    # 60 NUTS transitions amplify round-off (measured: 3e-6 posterior sd, 3e-8 absolute) but keep
+    # the chain: other draws would differ by a good part of an sd.  So a fraction of the posterior
+    # sd bounds it, not a size of the values (1e-6 held with a margin of 30 on one CPU).
+    nuts = diff.pop("nuts_in_sd")
+    assert nuts < 1e-3, nuts
     in_se = diff.pop("auto_atoms_in_se")
     assert in_se < 1e-3, in_se  # a flat maximum: see _sharded_check.py
     worst = {k: v for k, v in diff.items() if not v <= 1e-10}

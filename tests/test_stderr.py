@@ -1,4 +1,4 @@
-"""Observed information and standard errors (SPEC section 4)."""
+"""Observed information and standard errors (docs/math.md#standard-errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""mom_init: the paper's method-of-moments warm start (SPEC section 3)."""
+"""mom_init: the paper's method-of-moments warm start (docs/math.md#method-of-moments)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Hermite latent moments and whitening (SPEC section 2)."""
+"""Hermite latent moments and whitening (docs/math.md#latent-moments, docs/math.md#whitening)."""
 
 import jax
 import jax.numpy as jnp
@@ -117,7 +117,7 @@ def test_public_latent_moments_with_counts(big_design):
 
 
 def test_moment_error_shrinks_with_p():
-    """The design approximation error falls as p grows (SPEC: like sqrt(exp|beta|^2 / p))."""
+    """The design approximation error falls as p grows (docs/math.md#latent-moments: like sqrt(exp|beta|^2 / p))."""
     errs = []
     for p in (2_000, 100_000):
         X, truth, beta, wh = _design(5, p, 3, 2)

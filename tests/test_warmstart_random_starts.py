@@ -1,4 +1,4 @@
-"""subspace_random_inits: random starts in the latent subspace (SPEC section 3)."""
+"""subspace_random_inits: random starts in the latent subspace (docs/math.md#random-starts-in-the-subspace)."""
 
 import jax
 import jax.numpy as jnp

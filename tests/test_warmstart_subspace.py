@@ -1,4 +1,4 @@
-"""estimate_subspace (SPEC section 3, "Subspace")."""
+"""estimate_subspace (docs/math.md#subspace)."""
 
 import warnings
 

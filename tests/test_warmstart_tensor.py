@@ -1,4 +1,4 @@
-"""tensor_init: the third-moment (Jennrich) warm start (SPEC section 3)."""
+"""tensor_init: the third-moment (Jennrich) warm start (docs/math.md#tensor-start)."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -84,7 +84,8 @@ def ensure_biogeme() -> dict:
     return ensure_pip_package("biogeme", "venv-biogeme", "biogeme")
 
 
-def _r_check() -> subprocess.CompletedProcess | None:
+def r_check() -> subprocess.CompletedProcess | None:
+    """``Rscript`` loading flexmix and printing its and R's versions; ``None`` when there is no R."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return None
@@ -102,7 +103,7 @@ def _r_check() -> subprocess.CompletedProcess | None:
 def ensure_flexmix(*, timeout: int = 1500) -> dict:
     """R with flexmix and survival; installs the Debian packages when missing (needs root and apt-get)."""
     info = {"peer": "flexmix", "command": "apt-get install -y --no-install-recommends " + " ".join(R_PACKAGES)}
-    r = _r_check()
+    r = r_check()
     if r is not None and r.returncode == 0:
         v = r.stdout.split()
         return {
@@ -132,7 +133,7 @@ def ensure_flexmix(*, timeout: int = 1500) -> dict:
             return {**info, "status": "not installable", "reason": f"apt-get failed: {_tail(r.stderr or r.stdout)}"}
     except subprocess.TimeoutExpired as err:
         return {**info, "status": "not installable", "reason": f"apt-get timed out after {err.timeout} s"}
-    r = _r_check()
+    r = r_check()
     if r is None or r.returncode != 0:
         return {
             **info,

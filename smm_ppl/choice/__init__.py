@@ -1,4 +1,4 @@
-"""The latent-class logit on choice situations and panels (SPEC section 10).
+"""The latent-class logit on choice situations and panels (docs/math.md#choice-situations-and-panels).
 
 :func:`choice_data` validates long-format choice data into a
 :class:`ChoiceData` (its layout is :class:`smm_ppl.layouts.ChoiceSituations`);

@@ -302,7 +302,7 @@ def fit_latent_class(
     max_iter: int = 500,
     tol: float = 1e-9,
 ) -> LatentClassResult:
-    """Maximum likelihood for the latent-class logit on choice data (SPEC section 10).
+    """Maximum likelihood for the latent-class logit on choice data (docs/math.md#choice-situations-and-panels).
 
     Parameters
     ----------

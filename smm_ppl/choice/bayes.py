@@ -1,4 +1,4 @@
-"""Bayesian latent-class logit: NUTS and SVI warm-started at the EM estimate (SPEC sections 5 and 10).
+"""Bayesian latent-class logit: NUTS and SVI warm-started at the EM estimate (docs/math.md#bayesian-model, docs/math.md#choice-situations-and-panels).
 
 The model is :func:`smm_ppl.models.latent_class.latent_class_model`: one
 sample site ``"z"``, the free parameters of the specification (in the order

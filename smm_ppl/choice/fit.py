@@ -1,4 +1,4 @@
-"""Maximum likelihood for the latent-class logit: EM safeguarded into Newton (SPEC section 10).
+"""Maximum likelihood for the latent-class logit: EM safeguarded into Newton (docs/math.md#choice-situations-and-panels).
 
 Every iteration works on the free vector ``z`` of a :class:`ParameterMap`
 (coefficients and membership), a few tens of numbers, through the layout's one

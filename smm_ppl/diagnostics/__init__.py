@@ -1,4 +1,4 @@
-"""Posterior diagnostics: every ArviZ call of the package (SPEC section 5).
+"""Posterior diagnostics: every ArviZ call of the package (docs/math.md#bayesian-model).
 
 One idea per module, re-exported here name by name:
 

@@ -1,4 +1,4 @@
-"""Information criteria that count every observation: LOO, WAIC and ``az.compare`` (SPEC section 5).
+"""Information criteria that count every observation: LOO, WAIC and ``az.compare`` (docs/math.md#count-weighted-loo).
 
 All draws of item ``j`` share ``log pi_j``, so the pointwise values are per item and the totals weight
 them by the counts; each equals ArviZ on the log-likelihood expanded to one column per observation.
@@ -43,7 +43,7 @@ def _expanded(values_item: np.ndarray, n: np.ndarray, name: str):
 
 
 def loo(idata: Any, pointwise: bool = False, *, reff: float | None = None, scale: str | None = None):
-    """PSIS-LOO that counts every observation (SPEC section 5).
+    """PSIS-LOO that counts every observation (docs/math.md#count-weighted-loo).
 
     All draws of item ``j`` share ``log pi_j``, so PSIS runs once per observed
     item and ``elpd_loo = sum_j n_j elpd_j``; this equals ``az.loo`` on the
@@ -107,7 +107,7 @@ def loo(idata: Any, pointwise: bool = False, *, reff: float | None = None, scale
 
 
 def waic(idata: Any, pointwise: bool = False, *, scale: str | None = None):
-    """WAIC that counts every observation: ``sum_j n_j waic_j`` (SPEC section 5).
+    """WAIC that counts every observation: ``sum_j n_j waic_j`` (docs/math.md#count-weighted-loo).
 
     Same conventions as :func:`loo` (``waic_i`` per observation when
     ``pointwise``, ``waic_item`` per item); equals ``az.waic`` on the expanded

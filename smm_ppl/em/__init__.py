@@ -1,4 +1,4 @@
-"""Expectation-maximisation for softmax mixtures (SPEC section 4).
+"""Expectation-maximisation for softmax mixtures (docs/math.md#em).
 
 One module per idea, re-exported here name by name:
 

@@ -272,7 +272,7 @@ def fit_em(
         reported log-likelihood, the standard errors and the moment checks
         are computed in float64 at the estimate.  A float32 fit also stops
         when its parameters only move in their last digits.  It costs
-        accuracy: see the README's section on large problems for measured
+        accuracy: see ``docs/guides/large-problems.md`` for measured
         figures.
     prior : Prior, optional
         ``None``: maximum likelihood.  A :class:`smm_ppl.Prior`: the posterior
@@ -333,7 +333,7 @@ def fit_em(
     penalty = None if opts["prior"] is None else opts["prior"].penalty(prepared.whitening, prepared.total_weight)
     _prefetch(prepared, K, opts, algorithm, penalty)
     say(f"{layout.n_rows} rows, L = {layout.n_features}, K = {K}: building the starts (init={init!r})")
-    starts = build_starts(init, prepared, K, key, n_random)
+    starts = build_starts(init, prepared, K, key, n_random, penalty)
     _warn_starts(starts, init)
     outcome = run_starts(
         prepared.em_layout,

@@ -16,7 +16,10 @@ vocabulary) is out of their reach.  Two starts that assume neither:
   that it exists when a cluster is linearly separable).
 
 Both run their refits with the ``K``-class EM program (classes not yet
-created have weight 0 and stay inert), so they compile nothing new.
+created have weight 0 and stay inert), so they compile nothing new.  For a
+MAP fit (a :class:`~smm_ppl.prior.Penalty`) the refits maximise the log
+posterior too: on real designs a refit without it lets a class run off
+before the selection ever sees it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import scipy.special
 
 from ..params import SMMParams
 from ..prepared import Prepared
+from ..prior import scale_penalty
 from ..programs import batch_size
 from ..validation import host_rng
 from .driver import DEFAULT_MAX_ITER, em_algorithm, iterations_bucket, run
@@ -42,12 +46,13 @@ CLUSTER_SMOOTHING = 0.1
 _SPLIT_GRID = np.geomspace(0.1, 30.0, 24)
 
 
-def _refit(prepared: Prepared, weights: np.ndarray, atoms: np.ndarray, max_iter: int, layout=None):
+def _refit(prepared: Prepared, weights: np.ndarray, atoms: np.ndarray, max_iter: int, layout=None, penalty=None):
     """Quasi-Newton EM from whitened ``(weights, atoms)``; zero weights stay zero (inert classes)."""
     layout = prepared.em_layout if layout is None else layout
     # The trace buffer of a default fit: the refits share its compiled program.
     buffer = iterations_bucket(DEFAULT_MAX_ITER)
-    out = run(layout, weights, atoms, 1e-10, max_iter, 1.0, algorithm=em_algorithm("gradient", "lbfgs"), buffer=buffer)
+    algorithm = em_algorithm("gradient", "lbfgs")
+    out = run(layout, weights, atoms, 1e-10, max_iter, 1.0, algorithm=algorithm, buffer=buffer, penalty=penalty)
     w = np.asarray(out.state.weights, dtype=np.float64)
     w = np.where(np.asarray(weights) > 0, w, 0.0)
     return w / w.sum(), np.asarray(out.state.atoms, dtype=np.float64)
@@ -121,7 +126,7 @@ def _split_once(x, freq, weights, atoms, alive):
     return trial_w, a, new
 
 
-def split_start(prepared: Prepared, K: int, seed, n_starts: int) -> SMMParams:
+def split_start(prepared: Prepared, K: int, seed, n_starts: int, penalty=None) -> SMMParams:
     """The one-class fit split ``K - 1`` times (module docstring); original coordinates, a batch of one."""
     white = prepared.white
     x = np.asarray(white.features, dtype=np.float64)
@@ -130,13 +135,13 @@ def split_start(prepared: Prepared, K: int, seed, n_starts: int) -> SMMParams:
     weights = np.zeros(K)
     weights[0] = 1.0
     atoms = np.zeros((K, L))
-    weights, atoms = _refit(prepared, weights, atoms, REFIT_ITER)
+    weights, atoms = _refit(prepared, weights, atoms, REFIT_ITER, penalty=penalty)
     alive = np.zeros(K, bool)
     alive[0] = True
     for _ in range(K - 1):
         weights, atoms, new = _split_once(x, freq, weights, atoms, alive)
         alive[new] = True
-        weights, atoms = _refit(prepared, weights, atoms, REFIT_ITER)
+        weights, atoms = _refit(prepared, weights, atoms, REFIT_ITER, penalty=penalty)
     return SMMParams(weights[None], prepared.whitening.to_original(atoms)[None])
 
 
@@ -163,7 +168,7 @@ def _weighted_kmeans(x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Genera
     return labels
 
 
-def clusters_start(prepared: Prepared, K: int, seed, n_starts: int) -> SMMParams:
+def clusters_start(prepared: Prepared, K: int, seed, n_starts: int, penalty=None) -> SMMParams:
     """Count-weighted k-means of the observed items, one MNL per cluster; a batch of one."""
     white, em = prepared.white, prepared.em_layout
     x = np.asarray(white.features, dtype=np.float64)
@@ -186,6 +191,8 @@ def clusters_start(prepared: Prepared, K: int, seed, n_starts: int) -> SMMParams
         layout = em._replace(counts=own, frequencies=own)
         one = np.zeros(K)
         one[k] = 1.0
-        _, fitted = _refit(prepared, one, np.zeros((K, L)), REFIT_ITER, layout=layout)
+        # The cluster's MNL sees its own share of the observations: the prior weighs 1 / share more per observation.
+        own_penalty = None if penalty is None else scale_penalty(penalty, 1.0 / weights[k])
+        _, fitted = _refit(prepared, one, np.zeros((K, L)), REFIT_ITER, layout=layout, penalty=own_penalty)
         atoms[k] = fitted[k]
     return SMMParams(weights[None] / weights.sum(), prepared.whitening.to_original(atoms)[None])

@@ -1,4 +1,4 @@
-"""The EM map: a pure ``init``/``update`` pair over :class:`EMState` (SPEC section 4).
+"""The EM map: a pure ``init``/``update`` pair over :class:`EMState` (docs/math.md#em).
 
 Works on any :class:`~smm_ppl.layouts.Layout` in whitened coordinates
 (``beta_k = Sigma_hat^{1/2} theta_k``), where the Hessian of each class's

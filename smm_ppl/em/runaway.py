@@ -7,11 +7,21 @@ the atom grows, so the maximum likelihood estimate is at infinity.  EM then
 either creeps along ``d`` until ``max_iter`` or stops where the gains fall
 below the tolerance, with an atom of arbitrary length either way.
 
-The test is the likelihood along the atom's own ray: at a maximum, doubling
-a long whitened atom ``beta_k`` (its logits' spread doubles) costs many
-log-likelihood units; on a runaway it costs nothing or gains.  It runs only
-for atoms longer than :data:`RUNAWAY_NORM` (whitened units), one
-log-likelihood evaluation each.
+The test follows the likelihood along the direction the class would run
+off in.  For counts over items: the class's *support*, the fewest items
+holding all but :data:`SUPPORT_TAIL` of its mass, and ``d``, the part of
+``beta_k`` orthogonal to the support's (centred) span.  Along ``d`` every
+item of the support moves by the same logit, so the class's distribution on
+its support stays as it is and only the items outside gain or lose mass.  A
+support that spans the whole feature space leaves ``d = 0``: no runaway (a
+class on a face of the hull in general position has at most ``L`` items,
+which span ``L - 1`` dimensions).  Otherwise the log-likelihood is
+evaluated at ``beta_k + d`` and ``beta_k + 3 d``: at a maximum it falls; on
+a runaway it rises along the ray (or stays flat within EM's rounding
+allowance, where the class already sits on its face), so the supremum lies
+beyond any finite point.  Supports of a few sizes are tried
+(:data:`SUPPORT_TAILS`); other layouts use the atom's own ray.  Only atoms
+longer than :data:`RUNAWAY_NORM` (whitened units) are examined.
 """
 
 from __future__ import annotations
@@ -22,13 +32,18 @@ import numpy as np
 
 from ..likelihood import layout_log_likelihood
 from ..params import WEIGHT_FLOOR
+from .kernel import SLACK
 
-__all__ = ["Runaway", "runaway_classes", "runaway_message", "RUNAWAY_NORM", "FLAT"]
+__all__ = ["Runaway", "runaway_classes", "runaway_message", "RUNAWAY_NORM"]
 
 #: Whitened atoms shorter than this are not examined: their class spreads its mass over many items.
 RUNAWAY_NORM = 8.0
-#: Doubling the atom changes the log-likelihood by less than this (or raises it): no maximum along the ray.
-FLAT = 0.5
+#: The support of a class: the fewest items holding all but this share of its mass (each tried in turn).
+SUPPORT_TAILS = (1e-4, 1e-6, 1e-8)
+#: Points on the runaway ray, in multiples of the direction (the atom's component off its support's span).
+RAY_STEPS = (1.0, 3.0)
+#: A support of more items than this many times ``L`` is taken to span the feature space (no SVD).
+MAX_SUPPORT_PER_FEATURE = 4
 #: Items named in the warning.
 TOP_ITEMS = 5
 
@@ -39,7 +54,7 @@ class Runaway(NamedTuple):
     component: int
     norm: float  # |theta_k| in original units
     whitened_norm: float
-    gain: float  # log-likelihood at the doubled atom minus at the estimate
+    gain: float  # log-likelihood gained at the furthest point tried on the runaway ray
     items: np.ndarray | None  # the rows the class puts most of its mass on (counts over items only)
     shares: np.ndarray | None  # their probabilities in the class
     effective_items: float | None  # exp(entropy) of the class's softmax
@@ -55,18 +70,36 @@ def runaway_classes(prepared: Any, weights: np.ndarray, beta: np.ndarray) -> lis
         return []
     layout = prepared.em_layout
     ll = layout_log_likelihood(layout, weights, beta)
+    slack = SLACK * abs(ll)  # EM's own rounding allowance
+    items_layout = getattr(prepared.white, "supports_moments", False)
+    features = np.asarray(prepared.white.features, dtype=np.float64) if items_layout else None
     found = []
     for k in long:
-        doubled = beta.copy()
-        doubled[k] *= 2.0
-        gain = layout_log_likelihood(layout, weights, doubled) - ll
-        if not gain > -FLAT:
+        p = None
+        if items_layout:
+            logits = features @ beta[k]
+            p = np.exp(logits - logits.max())
+            p /= p.sum()
+            directions = [_runaway_direction(features, p, beta[k], tail) for tail in SUPPORT_TAILS]
+        else:
+            directions = [beta[k]]
+        gain = None
+        for direction in directions:
+            if np.linalg.norm(direction) < 1.0:  # the support spans the features: nowhere to run off to
+                continue
+            gains = []
+            for step in RAY_STEPS:
+                moved = beta.copy()
+                moved[k] = beta[k] + step * direction
+                gains.append(layout_log_likelihood(layout, weights, moved) - ll)
+            # Rising (or flat within rounding) all along the ray: the supremum lies beyond it.
+            if gains[0] > -slack and all(later > earlier - slack for earlier, later in zip(gains, gains[1:])):
+                gain = gains[-1]
+                break
+        if gain is None:
             continue
         items = shares = eff = None
-        if getattr(prepared.white, "supports_moments", False):
-            log_p = np.asarray(prepared.white.log_component_probs(beta[k : k + 1]))[0]
-            p = np.exp(log_p - log_p.max())
-            p /= p.sum()
+        if p is not None:
             order = np.argsort(-p, kind="stable")[:TOP_ITEMS]
             items, shares = order, p[order]
             nz = p[p > 0]
@@ -74,6 +107,24 @@ def runaway_classes(prepared: Any, weights: np.ndarray, beta: np.ndarray) -> lis
         theta = prepared.whitening.to_original(beta[k])
         found.append(Runaway(int(k), float(np.linalg.norm(theta)), float(norms[k]), float(gain), items, shares, eff))
     return found
+
+
+def _runaway_direction(features: np.ndarray, probs: np.ndarray, atom: np.ndarray, tail: float) -> np.ndarray:
+    """The part of ``atom`` orthogonal to the centred span of the class's support (0 when it spans everything).
+
+    The support: the fewest items holding all but ``tail`` of the class's mass.
+    """
+    L = features.shape[1]
+    order = np.argsort(-probs, kind="stable")
+    m = int(np.searchsorted(np.cumsum(probs[order]), 1.0 - tail)) + 1
+    if m > MAX_SUPPORT_PER_FEATURE * L:
+        return np.zeros_like(atom)
+    support = features[order[:m]]
+    centred = support - support.mean(axis=0)
+    _, sv, vt = np.linalg.svd(centred, full_matrices=True)
+    rank = int(np.sum(sv > 1e-8 * max(float(sv.max(initial=0.0)), 1e-300))) if m > 1 else 0
+    null = vt[rank:]
+    return null.T @ (null @ atom)
 
 
 def runaway_message(runaways: list[Runaway]) -> str:
@@ -85,8 +136,8 @@ def runaway_message(runaways: list[Runaway]) -> str:
             listed = ", ".join(f"{i} ({s:.1%})" for i, s in zip(r.items.tolist(), r.shares.tolist()))
             where = f"; it puts its mass on items {listed}, {r.effective_items:.1f} effective items"
         parts.append(
-            f"class {r.component}'s atom reached norm {r.norm:.3g} (whitened {r.whitened_norm:.3g}) and doubling it "
-            f"changes the log-likelihood by {r.gain:+.3g}{where}"
+            f"class {r.component}'s atom reached norm {r.norm:.3g} (whitened {r.whitened_norm:.3g}) and the "
+            f"log-likelihood still rises (by {r.gain:+.3g}) as it moves further off{where}"
         )
     return (
         "The likelihood has no maximum at finite parameters: "

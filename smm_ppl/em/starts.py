@@ -12,6 +12,7 @@ in the user's original coordinates.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Callable, NamedTuple
 
@@ -31,7 +32,9 @@ class StartMethod(NamedTuple):
     """A registered start.
 
     ``make(prepared, K, key, n_starts) -> SMMParams`` with shapes ``(S, K)``
-    and ``(S, K, L)``; ``applies(prepared, K)`` returns ``None`` when the
+    and ``(S, K, L)`` (a ``make`` with a ``penalty`` parameter also receives a
+    MAP fit's :class:`~smm_ppl.prior.Penalty`, ``None`` for maximum
+    likelihood, for starts that refit); ``applies(prepared, K)`` returns ``None`` when the
     method applies, else the reason it does not; ``batched`` methods draw
     ``n_starts`` starts; ``in_auto(K)`` says whether ``init="auto"`` tries it.
     """
@@ -83,8 +86,8 @@ def _random(prepared, K, key, n_starts):
     """Random atoms in the full whitened space.
 
     With counts over items, ``beta_k ~ N(m1, C)``: ``m1`` the first latent
-    moment and ``C = M2 - m1 m1^T`` the between-class covariance (SPEC section
-    2) with its eigenvalues clipped to ``[0.05, 4]``, the right location and
+    moment and ``C = M2 - m1 m1^T`` the between-class covariance
+    (docs/math.md#latent-moments) with its eigenvalues clipped to ``[0.05, 4]``, the right location and
     scale without the subspace.  Other layouts: ``N(0, I)`` in whitened units.
     """
     white = prepared.white
@@ -116,16 +119,16 @@ def _items_apply(prepared: Prepared, K: int) -> str | None:
     return None
 
 
-def _split(prepared, K, key, n_starts):
+def _split(prepared, K, key, n_starts, penalty=None):
     from .greedy import split_start
 
-    return split_start(prepared, K, key, n_starts)
+    return split_start(prepared, K, key, n_starts, penalty)
 
 
-def _clusters(prepared, K, key, n_starts):
+def _clusters(prepared, K, key, n_starts, penalty=None):
     from .greedy import clusters_start
 
-    return clusters_start(prepared, K, key, n_starts)
+    return clusters_start(prepared, K, key, n_starts, penalty)
 
 
 #: The registry, in the order ``init="auto"`` tries the methods.
@@ -204,8 +207,21 @@ def check_init(init: Any) -> Any:
     return init
 
 
-def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts: int) -> Starts:
-    """The candidate starts for ``init``: a registered name, ``"auto"``, or user parameters."""
+def _make(method: StartMethod, prepared: Prepared, K: int, key, n_starts: int, penalty) -> SMMParams:
+    """``method.make``, with the MAP fit's penalty where the method takes one."""
+    try:
+        takes_penalty = "penalty" in inspect.signature(method.make).parameters
+    except (TypeError, ValueError):
+        takes_penalty = False
+    kwargs = {"penalty": penalty} if takes_penalty else {}
+    return method.make(prepared, K, _key_for(key, method), n_starts, **kwargs)
+
+
+def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts: int, penalty: Any = None) -> Starts:
+    """The candidate starts for ``init``: a registered name, ``"auto"``, or user parameters.
+
+    ``penalty``: a MAP fit's :class:`~smm_ppl.prior.Penalty`, for the starts that refit.
+    """
     L = prepared.n_features
     if not isinstance(init, str):
         names, params = _user_starts(init, K, L)
@@ -216,13 +232,13 @@ def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts
         reason = method.applies(prepared, K)
         if reason is not None:
             raise ValueError(f"init={init!r} does not apply here: {reason}; use init='random' or 'auto'.")
-        params = method.make(prepared, K, _key_for(key, method), n_starts)
+        params = _make(method, prepared, K, key, n_starts, penalty)
         return Starts(_names(method, params.weights.shape[0]), _finite(params, init), [], [])
 
     if K == 1:  # one class: a concave problem, one start (the plain MNL fit) is enough
         method = START_METHODS["split"]
         if method.applies(prepared, K) is None:
-            return Starts(["split"], method.make(prepared, K, _key_for(key, method), 1), [], [])
+            return Starts(["split"], _make(method, prepared, K, key, 1, penalty), [], [])
     names, weights, atoms, failed, caught = [], [], [], [], []
     have_batch = False
     for method in START_METHODS.values():
@@ -235,7 +251,7 @@ def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts
         try:
             with warnings.catch_warnings(record=True) as record:
                 warnings.simplefilter("always")
-                params = _finite(method.make(prepared, K, _key_for(key, method), n_starts), method.name)
+                params = _finite(_make(method, prepared, K, key, n_starts, penalty), method.name)
         except Exception as err:  # recorded, not fatal: other starts remain
             failed.append({"name": method.name, "error": f"{type(err).__name__}: {err}", "skipped": False})
             continue
@@ -246,7 +262,7 @@ def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts
         have_batch |= method.batched
     if not have_batch:  # no family of random starts yet: the full-space random starts
         method = START_METHODS["random"]
-        params = method.make(prepared, K, _key_for(key, method), n_starts)
+        params = _make(method, prepared, K, key, n_starts, penalty)
         names += _names(method, params.weights.shape[0])
         weights.append(params.weights)
         atoms.append(params.atoms)

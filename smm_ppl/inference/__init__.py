@@ -1,4 +1,4 @@
-"""Bayesian inference with NumPyro: NUTS and SVI started at a warm start (SPEC section 5).
+"""Bayesian inference with NumPyro: NUTS and SVI started at a warm start (docs/math.md#bayesian-model).
 
 One idea per module, re-exported here name by name:
 

@@ -1,4 +1,4 @@
-"""Starting values for the samplers: one start per chain, all in the same labelling (SPEC section 5).
+"""Starting values for the samplers: one start per chain, all in the same labelling (docs/math.md#label-switching).
 
 Every NUTS chain starts at the warm start plus a small Gaussian jitter in the
 *unconstrained* space (different per chain), passed through

@@ -1,4 +1,4 @@
-"""NUTS on the softmax mixture, every chain started from the warm start (SPEC section 5).
+"""NUTS on the softmax mixture, every chain started from the warm start (docs/math.md#bayesian-model).
 
 Chains in parallel
 ------------------

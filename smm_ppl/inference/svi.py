@@ -1,4 +1,4 @@
-"""Variational inference with an autoguide started at the warm start (SPEC section 5).
+"""Variational inference with an autoguide started at the warm start (docs/math.md#bayesian-model).
 
 The optimisation runs in one compiled loop (:func:`_svi_loop`), kept per
 model settings and guide and called on the layout padded to its shape bucket

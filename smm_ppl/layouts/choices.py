@@ -1,4 +1,4 @@
-"""Choice situations and panels: the layout of the latent-class conditional logit (SPEC section 10).
+"""Choice situations and panels: the layout of the latent-class conditional logit (docs/math.md#choice-situations-and-panels).
 
 Rows are the *available* alternatives of every choice situation (an
 unavailable alternative is simply not a row, so it carries no mass in its

@@ -1,4 +1,4 @@
-"""Counts over one set of items: the layout of the paper's SMM (SPEC section 1).
+"""Counts over one set of items: the layout of the paper's SMM (docs/math.md#likelihood-of-counts).
 
 Rows are the ``p`` items, units are the items too: unit ``j`` carries the
 count ``n_j`` and the log-likelihood ``log pi_j``.  Every class has one
@@ -57,7 +57,7 @@ PAD_LOGIT = -1e30
 
 
 # --------------------------------------------------------------------------- #
-# The likelihood, in log space (SPEC section 1)
+# The likelihood, in log space (docs/math.md#likelihood-of-counts)
 # --------------------------------------------------------------------------- #
 
 

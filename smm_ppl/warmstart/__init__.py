@@ -1,4 +1,4 @@
-"""Warm starts for EM and MCMC (SPEC sections 2 and 3).
+"""Warm starts for EM and MCMC (docs/math.md#latent-moments, docs/math.md#warm-starts).
 
 One module per idea:
 

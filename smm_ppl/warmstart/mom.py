@@ -1,4 +1,4 @@
-"""The paper's method-of-moments warm start (SPEC section 3, "Method of moments")."""
+"""The paper's method-of-moments warm start (docs/math.md#method-of-moments)."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def project_moments_batch(m: np.ndarray, scale: np.ndarray, K: int, bound: float
     Noise-weighted least squares (residual of ``m_r`` divided by its noise
     scale) over atoms in the box and weights on the simplex with floor
     ``min_weight``; the best of three starting points per row.  This is the
-    projection of step 3 of SPEC section 3: the fitted distribution's
+    projection of step 2 of docs/math.md#method-of-moments: the fitted distribution's
     moments are the denoised ones and its atoms their Gauss quadrature nodes.
 
     Returns atoms ``(D, K)`` sorted, weights ``(D, K)``, and the relative
@@ -256,7 +256,7 @@ def mom_init(
     n_directions: int = 10,
     return_diagnostics: bool = False,
 ):
-    """The paper's method-of-moments warm start (SPEC section 3).
+    """The paper's method-of-moments warm start (docs/math.md#method-of-moments).
 
     1. Estimate the ``K``-dimensional latent subspace (:func:`estimate_subspace`)
        and project the whitened features on it.

@@ -1,4 +1,4 @@
-"""Hermite latent moments (SPEC section 2).
+"""Hermite latent moments (docs/math.md#latent-moments).
 
 Each moment is a weighted sum over the ``p`` items with the empirical
 frequencies ``w = n / N`` as weights, so its cost is ``O(p d)`` per direction
@@ -169,7 +169,7 @@ def third_moment_tensor_jax(xt: jax.Array, w: jax.Array, cov: jax.Array | None =
 
 
 class LatentMoments(NamedTuple):
-    """First and second latent moments in whitened coordinates (SPEC section 2).
+    """First and second latent moments in whitened coordinates (docs/math.md#latent-moments).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Random starts in the latent subspace (SPEC section 3): the paper's recommendation for larger ``K``."""
+"""Random starts in the latent subspace (docs/math.md#random-starts-in-the-subspace): the paper's recommendation for larger ``K``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The latent subspace (SPEC section 3, "Subspace") and the preparation shared by the warm starts."""
+"""The latent subspace (docs/math.md#subspace) and the preparation shared by the warm starts."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def estimate_subspace(
 ):
     """Estimate the span of the atoms: the top-``K`` eigenvectors of the latent second moment.
 
-    With whitened, centred features ``xt_j`` (SPEC section 2),
+    With whitened, centred features ``xt_j`` (docs/math.md#latent-moments),
     ``M2 = sum_j w_j (xt_j xt_j^T - I) ~ sum_k alpha_k beta_k beta_k^T`` whose
     range is ``span(beta_1, .., beta_K)``, ``beta_k = Sigma_hat^{1/2} theta_k``.
 
@@ -161,7 +161,7 @@ def estimate_subspace(
     n_components : int
         ``K``; must not exceed ``L``.
     coordinates : {"whitened", "original"}
-        ``"whitened"`` (default, SPEC section 3) returns the eigenvectors ``U``
+        ``"whitened"`` (default, docs/math.md#subspace) returns the eigenvectors ``U``
         of ``M2``, a basis of ``span(beta_k)``: project whitened features with
         ``xt @ U``.  ``"original"`` returns an orthonormal basis of the
         corresponding span of the original atoms ``theta_k``,

@@ -1,4 +1,4 @@
-"""The third-moment (Jennrich) warm start (SPEC section 3, "Tensor") — beyond the paper."""
+"""The third-moment (Jennrich) warm start (docs/math.md#tensor-start) — beyond the paper."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def tensor_init(
     n_contractions: int = 10,
     return_diagnostics: bool = False,
 ):
-    """Third-moment (Jennrich) warm start (SPEC section 3).
+    """Third-moment (Jennrich) warm start (docs/math.md#tensor-start).
 
     In the estimated ``K``-dimensional subspace, with projected features
     ``z_j`` and ``M2s = sum_j w_j (z_j z_j^T - I)``, ``W = M2s^{-1/2}``, the
