@@ -329,10 +329,10 @@ def test_float32_fit_costs_little_accuracy(problem, acceleration):
     # The reported log-likelihood is evaluated in float64 at the float32 estimate (on the
     # float32-rounded whitened features, hence not to the last digit).
     assert low.log_likelihood == pytest.approx(smm.log_likelihood(X, n, low.params), rel=1e-10)
-    # The float32 fit maximises a float32 objective (the mean log-likelihood per observation), which
-    # cannot tell apart estimates whose log-likelihoods differ by less than its unit roundoff,
-    # delta = 2**-24 |log L| (0.044 here).  In the quadratic approximation at the maximum such
-    # estimates lie within sqrt(2 delta) standard errors of it (0.30 here), each coordinate, and
+    # The float32 fit's log-likelihood terms are float32, each to 2**-24 relative and all of one
+    # sign, so its objective is known to delta = 2**-24 |log L| (0.044 here): it cannot tell apart
+    # estimates whose log-likelihoods differ by less.  In the quadratic approximation at the maximum
+    # such estimates lie within sqrt(2 delta) standard errors of it (0.30 here), each coordinate, and
     # their log-likelihood gap is at most delta.  Measured: up to 0.077 SE and a gap of 0.006 (XLA
     # without FMA), a gap of 0.008 on one AVX2 EPYC.  (Bounds that ignore float32's resolution test
     # the CPU's rounding: 1e-8 relative on the gap held on one CPU and missed by 6 % on another, and
