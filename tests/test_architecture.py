@@ -393,7 +393,8 @@ def _private_uses(source: str, mirror: str | None = None, package: str = PACKAGE
         for written, name in names:
             if any(_private(part) for part in name.split(".")) and not allowed(name):
                 found.append(f"line {node.lineno}: {written}")
-    return sorted(set(found), key=lambda s: (int(s.split()[1].rstrip(":")), s))  # by line, then name: a set has no order
+    # By line, then name: a set has no order.
+    return sorted(set(found), key=lambda s: (int(s.split()[1].rstrip(":")), s))
 
 
 #: Folders outside the rule: the smoke runs' scratch output (``_peers``), and the scripts that run the
