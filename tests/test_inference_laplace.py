@@ -74,6 +74,10 @@ def test_a_maximum_likelihood_fit_warns_and_bad_input_is_refused(well_posed):
         smm.laplace(mle.params)
     with pytest.raises(ValueError, match="num_draws"):
         smm.laplace(mle, num_draws=0)
+    with pytest.raises(TypeError, match="relabel"):
+        smm.laplace(mle, num_draws=10, relabel="yes")
+    with pytest.raises(TypeError, match="seed"):
+        smm.laplace(mle, num_draws=10, seed="a")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         twin = mle._replace(params=smm.SMMParams(mle.params.weights, np.repeat(mle.params.atoms[:1], 2, axis=0)))

@@ -126,6 +126,8 @@ def test_posterior_sd_matches_em_standard_errors_at_large_n():
         (dict(jitter=-0.1), ValueError, "jitter"),
         (dict(relabel="yes"), TypeError, "relabel"),
         (dict(ordered=1), TypeError, "ordered"),
+        (dict(prior={"atoms_scale": 3.0}), TypeError, "prior must be None or an smm_ppl.Prior"),
+        (dict(prior=smm.Prior(atoms_scale=0.0)), ValueError, "prior.atoms_scale"),
         (dict(progress_bar="no"), TypeError, "progress_bar"),
         (dict(chain_method="threads"), ValueError, "chain_method"),
         (dict(target_accept_prob=1.0), ValueError, "target_accept_prob"),

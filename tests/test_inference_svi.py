@@ -65,6 +65,8 @@ def test_svi_ordered_reports_the_init_labelling():
         (dict(learning_rate=0.0), ValueError, "learning_rate"),
         (dict(num_draws=0), ValueError, "num_draws"),
         (dict(init_scale=-1.0), ValueError, "init_scale"),
+        (dict(prior=(1.0, 3.0)), TypeError, "prior must be None or an smm_ppl.Prior"),
+        (dict(prior=smm.Prior(weights_concentration=float("nan"))), ValueError, "prior.weights_concentration"),
         (dict(init=None), ValueError, "warm start"),
         (dict(init=[1, 2, 3]), TypeError, "init must be"),
     ],

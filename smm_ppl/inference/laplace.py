@@ -12,7 +12,7 @@ mode on the simplex (the mode in the logits differs by ``O(1 / N)``; the
 ``centre`` attribute says so).
 
 One Hessian (``K - 1 + K L`` directions of Hessian-vector products) and one
-Cholesky factor: cheap where NUTS is not (``p = 30,522``, ``L = 384``).
+symmetric square root of its inverse: cheap where NUTS is not (``p = 30,522``, ``L = 384``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import numpy as np
 
 from ..params import SMMParams
 from ..stderr import unconstrained_covariance, unpack_draws
-from ..validation import Integer, check_key, validate_params
+from ..validation import Boolean, Integer, check_key, validate_params
 from .idata import inference_data
 
 __all__ = ["laplace"]
 
 #: Declarative argument constraints of :func:`laplace`.
-LAPLACE_CONSTRAINTS = {"num_draws": Integer(1)}
+LAPLACE_CONSTRAINTS = {"num_draws": Integer(1), "relabel": Boolean()}
 
 
 def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool = True):
@@ -83,7 +83,7 @@ def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool 
             "result must be an EMResult of smm.fit_em (it carries the data the fit ran on); "
             f"got {type(result).__name__}."
         )
-    o = validate_params(LAPLACE_CONSTRAINTS, dict(num_draws=num_draws))
+    o = validate_params(LAPLACE_CONSTRAINTS, dict(num_draws=num_draws, relabel=relabel))
     key = check_key(seed)
     prior = getattr(result, "prior", None)
     if prior is None:
@@ -121,7 +121,7 @@ def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool 
         prepared.layout,
         w_draws[None],
         a_draws[None],
-        relabel=bool(relabel),
+        relabel=o["relabel"],
         reference=SMMParams(weights, np.asarray(result.params.atoms, dtype=np.float64)),
         sample_stats=None,
         attrs=attrs,
