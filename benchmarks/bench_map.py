@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,22 +96,16 @@ def confusion(X, class_counts, weights, atoms) -> np.ndarray:
 
 
 def _fit(fn):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t0 = time.perf_counter()
-        res = fn()
-        secs = time.perf_counter() - t0
-    return res, secs, sorted({f"{w.category.__name__}: {str(w.message)[:200]}" for w in caught})
+    """``(result, seconds, warnings)`` of ``fn()`` (bench_real's recorder; a failure stops the run)."""
+    res, secs, msgs, err = bench_real._fit(fn)
+    if err is not None:
+        raise RuntimeError(err)
+    return res, secs, msgs
 
 
 def run_case(name: str, args, seen: set, prior: smm.Prior) -> dict:
     d = bench_real.make_case(name, args)
-    X = np.asarray(d["features"], dtype=np.float64)
-    counts = np.asarray(d["counts"])
-    cc = np.asarray(d["class_counts"])
-    K = d["K"]
-    p, L = X.shape
-    N = int(counts.sum())
+    X, counts, cc, K, p, L, N = bench_real.case_arrays(d)
     row = {"case": name, "K": K, "p": p, "L": L, "N": N, "langs": d["langs"], "prior": list(prior)}
     print(f"-- {name}: p={p} L={L} K={K} N={N:,}", flush=True)
 

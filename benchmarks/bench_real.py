@@ -321,17 +321,20 @@ def _em_summary(res, secs, msgs, err) -> dict:
     }
 
 
+def case_arrays(d: dict) -> tuple:
+    """``(features float64, counts, class_counts, K, p, L, N)`` of a :func:`make_case` result."""
+    X = np.asarray(d["features"], dtype=np.float64)
+    counts = np.asarray(d["counts"])
+    p, L = X.shape
+    return X, counts, np.asarray(d["class_counts"]), d["K"], p, L, int(counts.sum())
+
+
 def run_case(name: str, args, seen_shapes: set) -> dict:
     import real_data  # the MNL fit and effective items (plain NumPy/SciPy; no optional package needed)
 
     t_case = time.perf_counter()
     d = make_case(name, args)
-    X = np.asarray(d["features"], dtype=np.float64)
-    counts = np.asarray(d["counts"])
-    cc = np.asarray(d["class_counts"])
-    K = d["K"]
-    p, L = X.shape
-    N = int(counts.sum())
+    X, counts, cc, K, p, L, N = case_arrays(d)
     n_f = counts.astype(np.float64)
     row = {
         "case": name,
