@@ -97,7 +97,7 @@ def confusion(X, class_counts, weights, atoms) -> np.ndarray:
 
 def _fit(fn):
     """``(result, seconds, warnings)`` of ``fn()`` (bench_real's recorder; a failure stops the run)."""
-    res, secs, msgs, err = bench_real._fit(fn)
+    res, secs, msgs, err = bench_real.record_fit(fn)
     if err is not None:
         raise RuntimeError(err)
     return res, secs, msgs

@@ -286,7 +286,7 @@ def lbfgs_polish(X: np.ndarray, n: np.ndarray, weights: np.ndarray, atoms: np.nd
 # --------------------------------------------------------------------------- #
 
 
-def _fit(fn):
+def record_fit(fn):
     """``(result, seconds, warnings, error)`` of ``fn()``; an exception is recorded, not raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -365,7 +365,7 @@ def run_case(name: str, args, seen_shapes: set) -> dict:
     shape = (p, L, K)
     row["first_call_for_shape"] = shape not in seen_shapes
     seen_shapes.add(shape)
-    ra, secs, msgs, err = _fit(lambda: smm.fit_em(X, counts, K, init="auto", seed=args.seed, **kw))
+    ra, secs, msgs, err = record_fit(lambda: smm.fit_em(X, counts, K, init="auto", seed=args.seed, **kw))
     row["auto"] = _em_summary(ra, secs, msgs, err)
     row["wall_auto_s"] = secs
     row["ratio"] = secs / row["labelled_s"] if row["labelled_s"] > 0 else float("nan")
@@ -374,7 +374,7 @@ def run_case(name: str, args, seen_shapes: set) -> dict:
     # 3. the oracle: polishes of the labelled solution (and, for Gaussian designs, EM from the truth)
     init_lab = smm.SMMParams(w_lab, atoms_lab)
     okw = {"compute_standard_errors": False, "max_iter": args.max_iter}
-    ro, secs, msgs, err = _fit(lambda: smm.fit_em(X, counts, K, init=init_lab, **okw))
+    ro, secs, msgs, err = record_fit(lambda: smm.fit_em(X, counts, K, init=init_lab, **okw))
     row["oracle_em"] = _em_summary(ro, secs, msgs, err)
     print(f"   oracle EM: {secs:.1f} s, {row['oracle_em'].get('log_likelihood', err)}", flush=True)
     lb = lbfgs_polish(X, n_f, w_lab, atoms_lab, maxiter=args.lbfgs_maxiter)
@@ -384,7 +384,7 @@ def run_case(name: str, args, seen_shapes: set) -> dict:
     if ro is not None:
         candidates.append(("em", float(ro.log_likelihood), np.asarray(ro.params.weights), np.asarray(ro.params.atoms)))
     if d["truth"] is not None and name.startswith("gauss"):
-        rt, secs, msgs, err = _fit(lambda: smm.fit_em(X, counts, K, init=d["truth"], **okw))
+        rt, secs, msgs, err = record_fit(lambda: smm.fit_em(X, counts, K, init=d["truth"], **okw))
         row["oracle_em_truth"] = _em_summary(rt, secs, msgs, err)
         if rt is not None:
             candidates.append(
