@@ -56,3 +56,47 @@ def test_extreme_logits_fall_back_to_log_space(acceleration):
     assert np.all(np.isfinite(res.trace))
     assert max_relative_decrease(res.trace) <= 1e-9
     assert res.trace[-1] > 0.5 * res.trace[0]  # it climbed far out of the start
+
+
+@pytest.mark.parametrize("prior", [None, smm.Prior(weights_concentration=3.0, atoms_scale=0.5)])
+def test_decrement_is_half_the_gradient_in_ems_metric(problem, prior):
+    """``decrement`` equals ``1/2 g^T H^{-1} g`` from autodiff's gradient of the objective and EM's curvature."""
+    import jax
+    import jax.numpy as jnp
+
+    X, n, _ = problem
+    prep = prepare(X, n)
+    layout, N = prep.em_layout, float(n.sum())
+    penalty = None if prior is None else prior.penalty(prep.whitening, N)
+    weights, atoms = jnp.asarray(POOR.weights), jnp.asarray(prep.whitening.to_whitened(POOR.atoms))
+
+    def objective(w, b):
+        return layout.log_likelihood(w, b) / N + smm.prior.penalty_log_density(penalty, w, b)
+
+    g_w, g_b = jax.grad(objective, argnums=(0, 1))(weights, atoms)
+    e = 0.0 if penalty is None else float(penalty.weights_exponent)
+    a = np.asarray(weights * g_w) - e  # alpha_raw: d ll / d log w_k
+    P = np.zeros((atoms.shape[1],) * 2) if penalty is None else np.asarray(penalty.precision)
+    g_b = np.asarray(g_b)
+    atoms_part = sum(g_b[k] @ np.linalg.solve(a[k] * np.eye(len(P)) + P, g_b[k]) for k in range(len(a)))
+    w, g_w = np.asarray(weights), np.asarray(g_w)
+    weights_part = np.sum(w * (g_w - np.sum(w * g_w)) ** 2)
+    expected = 0.5 * (atoms_part + weights_part)
+    assert expected > 0
+    assert float(em.kernel.decrement(layout, weights, atoms, penalty)) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("prior", [None, smm.Prior()])
+def test_converged_means_the_gradient_rule_held(problem, prior):
+    """A fit that reports ``converged`` stopped where the decrement is below ``tol * |objective|``."""
+    X, n, _ = problem
+    tol = 1e-10
+    res = fit_quiet(X, n, 3, init=POOR, tol=tol, prior=prior)
+    assert res.converged and res.stop_reason == "tol"
+    prep = res.data
+    N = float(n.sum())
+    penalty = None if prior is None else prior.penalty(prep.whitening, N)
+    atoms = prep.whitening.to_whitened(res.params.atoms)
+    value = float(em.kernel.decrement(prep.em_layout, res.params.weights, atoms, penalty))
+    objective = res.log_likelihood if prior is None else res.log_posterior
+    assert 0 <= value < tol * abs(objective) / N

@@ -240,7 +240,10 @@ def fit_em(
     tol : float, default 1e-12
         Stop when the projected (Aitken) remaining gain of the log-likelihood
         is ``< tol * |ll|`` and the projected parameter change ``< sqrt(tol)``
-        (whitened, relative to ``max(1, max |atom|)``).  0 runs ``max_iter``.
+        (whitened, relative to ``max(1, max |atom|)``), confirmed by the
+        gradient: the second-order gain one more step could make, in
+        whitened units, ``< tol * |objective|`` (docs/math.md#stopping-rule).
+        0 runs ``max_iter``.
     m_step : {"gradient", "newton"}
         One gradient step in whitened coordinates (the paper's), or one Newton
         step (with ``acceleration="squarem"`` or ``"none"``).

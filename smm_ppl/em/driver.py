@@ -25,7 +25,7 @@ from jax import lax
 
 from ..layouts import Layout
 from ..programs import jit_program, on_device
-from .kernel import em_init, em_update, slack
+from .kernel import decrement, em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
 
@@ -105,7 +105,7 @@ def iterations_bucket(n_iter: int) -> int:
 
 
 def _converged(old, new, prev_dll, tol):
-    """The stopping rule; returns ``(done, dll)``.
+    """The stopping rule's projection (docs/math.md#stopping-rule).
 
     EM converges linearly, so a small change per iteration can still leave a
     long way to go.  The rule projects the changes (Aitken): with ``rate =
@@ -113,7 +113,12 @@ def _converged(old, new, prev_dll, tol):
     - rate) < tol * |ll|`` and ``dpar_t / (1 - sqrt(rate)) < sqrt(tol) *
     max(1, max|beta|)``.  Strict inequalities, so ``tol = 0`` runs exactly
     ``max_iter`` iterations.  It also stops when a step moves the parameters
-    by a few rounding units only (:data:`STUCK_ULPS`, float32 fits).
+    by a few rounding units only (:data:`STUCK_ULPS`, float32 fits).  The
+    projection can be fooled (an accelerated step that happened to gain
+    little), so the driver confirms a stop with the gradient:
+    :func:`~smm_ppl.em.kernel.decrement` ``< tol * |objective|``.
+    Returns ``(projected, stuck, dll)``: the projection's verdict, the
+    rounding-level stop (which needs no confirmation), and the change.
     """
     dll = jnp.abs(new.objective - old.objective)
     rate = jnp.clip(jnp.where(prev_dll > 0, dll / jnp.where(prev_dll > 0, prev_dll, 1.0), 0.0), 0.0, 0.99)
@@ -126,7 +131,7 @@ def _converged(old, new, prev_dll, tol):
     # the log-likelihood by no more than the safeguard's slack is the end.
     dtype = old.atoms.dtype
     stuck = (d_par <= STUCK_ULPS * jnp.finfo(dtype).eps * size) & (dll <= slack(dtype) * jnp.abs(old.objective))
-    return ((rel_ll < tol) & (rel_par < jnp.sqrt(tol))) | (stuck & (tol > 0)), dll
+    return (rel_ll < tol) & (rel_par < jnp.sqrt(tol)), stuck & (tol > 0), dll
 
 
 class _Schedule(NamedTuple):
@@ -207,8 +212,14 @@ def _run_schedule(
         ll_short = jnp.where(end, c.ll_short.at[c.start].set(new.objective), c.ll_short)
         start = c.start + end.astype(c.start.dtype)
         # The long phase: the stopping rule.
-        stop, dll = _converged(c.state, new, c.prev_dll, tol)
-        done = ~short & stop
+        projected, stuck, dll = _converged(c.state, new, c.prev_dll, tol)
+        # The gradient confirms a projected stop: two passes, only where the projection says stop.
+        confirmed = lax.cond(
+            ~short & projected & ~stuck,
+            lambda: decrement(layout, new.weights, new.atoms, penalty) < tol * jnp.abs(new.objective),
+            lambda: projected,
+        )
+        done = ~short & (stuck | confirmed)
         trace = jnp.where(short, c.trace, c.trace.at[t].set(new.objective))
 
         def load(_):

@@ -45,7 +45,7 @@ from ..layouts import Layout
 from ..params import WEIGHT_FLOOR
 from ..prior import Penalty, penalty_log_density
 
-__all__ = ["EMState", "EMInfo", "em_init", "em_update", "state_at", "M_STEPS", "accept"]
+__all__ = ["EMState", "EMInfo", "em_init", "em_update", "state_at", "M_STEPS", "accept", "decrement"]
 
 M_STEPS = ("gradient", "newton")
 
@@ -147,6 +147,36 @@ def _with_prior(direction, atoms, alpha_raw, penalty: Penalty | None):
     V, lam = penalty.eigenvectors.astype(atoms.dtype), penalty.eigenvalues.astype(atoms.dtype)
     rhs = direction - (atoms @ penalty.precision.astype(atoms.dtype)) / a
     return ((rhs @ V) * (a / (a + lam))) @ V.T
+
+
+def decrement(layout: Layout, weights: jax.Array, atoms: jax.Array, penalty: Penalty | None = None) -> jax.Array:
+    """The objective per observation that one more step could still gain, to second order (docs/math.md#stopping-rule).
+
+    ``1/2 g^T H^{-1} g`` with the gradient ``g`` of the objective and EM's own
+    curvature in whitened coordinates: ``a_k I + P`` for class ``k``'s atom
+    (``a_k = alpha_raw_k``, ``P`` the prior's precision per observation) and
+    the multinomial's ``diag(1 / weights)`` for the weights, on the simplex.  Without a prior the
+    atoms' part is ``1/2 sum_k a_k |residual_k @ features|^2``: the squared
+    gradient norm in whitened units.  Two passes over the features (the
+    logits and the gradient), so the driver evaluates it only where the
+    projected gains already say stop.
+    """
+    logits = atoms @ layout.features_t
+    stats = layout.statistics(weights, logits)
+    alpha_raw, residual = layout.weights_and_residual(weights, logits, stats)
+    gradient = residual @ layout.features  # per unit of alpha_raw, as in the M-step
+    step = _with_prior(gradient, atoms, alpha_raw, penalty)
+    if penalty is not None:
+        gradient = (
+            gradient - (atoms @ penalty.precision.astype(atoms.dtype)) / jnp.maximum(alpha_raw, WEIGHT_FLOOR)[:, None]
+        )
+    _, alive = _alive_weights(alpha_raw, penalty)
+    a = jnp.where(alive, alpha_raw, 0.0)
+    atoms_part = 0.5 * jnp.sum(a * jnp.sum(step * gradient, axis=1))
+    # The weights' gradient is (alpha_raw + e) / weights; its component along the simplex, in the metric diag(1 / weights).
+    pulled = alpha_raw if penalty is None else alpha_raw + penalty.weights_exponent.astype(alpha_raw.dtype)
+    weights_part = 0.5 * jnp.sum((pulled - jnp.sum(pulled) * weights) ** 2 / jnp.maximum(weights, WEIGHT_FLOOR))
+    return (atoms_part + weights_part).astype(stats.ll.dtype)
 
 
 def _newton_direction(layout, state, penalty: Penalty | None = None):
