@@ -39,7 +39,7 @@ __all__ = ["Runaway", "runaway_classes", "runaway_message", "RUNAWAY_NORM"]
 #: Whitened atoms shorter than this are not examined: their class spreads its mass over many items.
 RUNAWAY_NORM = 8.0
 #: The support of a class: the fewest items holding all but this share of its mass (each tried in turn).
-SUPPORT_TAILS = (1e-4, 1e-6, 1e-8)
+SUPPORT_TAILS = (1e-3, 1e-4, 1e-6, 1e-8)
 #: Points on the runaway ray, in multiples of the direction (the atom's component off its support's span).
 RAY_STEPS = (1.0, 3.0)
 #: A support of more items than this many times ``L`` is taken to span the feature space (no SVD).
