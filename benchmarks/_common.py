@@ -112,3 +112,13 @@ def save_json(result: dict, name: str, out: str | os.PathLike | None = None) -> 
     path.write_text(json.dumps(_jsonable(result), indent=2) + "\n")
     print(f"  saved {path}")
     return path
+
+
+def save_figure(fig, folder: str | os.PathLike, name: str) -> str:
+    """Write a matplotlib figure to ``folder/name`` (80 dpi), close it, and return ``name``."""
+    import matplotlib.pyplot as plt
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(folder) / name, dpi=80)
+    plt.close(fig)
+    return name

@@ -69,17 +69,18 @@ def relabel(weights, atoms, reference_atoms):
 
 def summarise(weights: np.ndarray, atoms: np.ndarray, seconds: float, reference: smm.SMMParams) -> dict:
     """ESS, R-hat and posterior moments of relabelled draws ``(chain, draw, K[, L])``."""
-    import arviz as az
+    import arviz_base
+    import arviz_stats
 
     w, a = relabel(weights, atoms, reference.atoms)
     K, L = a.shape[-2:]
     # The last weight is implied by the others: leave it out of the ESS/R-hat table.
     scal = {f"w{k}": w[..., k] for k in range(K - 1)}
     scal.update({f"a{k}_{l}": a[..., k, l] for k in range(K) for l in range(L)})
-    ds = az.convert_to_dataset({k: v for k, v in scal.items()})
-    ess = az.ess(ds, method="bulk")
-    ess_tail = az.ess(ds, method="tail")
-    rhat = az.rhat(ds)
+    ds = arviz_base.convert_to_dataset({k: v for k, v in scal.items()})
+    ess = arviz_stats.ess(ds, method="bulk")
+    ess_tail = arviz_stats.ess(ds, method="tail", prob=0.95)  # the 5 % and 95 % quantiles, as smm.ess
+    rhat = arviz_stats.rhat(ds)
     ess_v = np.array([float(ess[k]) for k in scal])
     tail_v = np.array([float(ess_tail[k]) for k in scal])
     rhat_v = np.array([float(rhat[k]) for k in scal])

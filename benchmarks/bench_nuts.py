@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     if args.seeds:
         cfg["seeds"] = args.seeds
     K = cfg["K"]
-    warnings.simplefilter("ignore")  # EM reports skipped warm starts; ArviZ its FutureWarning
+    warnings.simplefilter("ignore")  # EM reports skipped warm starts
 
     runs = []
     for s in range(cfg["seeds"]):

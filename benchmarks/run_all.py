@@ -61,6 +61,8 @@ STEPS = [
     ("map", "bench_map.py", 7200),
     ("choice", "bench_choice.py", 7200),
     ("scale", "bench_scale.py", 7200),
+    ("sbc", "bench_sbc.py", 14400),
+    ("select_k", "bench_select_k.py", 14400),
 ]
 # JSON file each step leaves in the results folder (others' scripts choose their own names).
 JSON_NAMES = {
@@ -78,6 +80,8 @@ JSON_NAMES = {
     "map": "map.json",
     "choice": "choice.json",
     "scale": "scale.json",
+    "sbc": "sbc.json",
+    "select_k": "select_k.json",
 }
 COMMAND = "python benchmarks/run_all.py"
 
@@ -993,6 +997,14 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     if body:
         sections += ["## Scale: devices, precision, memory (`python benchmarks/bench_scale.py`)", "", body, ""]
         headline += h
+    for section, name, title in (
+        (section_sbc, "sbc", "Simulation-based calibration (`python benchmarks/bench_sbc.py`)"),
+        (section_select_k, "select_k", "Choosing K, measured (`python benchmarks/bench_select_k.py`)"),
+    ):
+        body, h = section(_load(results_dir, name))
+        if body:
+            sections += [f"## {title}", "", body, ""]
+            headline += h
     lat = _load(results_dir, "latency")
     if lat:
         sections += ["## Time to a first result (compilation included)", "", latency_table(lat), ""]
@@ -1004,6 +1016,81 @@ def write_report(results_dir: Path, runs: list[dict], smoke: bool, total_s: floa
     parts += ["", "## Headline figures", ""] + [f"- {h}" for h in headline] + [""] + sections
     path.write_text("\n".join(parts).rstrip() + "\n")
     print(f"\nwrote {path}")
+
+
+def section_sbc(res) -> tuple[str, list[str]]:
+    """SBC of NUTS, SVI and Laplace (bench_sbc.py): per configuration, uniformity and the worst scalar."""
+    rows = (res or {}).get("rows") or []
+    if not rows:
+        return "", []
+    d = res.get("design", {})
+    lines = [
+        f"Prior SBC on a fixed design (softmax mixture: p = {d.get('p')} items, L = {d.get('L')}; latent-class logit: "
+        "100 persons x 4 situations x 3 alternatives, prior sd 1): parameters from the model's prior, data simulated "
+        f"from them, fitted with the same prior; each true scalar ranked among {d.get('num_ranks')} thinned draws. "
+        f"Uniform = every scalar's chi-square test ({d.get('bins')} bins) has a Bonferroni-corrected p >= "
+        f"{d.get('alpha')}. sd ratio = the fit's posterior sd over the true posterior's implied by the 90 % "
+        "intervals' coverage (1: calibrated; < 1: intervals too narrow); failures = replications whose fit could "
+        "not run (Laplace at a singular Hessian), excluded from the ranks.",
+        "",
+        "| configuration | method | K | N | replications | failures | uniform | min p (Bonf.) | coverage 90 % "
+        "(min–max) | sd ratio (min–max) | s / replication | figure |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cov = [s["coverage_90"] for s in r["scalars"]]
+        sd = [s["sd_ratio"] for s in r["scalars"]]
+        lines.append(
+            f"| {r['name']} | {r['method']} ({r['labels']}) | {r['K']} | {_f(r.get('N'), '{:,}')} | "
+            f"{r['n_simulations']} | {r['failures']} | {'yes' if r['all_uniform'] else '**no**'} | "
+            f"{r['min_p_bonferroni']:.2g} | {min(cov):.2f}–{max(cov):.2f} | {min(sd):.2f}–{max(sd):.2f} | "
+            f"{r['seconds_per_replication']:.2f} | [png](results/{r.get('plot', '')}) |"
+        )
+    if res.get("plot_by_n"):
+        lines += ["", f"![SBC of the approximations against N](results/{res['plot_by_n']})"]
+    nuts = [r for r in rows if r["method"] == "nuts"]
+    head = []
+    if nuts:
+        ok = sum(r["all_uniform"] for r in nuts)
+        sizes = ", ".join(f"{r['name']}: {r['n_simulations']}" for r in nuts)
+        head.append(
+            f"SBC: NUTS uniform in {ok} of {len(nuts)} configurations (replications {sizes}) "
+            "(`python benchmarks/bench_sbc.py`)"
+        )
+    return "\n".join(lines), head
+
+
+def section_select_k(res) -> tuple[str, list[str]]:
+    """How often each criterion picks K_true (bench_select_k.py)."""
+    summary = (res or {}).get("summary") or []
+    if not summary:
+        return "", []
+    crit = res.get("criteria", ["loo_nuts", "loo_1se", "waic", "loo_laplace", "bic", "aic"])
+    lines = [
+        "Share of simulated data sets in which each criterion picked the true K (candidates K = 1 .. max(3, K_true + 2)). "
+        "loo_nuts: "
+        "count-weighted PSIS-LOO from NUTS; loo_1se: the smallest K within 2 dse of LOO's best; waic: from NUTS; "
+        "loo_laplace: PSIS-LOO from the Laplace posterior; bic/aic: from the maximum likelihood fit. "
+        "LOO uncertain = a smaller K within 2 dse of LOO's best.",
+        "",
+        "| design | N | K_true | data sets | " + " | ".join(crit) + " | LOO uncertain |",
+        "|---|---|---|---|" + "---|" * len(crit) + "---|",
+    ]
+    for r in summary:
+        lines.append(
+            f"| {r['design']} | {r['N']:,} | {r['K_true']} | {r['n']} | "
+            + " | ".join(f"{r[c]:.2f}" for c in crit)
+            + f" | {r['loo_uncertain']:.2f} |"
+        )
+    if res.get("plot"):
+        lines += ["", f"![K selection](results/{res['plot']})"]
+    overall = {c: sum(r[c] * r["n"] for r in summary) / max(1, sum(r["n"] for r in summary)) for c in crit}
+    head = [
+        "choosing K (share picking K_true over all cells): "
+        + ", ".join(f"{c} {overall[c]:.2f}" for c in crit)
+        + " (`python benchmarks/bench_select_k.py`)"
+    ]
+    return "\n".join(lines), head
 
 
 def section_map(res) -> tuple[str, list[str]]:

@@ -9,34 +9,50 @@ from . import (
 )
 from .choice import (
     ChoiceData,
+    ChoiceModel,
     LatentClassResult,
     LatentClassSpec,
     choice_data,
     compare_latent_class_posterior,
     fit_latent_class,
     fit_latent_class_svi,
+    latent_class_log_likelihood,
     sample_latent_class,
 )
 from .data import SMMData, as_data, counts_from_draws
 from .diagnostics import (
+    LabelSwitchingWarning,
     compare,
     compare_point_to_posterior,
     ess,
+    label_switching,
     load_inference_data,
     loo,
     plot_forest_comparison,
     plot_posterior_vs_point,
+    plot_sbc,
     plot_trace,
     raw_posterior,
     relabel_draws,
     rhat,
     save_inference_data,
+    sbc_latent_class,
+    sbc_mixture,
+    sbc_statistics,
     summary,
     waic,
 )
 from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
 from .estimator import SoftmaxMixture
-from .inference import SVIResult, fit_svi, laplace, sample_nuts
+from .inference import (
+    SVIResult,
+    fit_svi,
+    laplace,
+    loo_pit_data,
+    posterior_predictive,
+    sample_nuts,
+    sample_prior_predictive,
+)
 from .io import load_data, load_params, save_params
 from .layouts import ChoiceSituations, ItemCounts, Layout, as_layout
 from .likelihood import log_likelihood, log_mixture_probs
@@ -62,9 +78,11 @@ __all__ = [
     "laplace",
     "ChoiceData",
     "choice_data",
+    "ChoiceModel",
     "LatentClassSpec",
     "LatentClassResult",
     "fit_latent_class",
+    "latent_class_log_likelihood",
     "sample_latent_class",
     "fit_latent_class_svi",
     "compare_latent_class_posterior",
@@ -120,6 +138,15 @@ __all__ = [
     "load_data",
     "save_params",
     "load_params",
+    "posterior_predictive",
+    "sample_prior_predictive",
+    "loo_pit_data",
+    "sbc_mixture",
+    "sbc_latent_class",
+    "sbc_statistics",
+    "plot_sbc",
+    "label_switching",
+    "LabelSwitchingWarning",
     "compiled_programs",
     "clear_programs",
 ]

@@ -366,7 +366,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         table.to_csv(out / "nuts_vs_em.csv")
         rhat = diagnostics.rhat(idata)
         max_rhat = float(max(np.nanmax(rhat["weights"]), np.nanmax(rhat["atoms"])))
-        summary["nuts"] = {"max_rhat": max_rhat, "loo": float(diagnostics.loo(idata).elpd_loo)}
+        summary["nuts"] = {"max_rhat": max_rhat, "loo": float(diagnostics.loo(idata).elpd)}
         save_plot(diagnostics.plot_trace(idata), "nuts_trace.png")
         save_plot(diagnostics.plot_posterior_vs_point(idata, em), "nuts_posterior.png")
         posteriors["NUTS"] = idata
@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate a K = 2 problem, run the method-of-moments warm start, EM "
         "(init='auto') and NUTS started from EM; print truth, warm start, EM with "
         "standard errors and posterior mean/sd/HDI with R-hat and ESS; write plots "
-        "(PNG), the fit (JSON) and the InferenceData (netCDF).",
+        "(PNG), the fit (JSON) and the posterior (netCDF).",
     )
     demo.add_argument("--out", "-o", default="smm-demo-output", help="output folder (default smm-demo-output)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -29,7 +29,7 @@ class DemoResult(NamedTuple):
     table: Any  # pandas.DataFrame, one row per scalar parameter
     em: Any  # EMResult
     warm_start: SMMParams
-    idata: Any  # az.InferenceData
+    idata: Any  # xarray.DataTree
     files: dict  # name -> Path
     max_rhat: float
     all_inside_hdi: bool
@@ -174,11 +174,13 @@ def run_demo(
 
 
 def figure_of(obj: Any):
-    """The matplotlib Figure behind whatever an ArviZ plot returned (axes, array of axes, figure)."""
+    """The matplotlib Figure behind whatever a plot returned (a PlotCollection of arviz_plots, axes, figure)."""
     import matplotlib.figure
 
     if isinstance(obj, matplotlib.figure.Figure):
         return obj
+    if hasattr(obj, "viz"):  # arviz_plots' PlotCollection keeps its figure at the root of .viz
+        return obj.viz["figure"].item()
     arr = np.ravel(np.asarray(obj, dtype=object))
     first = arr[0]
     return first if isinstance(first, matplotlib.figure.Figure) else first.get_figure()

@@ -4,7 +4,7 @@ Data: ``.npy`` (one array), ``.npz`` (arrays by name: ``features`` and
 ``counts`` or ``draws``) and ``.csv`` (numbers, comma separated, an optional
 header row).  Tables (long-format choice data): :func:`read_table` reads CSV
 (also gzipped) or Parquet into a DataFrame.  Results: parameters, standard
-errors and fit metadata as JSON; InferenceData as netCDF through
+errors and fit metadata as JSON; posterior DataTrees as netCDF through
 :mod:`smm_ppl.diagnostics`.
 """
 

@@ -75,7 +75,7 @@ def compare_components(
         ``"bic"``: ``-2 ell + k log N``; ``"aic"``: ``-2 ell + 2 k`` with
         ``k = (K - 1) + K L`` and ``ell`` the EM maximum (lower is better).
         ``"loo"``: count-weighted PSIS-LOO (:func:`smm_ppl.loo`) of NUTS started
-        at the EM estimate (higher ``elpd_loo`` is better), with ``az.compare``'s
+        at the EM estimate (higher ``elpd_loo`` is better), with ``arviz_stats.compare``'s
         differences, their standard errors and stacking weights.
     seed : int or jax key
         Each ``K`` gets its own key derived from it.
@@ -85,7 +85,7 @@ def compare_components(
         Passed to :func:`smm_ppl.sample_nuts` (``method="loo"`` only), e.g.
         ``num_chains``, ``num_warmup``, ``num_samples``.
     return_fits : bool, default False
-        Also return ``{K: fit}`` (EM results, or InferenceData for ``"loo"``).
+        Also return ``{K: fit}`` (EM results, or the posterior DataTree for ``"loo"``).
 
     Returns
     -------
@@ -177,13 +177,13 @@ def compare_components(
         table = pd.DataFrame(
             {
                 "rank": [0],
-                "elpd_loo": [e["elpd_loo"]],
-                "se": [e["se"]],
-                "p_loo": [e["p_loo"]],
+                "elpd_loo": [e.elpd],
+                "se": [e.se],
+                "p_loo": [e.p],
                 "elpd_diff": [0.0],
                 "dse": [0.0],
                 "weight": [1.0],
-                "warning": [bool(e["warning"])],
+                "warning": [bool(e.warning)],
             },
             index=pd.Index(ks, name="n_components"),
         )

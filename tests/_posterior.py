@@ -5,12 +5,11 @@ import xarray as xr
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
-from smm_ppl.diagnostics._arviz import arviz
 from smm_ppl.inference import log_likelihood_draws
 
 
 def fake_posterior(seed, X, counts, center, n_chain=2, n_draw=200, sd=0.05):
-    """Draws scattered around ``center`` and the InferenceData built from them."""
+    """Draws scattered around ``center`` and the posterior DataTree built from them."""
     rng = np.random.default_rng(seed)
     K, L = center.atoms.shape
     a = center.atoms + sd * rng.standard_normal((n_chain, n_draw, K, L))
@@ -37,7 +36,7 @@ def expanded_idata(idata, counts):
     rep = np.repeat(np.arange(items.size), counts[items])
     ll = idata.log_likelihood["counts"].values[:, :, rep]
     ds = xr.Dataset({"obs": (("chain", "draw", "observation"), ll)})
-    return arviz().InferenceData(posterior=idata.posterior, log_likelihood=ds)
+    return xr.DataTree.from_dict({"posterior": idata.posterior.to_dataset(), "log_likelihood": ds})
 
 
 class FakeEM:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -127,6 +127,42 @@ def test_no_import_cycle_even_through_imports_inside_functions():
 def test_the_cycle_check_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+# --------------------------------------------------------------------------------------------------
+# ArviZ: smm_ppl.diagnostics is the one subpackage that imports it
+# --------------------------------------------------------------------------------------------------
+
+#: ArviZ, 0.x (``arviz``) and 1 (``arviz_base``, ``arviz_stats``, ``arviz_plots``).
+ARVIZ = re.compile(r"^arviz(_base|_stats|_plots)?(\.|$)")
+
+
+def _arviz_imports(source: str) -> list[str]:
+    """The ArviZ modules a source file imports, anywhere in it (inside functions too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if ARVIZ.match(a.name)]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and ARVIZ.match(node.module or ""):
+            found.append(node.module)
+    return found
+
+
+def test_only_diagnostics_imports_arviz():
+    outside = {
+        module: _arviz_imports(path.read_text())
+        for module, path in MODULES.items()
+        if not module.startswith(f"{PACKAGE}.diagnostics")
+    }
+    assert {m: found for m, found in outside.items() if found} == {}
+    assert _arviz_imports(MODULES[f"{PACKAGE}.diagnostics._arviz"].read_text())  # the scan sees imports
+
+
+def test_the_arviz_scan_finds_every_spelling():
+    planted = (
+        "import arviz as az\nfrom arviz_stats import loo\ndef f():\n    import arviz_plots.style\nimport arvizzz\n"
+    )
+    assert _arviz_imports(planted) == ["arviz", "arviz_stats", "arviz_plots.style"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,7 +465,7 @@ from smm_ppl import programs
 from smm_ppl.em import greedy
 from smm_ppl.em.greedy import _split_scores
 from smm_ppl.layouts._base import accumulator
-from smm_ppl.diagnostics._arviz import arviz
+from smm_ppl.diagnostics._arviz import arviz_stats
 
 def f(parser, state, monkeypatch):
     greedy._log_sigma(1, 2)
@@ -461,12 +497,6 @@ def test_the_privacy_check_finds_private_names_and_allows_the_mirrored_module():
 
 def test_every_subpackage_is_installed():
     """A regular (non-editable) install ships exactly the packages pyproject.toml lists."""
-    # Python 3.10 (the declared minimum) has no tomllib: the test extra installs tomli, its source.
-    # Imported, not importorskip-ed, so that a missing parser fails rather than skips silently.
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {PACKAGE} | {
         ".".join([PACKAGE, *p.parent.relative_to(ROOT / "smm_ppl").parts])

@@ -221,3 +221,21 @@ def test_scale_smoke(tmp_path):
         assert r["peak_over_features"] == r["peak_rss_bytes"] / r["features_bytes"] > 1
     body, head = _load("run_all").section_scale({**saved, "smoke": False})
     assert f"{memory[-1]['p']:,}" in body and f"{pr['atoms_max_difference_in_se']:.3f}" in body and len(head) == 2
+
+
+def test_sbc_smoke(tmp_path):
+    out = tmp_path / "sbc.json"
+    _load("bench_sbc").main(["--smoke", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["name"] for r in rows} >= {"nuts_k2_ordered", "laplace_n100"}
+    for r in rows:
+        assert r["n_simulations"] + r["failures"] == 4 and r["scalars"]
+        assert all(0 <= s["p_value"] <= 1 for s in r["scalars"])
+
+
+def test_select_k_smoke(tmp_path):
+    out = tmp_path / "select_k.json"
+    _load("bench_select_k").main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["summary"] and all(0 <= r["bic"] <= 1 for r in saved["summary"])
+    assert (tmp_path / saved["plot"]).exists()

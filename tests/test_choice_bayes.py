@@ -1,12 +1,12 @@
 """Bayesian latent-class logit (smm_ppl.choice.bayes, smm_ppl.models.latent_class): model, NUTS, SVI, relabelling."""
 
 import dataclasses
-import warnings
 
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from _choice_problems import simulate_panel
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from numpyro.infer.util import log_density
 from scipy import stats
@@ -20,6 +20,8 @@ from smm_ppl.choice import (
     relabel_latent_class_draws,
     sample_latent_class,
 )
+from smm_ppl.choice.bayes import _class_groups
+from smm_ppl.choice.spec import model_map
 from smm_ppl.models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
 
 BETA = np.array([[1.5, -1.0, 0.5], [-1.0, 1.0, 1.5]])
@@ -162,7 +164,7 @@ def test_relabelling_permutes_only_classes_with_the_same_specification():
 
 @pytest.mark.integration
 def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, data):
-    import arviz as az
+    import arviz_stats as azs
 
     idata = sample_latent_class(em, num_chains=2, num_warmup=300, num_samples=300, seed=0)
     post = idata.posterior
@@ -172,9 +174,7 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     assert list(post["feature"].values) == FEATURES and list(post["class"].values) == [1, 2]
     assert post["shares"].shape == (2, 300, 2)
     np.testing.assert_allclose(post["shares"].sum("class"), 1.0, rtol=1e-12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        assert float(az.rhat(idata, var_names=["z"])["z"].max()) < 1.05
+    assert float(azs.rhat(idata, var_names=["z"])["z"].max()) < 1.05
     assert int(idata.sample_stats["diverging"].sum()) == 0
     assert "label_permutation" in idata.sample_stats  # a symmetric spec is relabelled
     table = compare_latent_class_posterior(idata, em)
@@ -190,19 +190,23 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     expected = em.parameter_map.unit_log_likelihoods(z, data.layout)
     np.testing.assert_allclose(ll.values[1, 17], expected, rtol=1e-10)
     np.testing.assert_allclose(post["coefficients"].values[1, 17], em.parameter_map.atoms(z), rtol=1e-12)
-    loo = az.loo(idata)
+    loo = azs.loo(idata)
     assert loo.n_data_points == 120
     # elpd_loo = lppd - p_loo, and lppd is close to the maximised log-likelihood.
-    assert loo["elpd_loo"] == pytest.approx(em.loglik - loo["p_loo"], abs=3)
-    assert 4 < loo["p_loo"] < 11  # seven free parameters
+    assert loo.elpd == pytest.approx(em.loglik - loo.p, abs=3)
+    assert 4 < loo.p < 11  # seven free parameters
 
     # The package's diagnostics take this posterior as they take the SMM's.
     r = smm.rhat(idata)
-    np.testing.assert_allclose(r["z"], az.rhat(idata, var_names=["z"])["z"].values)
+    np.testing.assert_allclose(r["z"], azs.rhat(idata, var_names=["z"])["z"].values)
     assert r["max"] == pytest.approx(float(np.max(r["z"])))
-    assert smm.ess(idata)["min"] == pytest.approx(float(az.ess(idata, var_names=["z"])["z"].min()))
+    assert smm.ess(idata)["min"] == pytest.approx(float(azs.ess(idata, var_names=["z"])["z"].min()))
     assert list(smm.summary(idata).index) == [f"z[{n}]" for n in em.names]
-    assert smm.loo(idata)["elpd_loo"] == pytest.approx(loo["elpd_loo"])
+    assert smm.loo(idata).elpd == pytest.approx(loo.elpd)
+    # WAIC counts every person once, as LOO does.
+    waic = smm.waic(idata, pointwise=True)
+    assert waic.n_data_points == 120 and list(waic.elpd_i["unit"].values) == list(range(100, 220))
+    assert waic.elpd == pytest.approx(loo.elpd, abs=1)
     assert smm.compare({"K=2": idata, "K=2 again": idata}).shape[0] == 2
     with pytest.raises(ValueError, match="latent-class posterior"):
         smm.compare_point_to_posterior(idata, em)
@@ -251,5 +255,36 @@ def test_inputs_are_checked(em, data):
         fit_latent_class_svi(em, guide="delta")
     with pytest.raises(ValueError, match="num_chains"):
         sample_latent_class(em, num_chains=0)
-    with pytest.raises(TypeError, match="InferenceData"):
+    with pytest.raises(TypeError, match="DataTree"):
         compare_latent_class_posterior(object(), em)
+
+
+def test_relabelling_exchanges_only_classes_whose_exchange_is_a_symmetry_of_the_ties():
+    """Classes 1 and 2 tie one coefficient and have their own other one: they may exchange labels; class 3,
+    with its own of both, may not (the tied parameter has no partner there). Relabelled draws keep their
+    log-likelihood; the partially tied 3-class model allows no exchange at all."""
+    import jax.numpy as jnp
+
+    frame, _ = simulate_panel(2, np.array([[1.0, -1.0], [1.0, 1.0], [-1.0, 0.5]]), n_persons=40, n_situations=3)
+    data = smm.choice_data(
+        frame, situation="situation", alternative="alternative", choice="chosen", features=["x1", "x2"],
+        person="person",
+    )  # fmt: skip
+    model = smm.ChoiceModel(
+        utilities={1: {"x1": "b1", "x2": "b2_1"}, 2: {"x1": "b1", "x2": "b2_2"}, 3: {"x1": "b1_3", "x2": "b2_3"}}
+    )
+    pmap = model_map(model, data.feature_names, data.covariates, data.covariate_names)
+    assert [g.tolist() for g in _class_groups(pmap)] == [[0, 1]]
+    z = np.random.default_rng(1).normal(size=(20, pmap.n_params))
+    reference = np.asarray(pmap.atoms(jnp.asarray(z[0])))[[1, 0, 2]]  # classes 1 and 2 exchanged
+    relabelled, perm = relabel_latent_class_draws(pmap, z, reference)
+    assert perm[0].tolist() == [1, 0, 2] and set(map(tuple, perm.tolist())) <= {(0, 1, 2), (1, 0, 2)}
+    before = [smm.latent_class_log_likelihood(data, model, v) for v in z[:6]]
+    after = [smm.latent_class_log_likelihood(data, model, v) for v in relabelled[:6]]
+    np.testing.assert_allclose(after, before, rtol=1e-12)
+    # Classes 1 and 2 tie the constants, 2 and 3 the time, and class 1's time is fixed: no exchange at all.
+    tied = smm.ChoiceModel(
+        utilities={1: {"x1": "b1", "x2": "b2_1"}, 2: {"x1": "b1", "x2": "b2"}, 3: {"x1": "b1_3", "x2": "b2"}},
+        fixed={"b2_1": 0.0},
+    )
+    assert _class_groups(model_map(tied, data.feature_names, data.covariates, data.covariate_names)) == []

@@ -1,18 +1,16 @@
-"""Relabelled draws and the InferenceData layout (smm_ppl.diagnostics.idata)."""
+"""Relabelled draws and the layout of the posterior DataTree (smm_ppl.diagnostics.idata)."""
 
 import itertools
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import smm_ppl as smm
 from smm_ppl import diagnostics as D
-from smm_ppl.diagnostics._arviz import arviz
 from smm_ppl.inference import log_likelihood_draws
 
 from _posterior import fake_posterior, small_design
-
-az = arviz()
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +84,11 @@ def test_raw_posterior_undoes_relabelling(small):
 def test_inference_data_layout(small, tmp_path):
     X, n, truth = small
     idata, w, a = fake_posterior(0, X, n, truth, n_chain=3, n_draw=40)
+    # ArviZ 1's result: a DataTree whose children are the groups, each with ArviZ's creation attributes.
+    assert isinstance(idata, xr.DataTree)
+    assert set(idata.children) == {"posterior", "log_likelihood", "observed_data", "constant_data"}
+    assert all(idata[g].attrs["creation_library"] == "ArviZ" for g in idata.children)
+    assert idata.posterior.attrs["relabelled"] == 0
     post = idata.posterior
     assert post["weights"].dims == ("chain", "draw", "component")
     assert post["atoms"].dims == ("chain", "draw", "component", "feature")
@@ -99,8 +102,31 @@ def test_inference_data_layout(small, tmp_path):
     np.testing.assert_array_equal(idata.observed_data["counts"].values, n)
     np.testing.assert_array_equal(idata.constant_data["features"].values, X)
     np.testing.assert_array_equal(idata.constant_data["reference_atoms"].values, truth.atoms)
-    # Round trip through netCDF (h5netcdf).
-    path = tmp_path / "idata.nc"
-    idata.to_netcdf(str(path), engine="h5netcdf")
-    back = az.from_netcdf(str(path), engine="h5netcdf")
-    np.testing.assert_allclose(back.posterior["atoms"].values, a)
+    # Round trip through netCDF (h5netcdf): the same tree, attributes included, read into memory.
+    path = D.save_inference_data(idata, tmp_path / "sub" / "idata.nc")
+    back = D.load_inference_data(path)
+    assert isinstance(back, xr.DataTree) and set(back.children) == set(idata.children)
+    xr.testing.assert_identical(back.posterior.to_dataset(), idata.posterior.to_dataset())
+    xr.testing.assert_identical(back.log_likelihood.to_dataset(), idata.log_likelihood.to_dataset())
+    assert smm.loo(back).elpd == pytest.approx(smm.loo(idata).elpd, rel=1e-12)
+    with pytest.raises(FileNotFoundError):
+        D.load_inference_data(tmp_path / "missing.nc")
+
+
+def test_datatree_from_groups_keeps_the_groups_and_their_attributes():
+    post = xr.Dataset({"z": (("chain", "draw"), np.zeros((1, 3)))}, attrs={"inference": "test"})
+    tree = D.datatree_from_groups({"posterior": post, "observed_data": xr.Dataset({"y": ("obs", [1, 2])})})
+    assert list(tree.children) == ["posterior", "observed_data"]
+    assert tree.posterior.attrs["inference"] == "test" and "created_at" in tree.posterior.attrs
+    xr.testing.assert_equal(tree.posterior.to_dataset(), post)
+    assert "created_at" not in post.attrs  # the input is not modified
+
+
+def test_check_datatree_names_the_conversion_of_an_arviz_0_result():
+    legacy = type("InferenceData", (), {})()
+    with pytest.raises(TypeError, match=r"ArviZ 0\.x InferenceData.*convert_to_datatree"):
+        D.check_datatree(legacy)
+    with pytest.raises(TypeError, match="xarray.DataTree with a posterior group"):
+        D.check_datatree({"posterior": {}})
+    with pytest.raises(TypeError, match="DataTree"):
+        D.save_inference_data(legacy, "never.nc")

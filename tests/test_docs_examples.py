@@ -56,11 +56,30 @@ assert np.all(np.isfinite(mode.standard_errors.atoms))
 assert smm.rhat(idata)["max"] < 1.05
 assert table.attrs["estimate"] == "MAP" and table["inside_hdi"].all()
 assert lap.posterior.attrs["inference"] == "laplace"
-assert abs(smm.loo(idata)["elpd_loo"] - smm.loo(lap)["elpd_loo"]) < 5.0  # the same model, two approximations
+assert abs(smm.loo(idata).elpd - smm.loo(lap).elpd) < 5.0  # the same model, two approximations
+""",
+    ("guides/checking.md", 0): """
+assert prior_pred["prior_predictive"]["counts"].shape == (1, 200, 60)  # "chain, draw, item"
+assert np.all(idata["posterior_predictive"]["counts"].values.sum(-1) == counts.sum())
+assert np.all((pit >= 0) & (pit <= 1)) and 0 <= np.mean(replicated_max >= counts.max()) <= 1
+assert table.attrs["n_simulations"] + tree.attrs["failures"] == 40 and set(table.index) >= {"weights[0]", "atoms[1, 1]"}
 """,
     ("guides/choice-models.md", 0): """
 assert round(fit.loglik, 3) == -5208.498  # "as published"
 assert round(fit.shares.loc["share[1]", "estimate"], 3) == 0.251
+""",
+    ("guides/choice-models.md", 1): """
+assert fit3.converged and round(fit3.loglik, 3) == -4264.415
+assert fit3.names == ("asc_car", "asc_train", "b_cost", "b_time", "b_time_3", "s2", "s2_commuter", "s3", "s3_commuter")
+assert round(smm.latent_class_log_likelihood(panel, model, values), 3) == -4265.817
+assert abs(per_person.sum() - smm.latent_class_log_likelihood(panel, model, values)) < 1e-8
+assert again.converged and abs(again.loglik - fit3.loglik) < 1e-6
+""",
+    ("guides/choice-models.md", 2): """
+assert mode.is_map and mode.converged and mode.stop_reason == "tol"
+assert fit.loglik - 1.0 < mode.loglik <= fit.loglik + 1e-6  # a wide prior: close to the MLE, never above it
+assert np.isclose(mode.log_posterior, mode.loglik - 0.5 * np.sum((mode.z / 10.0) ** 2)
+                  - len(mode.z) * np.log(10.0 * np.sqrt(2 * np.pi)))
 """,
     ("guides/large-problems.md", 0): """
 plain = smm.fit_em(X, n, 2, init=truth)  # items split over devices give the fit of one device

@@ -1,4 +1,4 @@
-"""smm.laplace: the Gaussian at a MAP fit's mode, as an InferenceData like NUTS's."""
+"""smm.laplace: the Gaussian at a MAP fit's mode, as a DataTree like NUTS's."""
 
 import warnings
 
@@ -52,7 +52,7 @@ def test_its_spread_is_the_standard_errors_at_the_mode(well_posed):
 def test_it_has_nuts_groups_and_its_log_likelihood_is_the_models(well_posed):
     X, n, mode = well_posed
     lap = smm.laplace(mode, num_draws=50, seed=3)
-    assert {"posterior", "log_likelihood", "observed_data"} <= set(lap.groups())
+    assert {"posterior", "log_likelihood", "observed_data"} <= set(lap.children)
     assert lap.posterior.attrs["inference"] == "laplace" and lap.posterior.attrs["atoms_scale"] == PRIOR.atoms_scale
     # The pointwise values, weighted by the counts, are the package's log-likelihood at each draw.
     ll = lap.log_likelihood["counts"].values[0]  # (draw, observed item)
@@ -60,7 +60,7 @@ def test_it_has_nuts_groups_and_its_log_likelihood_is_the_models(well_posed):
     for d in (0, 17, 49):
         params = smm.SMMParams(lap.posterior["weights"].values[0, d], lap.posterior["atoms"].values[0, d])
         assert ll[d] @ n[items] == pytest.approx(smm.log_likelihood(X, n, params), rel=1e-12)
-    assert np.isfinite(smm.loo(lap).elpd_loo)
+    assert np.isfinite(smm.loo(lap).elpd)
     again = smm.laplace(mode, num_draws=50, seed=3)
     np.testing.assert_array_equal(again.posterior["atoms"].values, lap.posterior["atoms"].values)
 

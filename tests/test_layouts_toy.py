@@ -136,6 +136,6 @@ def test_nuts_and_count_weighted_loo_run_on_the_grouped_layout(grouped):
     np.testing.assert_allclose(ll[7] @ counts[counts > 0], smm.log_likelihood(layout, None, smm.SMMParams(w, a)))
     loo = smm.loo(idata)
     assert loo["n_data_points"] == counts.sum()
-    assert loo["elpd_loo"] == pytest.approx(res.log_likelihood, abs=15)
+    assert loo.elpd == pytest.approx(res.log_likelihood, abs=15)
     table = smm.compare_point_to_posterior(idata, res)
     assert (table["z"].abs() < 4).all(), table

@@ -1,4 +1,4 @@
-"""The README's example runs as written and prints what its comments say.
+"""The README's examples (the mixture, the choice model) run as written and print what their comments say.
 
 The guides' examples (the choice model that reproduces biogeme, the devices example, ...) live in the
 documentation; ``tests/test_docs_examples.py`` runs them.
@@ -15,9 +15,14 @@ pytestmark = pytest.mark.integration
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_example_runs(capsys):
+def _blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) == 1, "the README has one python example"
+    assert len(blocks) == 2, "the README has two python examples: the mixture, then the choice model"
+    return blocks
+
+
+def test_readme_python_example_runs(capsys):
+    blocks = _blocks()
     namespace: dict = {}
     exec(compile(blocks[0], str(README), "exec"), namespace)
     smm, res = namespace["smm"], namespace["res"]
@@ -31,3 +36,18 @@ def test_readme_python_example_runs(capsys):
     # EM and the posterior agree: every EM estimate lies inside its 94% HDI, and the chains mixed.
     assert namespace["table"]["inside_hdi"].all()
     assert smm.rhat(namespace["idata"])["max"] < 1.05
+
+
+def test_readme_choice_example_runs(monkeypatch):
+    """The choice model with named parameters: the optimum, the log-likelihood at given values and the fit
+    from given starts are what its comments say (the optimum is checked against an independent SciPy
+    implementation in tests/test_choice_spec.py)."""
+    block = _blocks()[1]
+    monkeypatch.chdir(README.parent)  # the example's data path is relative to the repository root
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    fit, again = namespace["fit"], namespace["again"]
+    printed = [float(v) for v in re.findall(r"round\((?:fit\.loglik|ll), 3\)\)  # (-?[0-9.]+)", block)]
+    assert printed == [round(fit.loglik, 3), round(namespace["ll"], 3)]
+    assert fit.converged and fit.names[:3] == ("asc_car", "asc_train", "b_cost_1")
+    assert again.converged and abs(again.loglik - fit.loglik) < 1e-6

@@ -1,8 +1,10 @@
-"""``fit_latent_class``: the latent-class logit on choice data, with standard errors and predictions."""
+"""``fit_latent_class``: the latent-class logit on choice data, with standard errors and predictions;
+``latent_class_log_likelihood``: its log-likelihood at given parameter values."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -14,17 +16,22 @@ import pandas as pd
 from scipy import stats
 
 from ..em import INIT_NAMES, ConvergenceWarning
+from ..prior import Prior, check_prior
 from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
 from .fit import partition_starts, run_starts
-from .spec import LatentClassSpec, ParameterMap, parameter_map
+from .spec import ChoiceModel, LatentClassSpec, ParameterMap, model_map, shorthand_model
 
-__all__ = ["LatentClassResult", "fit_latent_class", "DEFAULT_STARTS"]
+__all__ = ["LatentClassResult", "fit_latent_class", "latent_class_log_likelihood", "DEFAULT_STARTS"]
 
 #: Starts tried by ``init="auto"``.
 DEFAULT_STARTS = 10
 #: The SMM's starts (the registry's names), which build on counts over one set of items.
 _SMM_INITS = ("moments", *(name for name in INIT_NAMES if name != "auto"))
+#: A start that did not converge and ended this far below the best log-likelihood is reported.
+START_GAP = 1e-3
+#: A class's terms are collinear when the smallest eigenvalue of their correlation (within situations) is below it.
+COLLINEAR_TOL = 1e-9
 
 
 def _p_values(t: np.ndarray) -> np.ndarray:
@@ -61,6 +68,17 @@ class LatentClassResult:
         Each unit's score at the estimate (the robust standard errors' meat).
     trace : ndarray
         The winning start's log-likelihood after each iteration (non-decreasing).
+    model : ChoiceModel
+        The specification with named parameters (the shorthand's names for
+        ``n_classes``, ``shared=`` and ``fixed=``).
+    prior : Prior or None
+        The prior of a MAP fit (``Normal(0, atoms_scale^2)`` on every free
+        parameter), ``None`` for maximum likelihood.
+    stop_reason : str
+        ``"tol"`` (the Newton decrement fell below ``tol``), ``"max_iter"``,
+        or ``"no_maximum"``: a maximum likelihood fit in which a parameter
+        runs off and the log-likelihood still rises along it
+        (docs/math.md#no-maximum).
     """
 
     data: ChoiceData
@@ -73,6 +91,9 @@ class LatentClassResult:
     information: np.ndarray
     unit_scores: np.ndarray
     trace: np.ndarray
+    model: ChoiceModel | None = None
+    prior: Prior | None = None
+    stop_reason: str = "tol"
 
     # ---- parameters --------------------------------------------------------
     @property
@@ -87,10 +108,29 @@ class LatentClassResult:
     def n_params(self) -> int:
         return self.parameter_map.n_params
 
+    @property
+    def is_map(self) -> bool:
+        """Whether the estimate is the posterior mode (a fit with ``prior=``) rather than the MLE."""
+        return self.prior is not None
+
+    @property
+    def prior_precision(self) -> np.ndarray:
+        """(P,) the prior's precision of each free parameter (zeros for maximum likelihood)."""
+        return np.zeros(self.n_params) if self.prior is None else np.full(self.n_params, self.prior.atoms_scale**-2)
+
+    @property
+    def log_posterior(self) -> float:
+        """``loglik`` plus the log prior density (normalised) at the estimate; NaN for maximum likelihood."""
+        if self.prior is None:
+            return float("nan")
+        s = self.prior.atoms_scale
+        return self.loglik + float(np.sum(-0.5 * (self.z / s) ** 2 - np.log(s * np.sqrt(2.0 * np.pi))))
+
     @cached_property
     def covariance(self) -> np.ndarray:
-        """The inverse observed information (NaN where it is singular: an unidentified model)."""
-        cov = _invert(self.information)
+        """The inverse of the observed information, plus the prior's curvature for a MAP fit (NaN where it is
+        singular: an unidentified model)."""
+        cov = _invert(self.information + np.diag(self.prior_precision))
         return np.full_like(self.information, np.nan) if cov is None else cov
 
     @cached_property
@@ -259,7 +299,85 @@ class LatentClassResult:
         return f"LatentClassResult(n_classes={self.n_classes}, loglik={self.loglik:.3f}, n_params={self.n_params})"
 
 
-def _check_init(init: Any, pmap: ParameterMap) -> np.ndarray | None:
+def _resolve_model(data: ChoiceData, n_classes: Any, shared: Any, fixed: Any) -> tuple[ChoiceModel, ParameterMap]:
+    """The named model and its map: a :class:`ChoiceModel`, or the shorthand ``n_classes``, ``shared``, ``fixed``."""
+    if not isinstance(data, ChoiceData):
+        raise TypeError(
+            f"data must be a ChoiceData; build it from a long-format DataFrame with smm.choice_data, got "
+            f"{type(data).__name__}."
+        )
+    if isinstance(n_classes, ChoiceModel):
+        if (shared is not None and len(shared)) or fixed:
+            raise ValueError(
+                "shared= and fixed= are shorthands for an integer n_classes; with a ChoiceModel, tie parameters "
+                "by using one name in several classes and fix them with ChoiceModel(fixed={name: value})."
+            )
+        model, order = n_classes, None
+    else:
+        if not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool):
+            raise TypeError(
+                f"n_classes must be the number of classes (int) or a smm.ChoiceModel, got {type(n_classes).__name__} "
+                f"{n_classes!r}."
+            )
+        K = check_positive_int(n_classes, "n_classes")
+        if shared is None:
+            shared = ()
+        spec = LatentClassSpec(shared=tuple([shared] if isinstance(shared, str) else shared), fixed=dict(fixed or {}))
+        model, order = shorthand_model(spec, data.feature_names, K)
+    pmap = model_map(model, data.feature_names, data.covariates, data.covariate_names, order)
+    return model, pmap
+
+
+def _values_by_name(values: Any, pmap: ParameterMap, model: ChoiceModel, arg: str, *, partial: bool) -> np.ndarray:
+    """(P,) parameter values from a dict or Series by name (others 0 when ``partial``) or an array in ``names`` order."""
+    if isinstance(values, pd.DataFrame):
+        if "estimate" not in values.columns:
+            raise TypeError(f"{arg} is a DataFrame without an 'estimate' column; pass a dict {{parameter: value}}.")
+        values = values["estimate"]
+    if isinstance(values, (Mapping, pd.Series)):
+        given = {}
+        for name, value in values.items():
+            try:
+                given[name] = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"{arg}[{name!r}] must be a number, got {value!r}.") from None
+        known = set(pmap.names)
+        for name, value in given.items():
+            if name in known:
+                continue
+            if name in model.fixed:
+                if value != model.fixed[name]:
+                    raise ValueError(
+                        f"{arg}[{name!r}] = {value!r}, but {name!r} is fixed at {model.fixed[name]} in the model; "
+                        "drop it (or leave it out of fixed= to estimate it)."
+                    )
+                continue
+            raise ValueError(f"{arg} names unknown parameter {name!r}; the parameters are {list(pmap.names)}.")
+        missing = [n for n in pmap.names if n not in given]
+        if missing and not partial:
+            raise ValueError(f"{arg} has no value for parameter(s) {missing}; give every one of {list(pmap.names)}.")
+        z = np.array([given.get(name, 0.0) for name in pmap.names])
+    else:
+        if isinstance(values, str):
+            raise TypeError(f"{arg} must be a dict {{parameter: value}} or an array, got the str {values!r}.")
+        try:
+            z = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{arg} must be a dict {{parameter: value}} or an array of numbers, got {type(values).__name__}."
+            ) from None
+        if z.shape != (pmap.n_params,):
+            raise ValueError(
+                f"{arg} must have {pmap.n_params} values (parameters {list(pmap.names)}), got shape {z.shape}; "
+                "or pass a dict {parameter: value}."
+            )
+    if not np.all(np.isfinite(z)):
+        bad = [n for n, v in zip(pmap.names, z, strict=True) if not np.isfinite(v)]
+        raise ValueError(f"{arg} has NaN or infinite values for {bad}.")
+    return z
+
+
+def _check_init(init: Any, pmap: ParameterMap, model: ChoiceModel) -> np.ndarray | None:
     if isinstance(init, str):
         if init == "auto":
             return None
@@ -269,15 +387,10 @@ def _check_init(init: Any, pmap: ParameterMap) -> np.ndarray | None:
                 "choice situations. Use init='auto' or starting values (a dict {parameter: value})."
             )
         raise ValueError(f"init must be 'auto' or starting values (dict or array), got {init!r}.")
-    if isinstance(init, dict):
-        unknown = [n for n in init if n not in pmap.names]
-        if unknown:
-            raise ValueError(f"init names unknown parameter(s) {unknown}; the parameters are {list(pmap.names)}.")
-        z = np.zeros(pmap.n_params)
-        for i, n in enumerate(pmap.names):
-            if n in init:
-                z[i] = float(init[n])
-        return z[None]
+    if isinstance(init, (Mapping, pd.Series, pd.DataFrame)):
+        return _values_by_name(init, pmap, model, "init", partial=True)[None]
+    if isinstance(init, (list, tuple)) and init and all(isinstance(i, (Mapping, pd.Series)) for i in init):
+        return np.stack([_values_by_name(i, pmap, model, f"init[{j}]", partial=True) for j, i in enumerate(init)])
     z = np.asarray(init, dtype=np.float64)
     if z.ndim == 1:
         z = z[None]
@@ -290,9 +403,148 @@ def _check_init(init: Any, pmap: ParameterMap) -> np.ndarray | None:
     return z
 
 
+def _situation_demeaned(layout) -> np.ndarray:
+    """(R, L) the features minus their mean over each situation's available alternatives."""
+    x = np.asarray(layout.features, dtype=np.float64)
+    sit = np.asarray(layout.situation)
+    sums = np.zeros((layout.n_situations, x.shape[1]))
+    np.add.at(sums, sit, x)
+    return x - (sums / np.bincount(sit, minlength=layout.n_situations)[:, None])[sit]
+
+
+def collinear_terms(pmap: ParameterMap, layout) -> list[tuple[int, list[str], list[str]]]:
+    """Per class, the free parameters whose terms are linearly dependent within situations.
+
+    A class's logit sees its features only through their differences within
+    each situation, so its parameters are identified only where those
+    differences have full rank (identical columns, one a combination of
+    others, or constants for every alternative are not).  Returns
+    ``(class, parameters, columns)`` for every dependent set.
+    """
+    xd = _situation_demeaned(layout)
+    gram = xd.T @ xd
+    A = np.asarray(pmap.coefficient_map())  # (K, L, P)
+    out = []
+    for k in range(pmap.n_classes):
+        params = np.flatnonzero(A[k].any(axis=0))
+        if params.size == 0:
+            continue
+        Ak = A[k][:, params]
+        g = Ak.T @ gram @ Ak
+        d = np.sqrt(np.maximum(np.diag(g), 0.0))
+        scale = np.where(d > 0, d, 1.0)
+        lam, vec = np.linalg.eigh(g / np.outer(scale, scale))  # a zero column (constant differences) gives 0
+        involved = (np.abs(vec[:, lam < COLLINEAR_TOL]) > 1e-4).any(axis=1)
+        if involved.any():
+            names = [pmap.names[p] for p in params[involved]]
+            cols = [pmap.feature_names[j] for j in np.flatnonzero(Ak[:, involved].any(axis=1))]
+            out.append((k + 1, names, cols))
+    return out
+
+
+def warn_collinear(pmap: ParameterMap, layout) -> None:
+    for k, names, cols in collinear_terms(pmap, layout):
+        warnings.warn(
+            f"in class {k}, the terms of parameter(s) {names} (column(s) {cols}) are linearly dependent within "
+            "the choice situations (identical columns, one a combination of others, or constants for every "
+            "alternative): these parameters are not separately identified. Drop a column from that class's "
+            "utility, or fix one of the parameters.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+#: A parameter whose term can move a logit by more than this is examined as a runaway (exp(25) ~ 7e10).
+RUNAWAY_LOGIT = 25.0
+#: Multiples of a runaway candidate's value tried along its ray (doubled, then four times).
+RUNAWAY_RAY = (2.0, 4.0)
+
+
+def _log_prior_constant(prior: Prior, pmap: ParameterMap) -> float:
+    """The Normal prior's normalising constant over the free parameters (added to the loop's objective)."""
+    return -pmap.n_params * float(np.log(prior.atoms_scale * np.sqrt(2.0 * np.pi)))
+
+
+def _reach(z: np.ndarray, pmap: ParameterMap, layout) -> np.ndarray:
+    """(P,) how far each free parameter moves a logit: ``|z_p|`` times the largest ``|column|`` it multiplies."""
+    A = np.abs(np.asarray(pmap.coefficient_map(jnp.float64)))  # (K, L, P_coef)
+    columns = np.max(np.abs(np.asarray(layout.features_t)), axis=1)  # (L,)
+    coef = np.max(A * columns[None, :, None], axis=(0, 1)) if A.size else np.zeros(0)
+    B = np.abs(np.asarray(pmap.membership_map(jnp.float64)))  # (C, K, P_mem)
+    covariates = np.max(np.abs(np.asarray(pmap.covariates)), axis=0) if np.size(pmap.covariates) else np.zeros(0)
+    mem = np.max(B * covariates[:, None, None], axis=(0, 1)) if B.size else np.zeros(0)
+    return np.abs(z) * np.concatenate([coef, mem])[: len(z)]
+
+
+def runaway_parameters(z: np.ndarray, pmap: ParameterMap, layout, loglik: float) -> list[tuple[str, float, float]]:
+    """The free parameters of a maximum likelihood estimate that run off: ``(name, value, gain)``.
+
+    A parameter whose term moves a logit by more than :data:`RUNAWAY_LOGIT`
+    is followed along its own ray (its value doubled, then four times): at
+    a maximum the log-likelihood falls; if it rises, or stays flat within
+    rounding, the supremum lies beyond every finite value
+    (docs/math.md#no-maximum).
+    """
+    slack = 1e-10 * abs(loglik) + 1e-8
+    w = np.asarray(layout.unit_weights, dtype=np.float64)
+    plain = pmap.without_names()
+
+    def ll(v):
+        lu = np.asarray(_unit_log_likelihoods(jnp.asarray(v), plain, layout))
+        return float(np.sum(np.where(w > 0, w * lu, 0.0)))
+
+    found = []
+    for p in np.flatnonzero(_reach(z, pmap, layout) > RUNAWAY_LOGIT):
+        gains = []
+        for factor in RUNAWAY_RAY:
+            moved = np.array(z, dtype=np.float64)
+            moved[p] *= factor
+            gains.append(ll(moved) - loglik)
+        if gains[0] > -slack and all(b > a - slack for a, b in zip(gains, gains[1:])):
+            found.append((pmap.names[p], float(z[p]), float(gains[-1])))
+    return found
+
+
+def runaway_message(runaways: list[tuple[str, float, float]]) -> str:
+    """The warning: which parameters ran off, how far, and the remedy."""
+    listed = "; ".join(
+        f"{name!r} reached {value:.4g} and the log-likelihood still rises (by {gain:+.3g}) as it grows "
+        f"{RUNAWAY_RAY[-1]:g}-fold"
+        for name, value, gain in runaways
+    )
+    return (
+        f"The likelihood has no maximum at finite parameters: {listed}. A class's choices (or its membership) are "
+        "predicted perfectly in the limit, so this estimate is where the fit stopped, not a maximum "
+        "(stop_reason='no_maximum'); its standard errors mean nothing. Fit the posterior mode instead, "
+        "fit_latent_class(..., prior=smm.Prior(atoms_scale=...)), with a scale in the units of the columns, or "
+        "drop the term or class that separates the data."
+    )
+
+
+def warn_unconverged_starts(table: pd.DataFrame, best: int, max_iter: int) -> None:
+    """One warning for the starts that stopped short of a maximum well below the best (none is harmless)."""
+    lls = table["loglik" if "loglik" in table else "log_posterior"].to_numpy()
+    gaps = np.where(np.isfinite(lls), lls[best] - lls, np.inf)
+    failed = ~table["converged"].to_numpy() & (gaps > START_GAP)
+    failed[best] = False
+    if not failed.any():
+        return
+    its = table["iterations"].to_numpy()[failed]
+    g = gaps[failed]
+    span = lambda a, f: f(a.min()) if a.min() == a.max() else f"{f(a.min())} to {f(a.max())}"  # noqa: E731
+    warnings.warn(
+        f"{failed.sum()} of {len(lls)} starts did not converge (they stopped after {span(its, str)} iterations: "
+        f"no ascent step was found, or max_iter={max_iter} was reached) and ended {span(g, lambda v: f'{v:.4g}')} "
+        "below the best log-likelihood (see result.starts). The estimate is the best start's; if a better "
+        "maximum may lie where they stopped, raise n_starts or max_iter, or give starting values with init=.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
 def fit_latent_class(
     data: ChoiceData,
-    n_classes: int,
+    n_classes: int | ChoiceModel,
     *,
     shared: Any = (),
     fixed: dict | None = None,
@@ -301,66 +553,99 @@ def fit_latent_class(
     seed: Any = 0,
     max_iter: int = 500,
     tol: float = 1e-9,
+    prior: Prior | None = None,
 ) -> LatentClassResult:
-    """Maximum likelihood for the latent-class logit on choice data (docs/math.md#choice-situations-and-panels).
+    """Maximum likelihood, or the posterior mode, of the latent-class logit on choice data
+    (docs/math.md#choice-situations-and-panels).
 
     Parameters
     ----------
     data : ChoiceData
         From :func:`smm_ppl.choice_data`.
-    n_classes : int
+    n_classes : int or ChoiceModel
+        A :class:`~smm_ppl.ChoiceModel` (named parameters, tied and fixed as
+        it says), or the number of classes for the shorthand below.
     shared : list of str
-        Features whose coefficient is the same in every class.
+        Shorthand: features whose coefficient is the same in every class
+        (named after the feature; the others are named ``"feature[k]"``).
     fixed : dict, optional
-        ``{feature: value}`` (every class) or ``{feature: {class: value}}``
-        (classes ``1 .. K``); 0 removes a feature from a class.
+        Shorthand: ``{feature: value}`` (every class) or
+        ``{feature: {class: value}}`` (classes ``1 .. K``); 0 removes a
+        feature from a class.
     init : "auto", dict or array
         ``"auto"``: ``n_starts`` starts from partitions of the persons
         along their taste scores (the first deterministic), each run to
-        convergence; the best wins.  A dict ``{parameter: value}`` (others 0)
-        or an array (P,) or (n, P): those starts.
+        convergence; the best wins.  A dict ``{parameter: value}`` by name
+        (others 0; ``result.names`` or ``smm.ChoiceModel`` give the names), a
+        list of such dicts, or an array (P,) or (n, P): those starts.
     n_starts : int
     seed : int or jax.random key
     max_iter : int
         Iterations per start.
     tol : float
         Stop when the Newton decrement (the log-likelihood still to gain) is below it.
+    prior : Prior, optional
+        ``smm.Prior(atoms_scale=s)`` maximises the log posterior under a
+        ``Normal(0, s^2)`` prior on every free parameter, utility and
+        membership alike, in the units of their columns: the posterior mode,
+        finite where the likelihood has no maximum.  Its
+        ``weights_concentration`` must be 1 (class shares come from the
+        membership model, which the Normal covers).  ``None`` (default):
+        maximum likelihood.
 
     Returns
     -------
     LatentClassResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        A maximum likelihood fit in which a parameter runs off while the
+        log-likelihood still rises along it (``stop_reason="no_maximum"``,
+        naming the parameter); the best start did not converge; the information is singular at the
+        estimate; or starts other than the best stopped without converging
+        more than ``START_GAP`` below the best log-likelihood (how many, and
+        how far below).  Starts that converged to other local maxima are
+        listed in ``result.starts`` without a warning.
+    UserWarning
+        Terms of one class's utility that are linearly dependent within the
+        choice situations (identical or collinear columns), naming them.
     """
-    if not isinstance(data, ChoiceData):
-        raise TypeError(
-            f"data must be a ChoiceData; build it from a long-format DataFrame with smm.choice_data, got "
-            f"{type(data).__name__}."
-        )
-    K = check_positive_int(n_classes, "n_classes")
+    model, pmap = _resolve_model(data, n_classes, shared, fixed)
+    K = pmap.n_classes
     if K > data.n_units:
         raise ValueError(f"n_classes={K} exceeds the number of units ({data.n_units}).")
     n_starts = check_positive_int(n_starts, "n_starts")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_positive_float(tol, "tol")
-    spec = LatentClassSpec(shared=tuple([shared] if isinstance(shared, str) else shared), fixed=dict(fixed or {}))
-    pmap = parameter_map(spec, data.feature_names, data.covariates, data.covariate_names, K)
     if pmap.n_params == 0:
-        raise ValueError("every coefficient is fixed and there is one class: nothing to estimate.")
+        raise ValueError("every parameter is fixed: nothing to estimate (latent_class_log_likelihood evaluates it).")
+    prior = check_prior(prior, for_mode=True)
+    if prior is not None and prior.weights_concentration != 1.0:
+        raise ValueError(
+            f"prior.weights_concentration={prior.weights_concentration:g}: the latent-class logit's class shares "
+            "come from its membership model, whose parameters take the Normal prior of atoms_scale; use "
+            "smm.Prior(atoms_scale=...) (weights_concentration=1)."
+        )
+    precision = None if prior is None else np.full(pmap.n_params, prior.atoms_scale**-2)
     layout = data.layout
-    starts = _check_init(init, pmap)
+    warn_collinear(pmap, layout)
+    starts = _check_init(init, pmap, model)
     if starts is None:
         if K == 1:
             starts = np.zeros((1, pmap.n_params))
         else:
-            pooled = parameter_map(LatentClassSpec(), data.feature_names, data.covariates[:, :1], ("const",), 1)
-            starts = partition_starts(n_starts, pmap, pooled, layout, seed)
-    out, at_estimate = run_starts(starts, pmap, layout, max_iter=max_iter, tol=tol)
-    lls = np.asarray(out.ll)
+            starts = partition_starts(n_starts, pmap, layout, seed)
+    out, at_estimate = run_starts(starts, pmap, layout, max_iter=max_iter, tol=tol, precision=precision)
+    lls = np.asarray(out.ll)  # the objective: the log posterior (up to its constant) for a MAP fit
     lls_rank = np.where(np.isfinite(lls), lls, -np.inf)
     best = int(np.argmax(lls_rank))
     z = np.asarray(out.z)[best]
     table = pd.DataFrame(
         {
-            "loglik": lls,
+            "loglik" if prior is None else "log_posterior": lls
+            if prior is None
+            else lls + _log_prior_constant(prior, pmap),
             "iterations": np.asarray(out.iterations),
             "converged": np.asarray(out.converged),
         },
@@ -371,19 +656,29 @@ def fit_latent_class(
     scores = np.asarray(at_estimate.unit_scores)
     converged = bool(np.asarray(out.converged)[best])
     trace = np.asarray(out.trace)[best]
+    if prior is not None:
+        trace = trace + _log_prior_constant(prior, pmap)
+    loglik = float(at_estimate.ll)
+    runaways = [] if prior is not None else runaway_parameters(z, pmap, layout, loglik)
+    stop_reason = "no_maximum" if runaways else ("tol" if converged else "max_iter")
     result = LatentClassResult(
         data=data,
         parameter_map=pmap,
         z=z,
-        loglik=float(lls[best]),
-        converged=converged,
+        loglik=loglik,
+        converged=converged and not runaways,
         n_iter=int(np.asarray(out.iterations)[best]),
         starts=table,
         information=info,
         unit_scores=scores,
         trace=trace[np.isfinite(trace)],
+        model=model,
+        prior=prior,
+        stop_reason=stop_reason,
     )
-    if not converged:
+    if runaways:
+        warnings.warn(runaway_message(runaways), ConvergenceWarning, stacklevel=2)
+    elif not converged:
         decrement = float(np.asarray(out.decrement)[best])
         reason = (
             f"Newton decrement {decrement:.3g} > tol={tol:g}"
@@ -397,7 +692,8 @@ def fit_latent_class(
             ConvergenceWarning,
             stacklevel=2,
         )
-    if _invert(info) is None:
+    warn_unconverged_starts(table, best, max_iter)
+    if not runaways and _invert(info + np.diag(result.prior_precision)) is None:
         warnings.warn(
             "the observed information is singular at the estimate: some parameters are not identified "
             "(a class with no share, a feature absent from a class's choices, or more classes than the data "
@@ -406,3 +702,49 @@ def fit_latent_class(
             stacklevel=2,
         )
     return result
+
+
+@jax.jit
+def _unit_log_likelihoods(z, pmap: ParameterMap, layout):
+    return pmap.unit_log_likelihoods(z, layout)
+
+
+def latent_class_log_likelihood(
+    data: ChoiceData,
+    model: int | ChoiceModel,
+    params: Any,
+    *,
+    shared: Any = (),
+    fixed: dict | None = None,
+    per_unit: bool = False,
+) -> float | pd.Series:
+    """The log-likelihood of a latent-class logit at given parameter values (no estimation).
+
+    Parameters
+    ----------
+    data : ChoiceData
+    model : ChoiceModel or int
+        The specification, as in :func:`fit_latent_class` (an int with
+        ``shared=`` and ``fixed=`` for the shorthand).
+    params : dict, pandas.Series or array
+        A value for every free parameter: ``{name: value}`` (a fixed
+        parameter may be given at its fixed value), a Series by name (e.g.
+        ``result.params["estimate"]``), or an array in the order of
+        ``result.names``.
+    shared, fixed :
+        The shorthand's, as in :func:`fit_latent_class`.
+    per_unit : bool, default False
+        Return each unit's ``log L_u`` (person in a panel, else situation)
+        as a Series indexed by its id, instead of their sum.
+
+    Returns
+    -------
+    float or pandas.Series
+    """
+    mdl, pmap = _resolve_model(data, model, shared, fixed)
+    z = _values_by_name(params, pmap, mdl, "params", partial=False)
+    ll = np.asarray(_unit_log_likelihoods(jnp.asarray(z), pmap.without_names(), data.layout))
+    w = np.asarray(data.layout.unit_weights, dtype=np.float64)
+    if per_unit:
+        return pd.Series(ll, index=pd.Index(data.units, name="person" if data.panel else "situation"), name="loglik")
+    return float(np.sum(np.where(w > 0, w * ll, 0.0)))

@@ -4,7 +4,7 @@ The model is :func:`smm_ppl.models.latent_class.latent_class_model`: one
 sample site ``"z"``, the free parameters of the specification (in the order
 of ``LatentClassResult.names``), the class summed out.  Both samplers start
 at a :class:`~smm_ppl.choice.LatentClassResult` (fitting one first when given
-:class:`~smm_ppl.choice.ChoiceData`) and return an ``az.InferenceData``:
+:class:`~smm_ppl.choice.ChoiceData`) and return an ``xarray.DataTree`` (ArviZ 1):
 
 ``posterior``
     ``z`` (chain, draw, parameter), coordinate ``parameter`` = the names
@@ -18,8 +18,9 @@ at a :class:`~smm_ppl.choice.LatentClassResult` (fitting one first when given
     draws were relabelled.
 ``log_likelihood``
     ``obs`` (chain, draw, unit): ``log L_u`` of every unit, coordinate
-    ``unit`` = the person ids in a panel, else the situation ids; ``az.loo``
-    and ``az.waic`` use it directly (one unit is one observation).
+    ``unit`` = the person ids in a panel, else the situation ids;
+    ``smm.loo``, ``smm.waic`` and ``arviz_stats.loo`` use it directly (one unit
+    is one observation).
 ``observed_data``
     ``choices`` (row): how often each available alternative was chosen, with
     its ``situation`` and ``alternative`` ids as coordinates.
@@ -43,17 +44,17 @@ classes alike nothing is relabelled.
 
 ArviZ
 -----
-The package's own diagnostics (:func:`smm_ppl.rhat`, :func:`smm_ppl.loo`,
-...) read the ``weights``/``atoms`` of the SMM; on these InferenceData use
-ArviZ directly (``az.rhat``, ``az.summary``, ``az.loo``) or
-:func:`compare_latent_class_posterior`.
+The package's diagnostics :func:`smm_ppl.rhat`, :func:`smm_ppl.ess`,
+:func:`smm_ppl.summary`, :func:`smm_ppl.loo`, :func:`smm_ppl.waic` and
+:func:`smm_ppl.compare` read ``z``; :func:`compare_latent_class_posterior`
+sets the EM estimate against the posterior.  ArviZ 1 (``arviz_stats``,
+``arviz_plots``) takes these trees directly.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-import warnings
 from typing import Any
 
 import jax
@@ -61,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..diagnostics import relabel_draws
+from ..diagnostics import check_datatree, datatree_from_groups, relabel_draws
 from ..diagnostics.comparison import point_posterior_table
 from ..inference.nuts import SAMPLER_CONSTRAINTS, nuts_chains, sample_stats
 from ..inference.svi import OPTIMISER_CONSTRAINTS
@@ -90,14 +91,6 @@ __all__ = [
 LATENT_CLASS_GUIDES = ("normal", "mvn")
 # Chain starts fall back to this isotropic jitter sd when the EM covariance is singular.
 _FALLBACK_JITTER_SD = 0.05
-
-
-def _arviz():
-    """ArviZ on first use, without its import-time FutureWarning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz as az
-    return az
 
 
 # --------------------------------------------------------------------------- #
@@ -226,20 +219,67 @@ def _atoms_and_membership(pmap: ParameterMap, z):
     return jax.vmap(pmap.atoms)(z), jax.vmap(pmap.membership)(z)
 
 
-def _class_groups(pmap: ParameterMap) -> list[np.ndarray]:
-    """Classes with the same specification (the same free entries and fixed values), groups of two or more.
+def _default_membership(pmap: ParameterMap) -> bool:
+    """Whether membership is the default: every covariate free in classes ``2..K``, class 1 fixed at 0.
 
-    Only classes in one group can swap labels without changing the parameter space.
+    Then any permutation of the classes is one of the parameters, after re-referencing to the new class 1
+    (the class probabilities do not change when one vector is added to every class's scores).
     """
-    free = pmap.index >= 0
-    keys = [
-        tuple(("free",) if free[k, j] else ("fixed", float(pmap.fixed_values[k, j])) for j in range(free.shape[1]))
-        for k in range(pmap.n_classes)
-    ]
-    groups: dict[tuple, list[int]] = {}
-    for k, key in enumerate(keys):
-        groups.setdefault(key, []).append(k)
-    return [np.asarray(g) for g in groups.values() if len(g) > 1]
+    C, K = np.shape(pmap.membership_index)
+    expected = -np.ones((C, K), dtype=np.int64)
+    expected[:, 1:] = pmap.n_coefficients + np.arange((K - 1) * C).reshape(K - 1, C).T
+    return bool(np.array_equal(pmap.membership_index, expected) and not np.any(pmap.membership_fixed))
+
+
+def _swap_is_symmetry(pmap: ParameterMap, a: int, b: int, membership: bool) -> bool:
+    """Whether exchanging classes ``a`` and ``b`` maps the parameter space onto itself.
+
+    It does when the fixed entries agree and the sets of places each free
+    parameter occupies (utility entries, and membership entries unless the
+    default membership is re-referenced) are permuted among themselves: a
+    parameter tied between ``a`` and a third class has no partner in ``b``.
+    """
+    K = pmap.n_classes
+    swap = np.arange(K)
+    swap[[a, b]] = [b, a]
+    index, fixed = pmap.index, pmap.fixed_values
+    if not np.array_equal(index[a] < 0, index[b] < 0) or not np.array_equal(
+        np.where(index[a] < 0, fixed[a], 0.0), np.where(index[b] < 0, fixed[b], 0.0)
+    ):
+        return False
+    places: dict[int, set] = {}
+    for k, j in zip(*np.nonzero(index >= 0)):
+        places.setdefault(int(index[k, j]), set()).add(("u", int(k), int(j)))
+    if not membership:
+        m_index, m_fixed = pmap.membership_index, pmap.membership_fixed
+        if not np.array_equal(m_index[:, a] < 0, m_index[:, b] < 0) or not np.array_equal(
+            np.where(m_index[:, a] < 0, m_fixed[:, a], 0.0), np.where(m_index[:, b] < 0, m_fixed[:, b], 0.0)
+        ):
+            return False
+        for c, k in zip(*np.nonzero(m_index >= 0)):
+            places.setdefault(int(m_index[c, k]), set()).add(("m", int(c), int(k)))
+
+    def move(place):  # ("u", class, column) or ("m", covariate, class)
+        t, x, y = place
+        return (t, int(swap[x]), y) if t == "u" else (t, x, int(swap[y]))
+
+    sets = {frozenset(v) for v in places.values()}
+    return {frozenset(move(q) for q in v) for v in places.values()} == sets
+
+
+def _class_groups(pmap: ParameterMap) -> list[np.ndarray]:
+    """Classes that may exchange labels (every exchange within a group maps the parameter space onto itself),
+    groups of two or more."""
+    membership = _default_membership(pmap)
+    groups: list[list[int]] = []
+    for k in range(pmap.n_classes):
+        for g in groups:
+            if _swap_is_symmetry(pmap, g[0], k, membership):
+                g.append(k)
+                break
+        else:
+            groups.append([k])
+    return [np.asarray(g) for g in groups if len(g) > 1]
 
 
 def relabel_latent_class_draws(pmap: ParameterMap, z: Any, reference_atoms: Any):
@@ -289,21 +329,25 @@ def relabel_latent_class_draws(pmap: ParameterMap, z: Any, reference_atoms: Any)
     free_k, free_j = np.nonzero(pmap.index >= 0)
     first = np.unique(pmap.index[free_k, free_j], return_index=True)[1]
     out[:, : pmap.n_coefficients] = atoms[:, free_k[first], free_j[first]]
-    gamma = member[:, :, 1:] - member[:, :, :1]  # (S, C, K-1)
-    out[:, pmap.n_coefficients :] = np.swapaxes(gamma, 1, 2).reshape(flat.shape[0], -1)
+    if _default_membership(pmap):
+        gamma = member[:, :, 1:] - member[:, :, :1]  # (S, C, K-1)
+        out[:, pmap.n_coefficients :] = np.swapaxes(gamma, 1, 2).reshape(flat.shape[0], -1)
+    elif pmap.n_membership:  # the exchanges kept every membership place: read each parameter where it sits
+        free_c, free_k = np.nonzero(pmap.membership_index >= 0)
+        first = np.unique(pmap.membership_index[free_c, free_k], return_index=True)[1]
+        out[:, pmap.n_coefficients :] = member[:, free_c[first], free_k[first]]
     return out.reshape(batch + (pmap.n_params,)), perm.reshape(batch + (K,))
 
 
 # --------------------------------------------------------------------------- #
-# InferenceData
+# The posterior DataTree
 # --------------------------------------------------------------------------- #
 
 
 def _inference_data(result: LatentClassResult, z: np.ndarray, *, relabel: bool, sample_stats: dict | None, attrs):
-    """Relabel ``z`` (chain, draw, P), compute the derived quantities and the log-likelihood, build the InferenceData."""
+    """Relabel ``z`` (chain, draw, P), compute the derived quantities and the log-likelihood, build the DataTree."""
     import xarray as xr
 
-    az = _arviz()
     data, pmap = result.data, result.parameter_map
     K = pmap.n_classes
     perm = None
@@ -357,7 +401,7 @@ def _inference_data(result: LatentClassResult, z: np.ndarray, *, relabel: bool, 
         },
         coords={**row_coords, **units, "covariate": list(data.covariate_names), **params, **classes, **features},
     )
-    return az.InferenceData(**groups)
+    return datatree_from_groups(groups)
 
 
 # --------------------------------------------------------------------------- #
@@ -441,7 +485,7 @@ def sample_latent_class(
 
     Returns
     -------
-    az.InferenceData
+    xarray.DataTree
         See the module notes: posterior ``z``, ``coefficients``, ``shares``;
         sample_stats; log_likelihood ``obs`` (one value per unit: per person
         in a panel); observed_data; constant_data.  ``posterior.attrs``
@@ -605,7 +649,7 @@ def fit_latent_class_svi(
         (default ``learning_rate / 100``) so that the last steps move the
         guide by much less than a posterior sd.
     num_draws : int, default 1000
-        Draws from the fitted guide in the InferenceData (one chain).
+        Draws from the fitted guide in the DataTree (one chain).
     num_particles : int, default 1
         Monte Carlo draws per ELBO gradient.
     seed, relabel, prior_scale, progress_bar :
@@ -613,7 +657,7 @@ def fit_latent_class_svi(
 
     Returns
     -------
-    az.InferenceData
+    xarray.DataTree
         As :func:`sample_latent_class` (one chain, no sample_stats unless
         relabelled); ``posterior.attrs`` holds ``final_loss`` (the negative
         ELBO averaged over the last tenth of the steps) and ``initial_loss``.
@@ -684,7 +728,7 @@ def compare_latent_class_posterior(
 
     Parameters
     ----------
-    idata : az.InferenceData
+    idata : xarray.DataTree
         From :func:`sample_latent_class` or :func:`fit_latent_class_svi` (relabelled to
         the EM labelling, so rows compare like with like).
     result : LatentClassResult
@@ -704,9 +748,9 @@ def compare_latent_class_posterior(
     """
     if not isinstance(result, LatentClassResult):
         raise TypeError(f"result must be a LatentClassResult, got {type(result).__name__}.")
-    post = getattr(idata, "posterior", None)
-    if post is None or "z" not in post or "shares" not in post:
-        raise TypeError("idata must be an InferenceData from sample_latent_class or fit_latent_class_svi.")
+    post = check_datatree(idata).posterior
+    if "z" not in post.data_vars or "shares" not in post.data_vars:
+        raise TypeError("idata must be a DataTree from sample_latent_class or fit_latent_class_svi.")
     names = [str(n) for n in post["parameter"].values]
     if names != list(result.names):
         raise ValueError(f"idata has parameters {names}, the result {list(result.names)}: not the same model.")

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .spec import ParameterMap
+from .spec import ParameterMap, pooled_map
 
 __all__ = [
     "LoopInfo",
@@ -116,14 +116,13 @@ def derivatives(z, pmap: ParameterMap, layout, h=None) -> Derivatives:
     info_coef = jnp.einsum("klp,klm,kmq->pq", A, curvature, A)
 
     cov = jnp.asarray(pmap.covariates, dtype=z.dtype)  # (U, C)
-    C = cov.shape[1]
     pi = jnp.exp(log_cp)  # (U, K)
-    # d log pi_uk / d gamma_jc = (delta_kj - pi_uj) z_uc for j = 2 .. K.
-    dlog = jnp.eye(K, dtype=z.dtype)[:, None, 1:] - pi[None, :, 1:]  # (K, U, K-1)
-    s_mem = (dlog[..., None] * cov[None, :, None, :]).reshape(K, cov.shape[0], (K - 1) * C)
-    p2 = pi[:, 1:]
-    mnl = (jax.vmap(jnp.diag)(p2) - p2[:, :, None] * p2[:, None, :]) * w[:, None, None]  # (U, K-1, K-1)
-    info_mem = jnp.einsum("ujl,uc,ud->jcld", mnl, cov, cov).reshape((K - 1) * C, (K - 1) * C)
+    # d log pi_uk / d gamma_cj = (delta_kj - pi_uj) z_uc, mapped to the membership parameters by B (C, K, Pm).
+    T = jnp.einsum("uc,cjp->ujp", cov, pmap.membership_map(z.dtype))  # d score_uj / d parameter
+    dlog = jnp.eye(K, dtype=z.dtype)[:, None, :] - pi[None, :, :]  # (K, U, K)
+    s_mem = jnp.einsum("kuj,ujp->kup", dlog, T)
+    mnl = (jax.vmap(jnp.diag)(pi) - pi[:, :, None] * pi[:, None, :]) * w[:, None, None]  # (U, K, K)
+    info_mem = jnp.einsum("ujp,ujl,ulq->pq", T, mnl, T)
 
     scores = jnp.concatenate([s_coef, s_mem], axis=2)  # (K, U, P)
     info_q = jax.scipy.linalg.block_diag(info_coef, info_mem)
@@ -169,16 +168,26 @@ def _line_search(f, z, f0, g, directions, valid):
     return zn, fn, accepted
 
 
-def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float) -> LoopInfo:
-    """The EM/Newton loop from one start (pure, jittable, vmappable)."""
-    f = lambda z: total_ll(z, pmap, layout)  # noqa: E731
+def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float, precision=None) -> LoopInfo:
+    """The EM/Newton loop from one start (pure, jittable, vmappable).
+
+    With ``precision`` (P,), the prior precision of each free parameter (a
+    ``Normal(0, 1 / precision)`` prior; 0 leaves a parameter flat), the loop
+    maximises the log posterior ``ll - sum(precision z^2) / 2`` (up to a
+    constant): the prior adds ``-precision z`` to the gradient and
+    ``diag(precision)`` to both informations.  ``LoopInfo.ll`` and the trace
+    are then that objective.
+    """
+    precision = jnp.zeros_like(z0) if precision is None else jnp.asarray(precision, z0.dtype)
+    f = lambda z: total_ll(z, pmap, layout) - 0.5 * jnp.sum(precision * z * z)  # noqa: E731
+    curvature = jnp.diag(precision)
 
     def step(carry):
         z, ll, it, _, _, trace = carry
         d = derivatives(z, pmap, layout)
-        g = d.grad
-        d_newton, ok_newton = _solve(d.information, g)
-        d_em, ok_em = _solve(d.complete_information, g)
+        g = d.grad - precision * z
+        d_newton, ok_newton = _solve(d.information + curvature, g)
+        d_em, ok_em = _solve(d.complete_information + curvature, g)
         decrement = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
         zn, lln, accepted = _line_search(f, z, ll, g, [d_newton, d_em], [ok_newton, ok_em])
         converged = (decrement < tol) | (~accepted & ok_newton & (decrement < 1e3 * tol))
@@ -213,10 +222,10 @@ def newton_concave(value, grad_and_information, z0, *, max_iter: int = 50, tol: 
     return z
 
 
-def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol) -> tuple[LoopInfo, Derivatives]:
+def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol, precision) -> tuple[LoopInfo, Derivatives]:
     # lax.map, not vmap: each start runs its own loop and line searches, where
     # a vmapped loop would run every start for as long as the slowest one needs.
-    out = lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol), starts)
+    out = lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol, precision=precision), starts)
     best = jnp.argmax(jnp.where(jnp.isfinite(out.ll), out.ll, -jnp.inf))
     return out, derivatives(out.z[best], pmap, layout)
 
@@ -225,13 +234,17 @@ _maximise_starts = jax.jit(_maximise_each, static_argnames=("max_iter",))
 
 
 def run_starts(
-    starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float
+    starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float, precision: Any = None
 ) -> tuple[LoopInfo, Derivatives]:
     """Every start through the loop, one after the other in one compiled program (per shape).
 
-    Returns every start's :class:`LoopInfo` and the :class:`Derivatives` at the best one.
+    Returns every start's :class:`LoopInfo` and the :class:`Derivatives` (of
+    the log-likelihood alone) at the best one.  ``precision`` (P,): the
+    prior's, for a MAP fit (:func:`maximise`); ``None`` is maximum likelihood.
     """
-    return _maximise_starts(jnp.asarray(starts), pmap, layout, max_iter, tol)
+    starts = jnp.asarray(starts)
+    precision = jnp.zeros(starts.shape[1], starts.dtype) if precision is None else jnp.asarray(precision, starts.dtype)
+    return _maximise_starts(starts, pmap.without_names(), layout, max_iter, tol, precision)
 
 
 def _m_step_from(h, pmap: ParameterMap, layout, z_init):
@@ -274,14 +287,18 @@ def _partition_starts(pmap: ParameterMap, pooled: ParameterMap, layout, key, n_s
 _partition_starts_program = jax.jit(_partition_starts, static_argnames=("n_starts",))
 
 
-def partition_starts(n_starts: int, pmap: ParameterMap, pooled: ParameterMap, layout, seed: Any) -> np.ndarray:
+def partition_starts(n_starts: int, pmap: ParameterMap, layout, seed: Any) -> np.ndarray:
     """``n_starts`` starts: units split along directions of their one-class scores, then one full M-step each.
 
-    The one-class logit (all features free) is fitted first; each unit's
+    The one-class logit (:func:`~smm_ppl.choice.spec.pooled_map`: a
+    coefficient per feature that some class estimates) is fitted first; each unit's
     score under it, whitened by the information, says which way its tastes
     pull.  Start 0 splits along the leading direction of their spread, the
     others along random directions; the split is into ``K`` quantile bins of
     the projection (hard responsibilities).  One compiled program.
     """
     key = jax.random.PRNGKey(seed) if isinstance(seed, (int, np.integer)) else seed
-    return np.asarray(_partition_starts_program(pmap, pooled, layout, key, n_starts=n_starts))
+    pooled = pooled_map(pmap).without_names()
+    if pooled.n_coefficients == 0:  # only membership to estimate: its likelihood has one maximum
+        return np.zeros((1, pmap.n_params))
+    return np.asarray(_partition_starts_program(pmap.without_names(), pooled, layout, key, n_starts=n_starts))

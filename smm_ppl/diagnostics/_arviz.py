@@ -1,4 +1,4 @@
-"""ArviZ on first use, and the checks every diagnostic shares."""
+"""ArviZ 1 on first use (``arviz-base``, ``arviz-stats``, ``arviz-plots``), and the checks every diagnostic shares."""
 
 from __future__ import annotations
 
@@ -6,15 +6,50 @@ import numbers
 import warnings
 from typing import Any
 
-__all__ = ["arviz", "check_idata", "check_smm_idata", "check_prob", "model_variables", "is_item_counts"]
+__all__ = [
+    "arviz_base",
+    "arviz_stats",
+    "arviz_plots",
+    "has_group",
+    "check_datatree",
+    "check_idata",
+    "check_smm_idata",
+    "check_prob",
+    "model_variables",
+    "is_item_counts",
+]
 
 
-def arviz():
-    """Import ArviZ on first use, without its import-time FutureWarning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz as az
-    return az
+def arviz_base():
+    """``arviz_base`` (conversions, ``DataTree`` conventions), imported on first use."""
+    import arviz_base
+
+    return arviz_base
+
+
+def arviz_stats():
+    """``arviz_stats`` (LOO, ``compare``, R-hat, ESS, summaries, HDIs), imported on first use."""
+    import arviz_stats
+
+    return arviz_stats
+
+
+def arviz_plots():
+    """``arviz_plots`` (with its matplotlib backend), imported on first use.
+
+    arviz-plots 0.8 registers its styles through ``matplotlib.style.core``, a module that matplotlib
+    3.11 no longer imports with ``matplotlib.style`` (it is deprecated there): importing it first,
+    without its deprecation warning, keeps ``import arviz_plots`` working on every matplotlib >= 3.7.
+    """
+    import matplotlib.style
+
+    if not hasattr(matplotlib.style, "core"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import matplotlib.style.core  # noqa: F401
+    import arviz_plots
+
+    return arviz_plots
 
 
 #: The posterior variables that carry the model's free parameters, by kind of model.
@@ -33,18 +68,40 @@ def model_variables(idata: Any) -> list[str]:
     )
 
 
+def has_group(idata: Any, group: str) -> bool:
+    """Whether the ``DataTree`` has the group (a child node) ``group``."""
+    return group in getattr(idata, "children", {})
+
+
 def is_item_counts(idata: Any) -> bool:
     """Whether the pointwise log-likelihood is per item with counts (the SMM's weighted LOO)."""
-    return hasattr(idata, "log_likelihood") and "counts" in idata.log_likelihood
+    return has_group(idata, "log_likelihood") and "counts" in idata.log_likelihood.data_vars
+
+
+#: How a result of ArviZ 0.x (``arviz.InferenceData``) becomes the ``DataTree`` the package reads.
+CONVERSION = "arviz_base.convert_to_datatree(idata) (or idata.to_datatree() under ArviZ 0.x)"
+
+
+def check_datatree(idata: Any, name: str = "idata"):
+    """An ``xarray.DataTree`` with a posterior group; an ArviZ 0.x ``InferenceData`` gets the conversion."""
+    import xarray as xr
+
+    if type(idata).__name__ == "InferenceData":
+        raise TypeError(
+            f"{name} is an ArviZ 0.x InferenceData; smm_ppl reads the xarray.DataTree of ArviZ 1. "
+            f"Convert it with {CONVERSION}."
+        )
+    if not isinstance(idata, xr.DataTree) or not has_group(idata, "posterior"):
+        raise TypeError(
+            f"{name} must be an xarray.DataTree with a posterior group (ArviZ 1's results, as smm_ppl.sample_nuts, "
+            f"fit_svi(...).idata and sample_latent_class return), got {type(idata).__name__}."
+        )
+    return idata
 
 
 def check_idata(idata: Any, name: str = "idata"):
-    if not hasattr(idata, "posterior") or not hasattr(idata.posterior, "data_vars"):
-        raise TypeError(
-            f"{name} must be an az.InferenceData with a posterior group (from smm_ppl.sample_nuts, "
-            f"fit_svi(...).idata or sample_latent_class), got {type(idata).__name__}."
-        )
-    model_variables(idata)
+    """:func:`check_datatree`, with the posterior variables of an smm_ppl model."""
+    model_variables(check_datatree(idata, name))
     return idata
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..params import SMMParams, match_components
 from ..validation import check_params
-from ._arviz import arviz, check_prob, check_smm_idata
+from ._arviz import arviz_stats, check_prob, check_smm_idata
 from .idata import posterior_mean_params
 
 __all__ = ["compare_point_to_posterior", "point_posterior_table"]
@@ -52,7 +52,7 @@ def compare_point_to_posterior(
 
     Parameters
     ----------
-    idata : az.InferenceData
+    idata : xarray.DataTree
         Posterior draws (relabelled) from :func:`smm_ppl.sample_nuts` or ``fit_svi``.
     point : SMMParams or EM result
         The point estimate; an EM result also supplies ``standard_errors``.
@@ -117,7 +117,7 @@ def point_posterior_table(draws: np.ndarray, estimate: np.ndarray, se: np.ndarra
     """
     import pandas as pd
 
-    h = arviz().hdi(draws[None], hdi_prob=hdi_prob)  # (n, 2)
+    h = arviz_stats().hdi(draws.T, prob=hdi_prob)  # (n, 2): the HDI of every column
     mean = draws.mean(axis=0)
     sd = draws.std(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):

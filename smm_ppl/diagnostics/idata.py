@@ -1,13 +1,14 @@
-"""Relabelled draws and the InferenceData that every smm_ppl sampler builds.
+"""Relabelled draws and the ``DataTree`` that every smm_ppl sampler builds.
 
 Every ArviZ call of the package lives in :mod:`smm_ppl.diagnostics`: the samplers in
 :mod:`smm_ppl.inference` hand plain arrays to :func:`build_inference_data`, and
-everything that summarises an ``az.InferenceData`` is here.  ArviZ is imported
-lazily (it takes about a second to import and prints a ``FutureWarning``), so
-``import smm_ppl`` stays fast.
+everything that summarises a posterior is here.  The results are what ArviZ 1 uses
+(``arviz-base``, ``arviz-stats``, ``arviz-plots``): an ``xarray.DataTree`` whose
+children are the groups below.  ArviZ is imported lazily (it takes about a second
+to import), so ``import smm_ppl`` stays fast.
 
-Layout of the ``InferenceData`` built here
--------------------------------------------
+Layout of the ``DataTree`` built here
+-------------------------------------
 ``posterior``
     ``weights`` (chain, draw, component) and ``atoms`` (chain, draw, component,
     feature), relabelled to the reference labelling when ``relabel`` was on
@@ -21,7 +22,7 @@ Layout of the ``InferenceData`` built here
 ``log_likelihood``
     ``counts`` (chain, draw, item): ``log pi_j`` of the observed items
     (coordinate ``item`` = their indices), i.e. the log-likelihood of *one* draw
-    of item ``j``.  Plain ``az.loo`` on it counts each item once; the
+    of item ``j``.  Plain ``arviz_stats.loo`` on it counts each item once; the
     count-weighted :func:`loo` / :func:`waic` count every observation.
 ``observed_data``
     ``counts`` (item) for all items.
@@ -39,10 +40,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..params import SMMParams
-from ._arviz import arviz, check_idata, check_smm_idata, model_variables
+from ._arviz import arviz_base, check_datatree, check_idata, check_smm_idata, has_group, model_variables
 
 __all__ = [
     "relabel_draws",
+    "datatree_from_groups",
     "build_inference_data",
     "raw_posterior",
     "posterior_mean_params",
@@ -111,6 +113,27 @@ def _unpermute(values: np.ndarray, perm: np.ndarray, axis_from_end: int) -> np.n
     return np.take_along_axis(values, idx, axis=-axis_from_end)
 
 
+def datatree_from_groups(groups: Mapping[str, Any]):
+    """The ``xarray.DataTree`` of ArviZ 1 with the given groups.
+
+    Parameters
+    ----------
+    groups : mapping of group name -> xarray.Dataset
+        ``posterior``, ``sample_stats``, ``log_likelihood``, ... (ArviZ's group names).
+
+    Returns
+    -------
+    xarray.DataTree
+        One child per group; every group carries ArviZ's creation attributes
+        (``created_at``, ``creation_library``, ...) under its own, as
+        ``arviz_base.from_dict`` writes them.
+    """
+    import xarray as xr
+
+    make_attrs = arviz_base().make_attrs
+    return xr.DataTree.from_dict({name: ds.assign_attrs(make_attrs(ds.attrs)) for name, ds in groups.items()})
+
+
 def build_inference_data(
     weights: Any,
     atoms: Any,
@@ -124,7 +147,7 @@ def build_inference_data(
     sample_stats: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
 ):
-    """Assemble an ``az.InferenceData`` from arrays with a leading (chain, draw) shape.
+    """Assemble the posterior ``DataTree`` from arrays with a leading (chain, draw) shape.
 
     Parameters
     ----------
@@ -145,11 +168,11 @@ def build_inference_data(
 
     Returns
     -------
-    az.InferenceData
+    xarray.DataTree
+        The groups of the module's docstring.
     """
     import xarray as xr
 
-    az = arviz()
     w = np.asarray(weights, dtype=np.float64)
     a = np.asarray(atoms, dtype=np.float64)
     ll = np.asarray(log_likelihood, dtype=np.float64)
@@ -187,7 +210,7 @@ def build_inference_data(
         const["reference_weights"] = (("component",), np.asarray(reference.weights, dtype=np.float64))
         const["reference_atoms"] = (("component", "feature"), np.asarray(reference.atoms, dtype=np.float64))
     groups["constant_data"] = xr.Dataset(const, coords={"item": np.arange(n.shape[0]), **comp, **feat})
-    return az.InferenceData(**groups)
+    return datatree_from_groups(groups)
 
 
 def raw_posterior(idata: Any):
@@ -202,8 +225,8 @@ def raw_posterior(idata: Any):
             "raw_posterior undoes the SMM's relabelling (weights and atoms); a latent-class posterior keeps "
             "its permutation in sample_stats['label_permutation']."
         )
-    post = idata.posterior[["weights", "atoms"]].copy(deep=True)
-    has_perm = hasattr(idata, "sample_stats") and "label_permutation" in idata.sample_stats
+    post = idata.posterior.to_dataset()[["weights", "atoms"]].copy(deep=True)
+    has_perm = has_group(idata, "sample_stats") and "label_permutation" in idata.sample_stats.data_vars
     if not has_perm:
         return post
     perm = idata.sample_stats["label_permutation"].values
@@ -221,10 +244,10 @@ def posterior_mean_params(idata: Any) -> SMMParams:
 
 
 def save_inference_data(idata: Any, path: Any):
-    """Write an InferenceData to netCDF (through h5netcdf); returns the path."""
+    """Write a posterior ``DataTree`` to netCDF (one netCDF group per group, through h5netcdf); returns the path."""
     from pathlib import Path
 
-    data = check_idata(idata)
+    data = check_datatree(idata)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     data.to_netcdf(str(p), engine="h5netcdf")
@@ -232,10 +255,15 @@ def save_inference_data(idata: Any, path: Any):
 
 
 def load_inference_data(path: Any):
-    """Read an InferenceData written by :func:`save_inference_data`."""
+    """Read a ``DataTree`` written by :func:`save_inference_data` into memory.
+
+    Files that ArviZ 0.x wrote (``InferenceData.to_netcdf``) have the same layout and load the same.
+    """
     from pathlib import Path
+
+    import xarray as xr
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"path: no such file: {p}")
-    return arviz().from_netcdf(str(p), engine="h5netcdf")
+    return xr.load_datatree(str(p), engine="h5netcdf")

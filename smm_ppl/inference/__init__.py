@@ -3,10 +3,11 @@
 One idea per module, re-exported here name by name:
 
 - :mod:`.init` — starting values, one per chain, in one labelling; one vocabulary of start names.
-- :mod:`.idata` — the pointwise log-likelihood through the layout and the InferenceData.
+- :mod:`.idata` — the pointwise log-likelihood through the layout and the posterior DataTree.
 - :mod:`.nuts` — :func:`sample_nuts`.
 - :mod:`.svi` — :func:`fit_svi`.
 - :mod:`.laplace` — :func:`laplace`, the Gaussian at a MAP fit's mode.
+- :mod:`.predictive` — :func:`posterior_predictive` and :func:`sample_prior_predictive`: replicated data, batched.
 
 Both samplers run :func:`smm_ppl.models.mixture_model` on the data layout and
 hand plain arrays to :func:`smm_ppl.diagnostics.build_inference_data`.
@@ -21,6 +22,9 @@ from .init import resolve_init as resolve_init
 from .laplace import laplace as laplace
 from .nuts import CHAIN_METHODS as CHAIN_METHODS
 from .nuts import sample_nuts as sample_nuts
+from .predictive import loo_pit_data as loo_pit_data
+from .predictive import posterior_predictive as posterior_predictive
+from .predictive import sample_prior_predictive as sample_prior_predictive
 from .svi import GUIDES as GUIDES
 from .svi import SVIResult as SVIResult
 from .svi import fit_svi as fit_svi
@@ -38,4 +42,7 @@ __all__ = [
     "inference_data",
     "GUIDES",
     "CHAIN_METHODS",
+    "posterior_predictive",
+    "sample_prior_predictive",
+    "loo_pit_data",
 ]

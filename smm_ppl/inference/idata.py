@@ -1,4 +1,4 @@
-"""From posterior draws to an ``az.InferenceData``: the pointwise log-likelihood through the layout.
+"""From posterior draws to the posterior ``DataTree``: the pointwise log-likelihood through the layout.
 
 Label switching
 ---------------
@@ -8,7 +8,7 @@ assignment on the atoms before anything is summarised; the per-draw
 permutations are kept in ``idata.sample_stats["label_permutation"]`` and
 :func:`smm_ppl.diagnostics.raw_posterior` returns the raw draws.
 
-``ArviZ``'s ``from_numpyro`` would compute the log-likelihood one draw at a
+``arviz_base.from_numpyro`` would compute the log-likelihood one draw at a
 time; here it is one ``jax.vmap`` over draws of the layout's ``log pi``
 (chunked to bound memory), one value per unit with observations.
 """
@@ -94,7 +94,7 @@ def reference_from_draws(weights: np.ndarray, atoms: np.ndarray) -> SMMParams:
 
 
 def inference_data(layout: Layout, weights, atoms, *, relabel: bool, reference: SMMParams, sample_stats, attrs):
-    """Relabel, compute the pointwise log-likelihood with ``vmap``, build the InferenceData."""
+    """Relabel, compute the pointwise log-likelihood with ``vmap``, build the DataTree."""
     weights = np.asarray(weights, dtype=np.float64)
     atoms = np.asarray(atoms, dtype=np.float64)
     units = layout.observed_units()

@@ -1,4 +1,4 @@
-"""The Laplace posterior: a Gaussian at the posterior mode, as an InferenceData like NUTS's.
+"""The Laplace posterior: a Gaussian at the posterior mode, as a DataTree like NUTS's.
 
 The Gaussian lives in the unconstrained coordinates of the observed
 information (:func:`smm_ppl.stderr.unconstrained_covariance`): the weights'
@@ -27,6 +27,7 @@ from ..params import SMMParams
 from ..stderr import unconstrained_covariance, unpack_draws
 from ..validation import Boolean, Integer, check_key, validate_params
 from .idata import inference_data
+from .predictive import with_posterior_predictive
 
 __all__ = ["laplace"]
 
@@ -34,7 +35,9 @@ __all__ = ["laplace"]
 LAPLACE_CONSTRAINTS = {"num_draws": Integer(1), "relabel": Boolean()}
 
 
-def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool = True):
+def laplace(
+    result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool = True, posterior_predictive: bool = False
+):
     """Draws from the Laplace approximation of the posterior at a fit's mode.
 
     Parameters
@@ -49,10 +52,12 @@ def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool 
     relabel : bool, default True
         Match every draw to the fit's labelling (as NUTS draws; the Gaussian
         rarely crosses to another labelling, but far from the mode it can).
+    posterior_predictive : bool, default False
+        Add the ``posterior_predictive`` group (:func:`smm_ppl.posterior_predictive`).
 
     Returns
     -------
-    az.InferenceData
+    xarray.DataTree
         The groups of :func:`smm_ppl.sample_nuts`: posterior ``weights``
         (chain, draw, component) and ``atoms`` (chain, draw, component,
         feature), the pointwise log_likelihood (LOO and the comparison tables
@@ -117,7 +122,7 @@ def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool 
     if prior is not None:
         attrs["weights_concentration"] = prior.weights_concentration
         attrs["atoms_scale"] = prior.atoms_scale
-    return inference_data(
+    idata = inference_data(
         prepared.layout,
         w_draws[None],
         a_draws[None],
@@ -126,3 +131,4 @@ def laplace(result: Any, num_draws: int = 1000, seed: Any = 0, *, relabel: bool 
         sample_stats=None,
         attrs=attrs,
     )
+    return with_posterior_predictive(idata, prepared.layout, posterior_predictive, jax.random.fold_in(key, 1))

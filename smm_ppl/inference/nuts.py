@@ -46,6 +46,7 @@ import numpy as np
 from jax import lax
 
 from .. import models
+from ..diagnostics import label_switching
 from ..layouts import as_layout, bucketed, row_mesh
 from ..params import SMMParams
 from ..prior import Prior
@@ -66,6 +67,7 @@ from ..validation import (
 )
 from .idata import inference_data, reference_from_draws
 from .init import chain_init_params, model_kwargs, resolve_init, sampler_prior
+from .predictive import with_posterior_predictive
 
 __all__ = [
     "sample_nuts",
@@ -232,6 +234,7 @@ def sample_nuts(
     chain_method: str | None = None,
     progress_bar: bool | None = None,
     devices: Any = None,
+    posterior_predictive: bool = False,
 ):
     """NUTS on the softmax mixture, every chain started from the warm start.
 
@@ -255,7 +258,9 @@ def sample_nuts(
         Standard deviation of the Gaussian jitter added, per chain, to the
         unconstrained starting values (0 starts every chain at the same point).
     relabel : bool, default True
-        Match every draw to the reference labelling (Hungarian on the atoms).
+        Match every draw to the reference labelling (Hungarian on the atoms);
+        a :class:`smm_ppl.LabelSwitchingWarning` says when that matching was
+        ambiguous (:func:`smm_ppl.label_switching`: close or empty classes).
     reference : SMMParams, optional
         The labelling to match to; default the warm start (chain 0's start), or,
         with ``init=None``, the mean of chain 0 refined on all draws.
@@ -275,11 +280,14 @@ def sample_nuts(
     devices : int, sequence of jax devices or Mesh, optional
         Split the items over these devices (see :func:`smm_ppl.fit_em`): every
         log density and gradient runs partitioned, the chains vectorised.
+    posterior_predictive : bool, default False
+        Add the ``posterior_predictive`` group: counts replicated from every
+        draw (:func:`smm_ppl.posterior_predictive`, which says what it costs).
 
     Returns
     -------
-    az.InferenceData
-        posterior ``weights`` (chain, draw, component) and ``atoms`` (chain,
+    xarray.DataTree
+        ArviZ 1's result: posterior ``weights`` (chain, draw, component) and ``atoms`` (chain,
         draw, component, feature); sample_stats; log_likelihood ``counts``
         (chain, draw, item) of the observed items; observed_data;
         constant_data (features and the reference labelling).
@@ -375,6 +383,10 @@ def sample_nuts(
         "weights_concentration": o["prior"].weights_concentration,
         "atoms_scale": o["prior"].atoms_scale,
     }
-    return inference_data(
+    idata = inference_data(
         layout, weights, atoms, relabel=o["relabel"], reference=reference, sample_stats=stats, attrs=attrs
     )
+    if o["relabel"] and K > 1:
+        # Says so when the relabelling had to choose between close or empty classes (never averages in silence).
+        label_switching(idata, warn=True, stacklevel=3)
+    return with_posterior_predictive(idata, layout, posterior_predictive, jax.random.fold_in(key, 1))
