@@ -102,7 +102,8 @@ def one_data_set(kind, p, L, K_true, N, seed, ks, nuts):
         rhat[K] = float(smm.rhat(idata)["max"])
     elpd, dse, best_loo = _elpd_and_compare(nuts_idata)
     one_se = min(k for k in ks if elpd[best_loo] - elpd[k] <= 2 * dse[k]) if len(ks) > 1 else ks[0]
-    lap_best = _elpd_and_compare(lap_idata)[2] if lap_idata else None
+    # Only the K whose Laplace posterior exists compete (an empty class has none): one left is the choice.
+    lap_best = _elpd_and_compare(lap_idata)[2] if len(lap_idata) > 1 else next(iter(lap_idata), None)
     choice = {
         "loo_nuts": best_loo,
         "loo_1se": one_se,

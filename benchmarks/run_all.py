@@ -1031,11 +1031,13 @@ def section_sbc(res) -> tuple[str, list[str]]:
         f"Uniform = every scalar's chi-square test ({d.get('bins')} bins) has a Bonferroni-corrected p >= "
         f"{d.get('alpha')}. sd ratio = the fit's posterior sd over the true posterior's implied by the 90 % "
         "intervals' coverage (1: calibrated; < 1: intervals too narrow); failures = replications whose fit could "
-        "not run (Laplace at a singular Hessian), excluded from the ranks.",
+        "not run (Laplace at a singular Hessian), excluded from the ranks. Times on the shared 2-core CPU, several "
+        "configurations at once: `python benchmarks/bench_sbc.py --parts nuts` reruns the 400-replication runs "
+        "(chunks of 50, resumable), `--parts broken`, `--parts approx` the others.",
         "",
         "| configuration | method | K | N | replications | failures | uniform | min p (Bonf.) | coverage 90 % "
-        "(min–max) | sd ratio (min–max) | s / replication | figure |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(min–max) | sd ratio (min–max) | s / replication | wall s | figure |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cov = [s["coverage_90"] for s in r["scalars"]]
@@ -1044,7 +1046,7 @@ def section_sbc(res) -> tuple[str, list[str]]:
             f"| {r['name']} | {r['method']} ({r['labels']}) | {r['K']} | {_f(r.get('N'), '{:,}')} | "
             f"{r['n_simulations']} | {r['failures']} | {'yes' if r['all_uniform'] else '**no**'} | "
             f"{r['min_p_bonferroni']:.2g} | {min(cov):.2f}–{max(cov):.2f} | {min(sd):.2f}–{max(sd):.2f} | "
-            f"{r['seconds_per_replication']:.2f} | [png](results/{r.get('plot', '')}) |"
+            f"{r['seconds_per_replication']:.2f} | {r['wall_s']:.0f} | `results/{r.get('plot', '')}` |"
         )
     if res.get("plot_by_n"):
         lines += ["", f"![SBC of the approximations against N](results/{res['plot_by_n']})"]

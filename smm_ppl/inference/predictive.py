@@ -27,8 +27,10 @@ Draws run ``jax.vmap``-ed in batches of ``batch_size`` draws (default: as
 many as keep one batch under :data:`smm_ppl.programs.BATCH_NUMBERS` numbers,
 20 million, about 160 MB in float64), one compiled program per shape bucket.
 The output itself is ``draws x p`` integers: 1,000 draws of ``p = 30,522``
-items are 244 MB of int64, so for large ``p`` thin the posterior first
-(``num_draws``).  Nothing here imports ArviZ: :mod:`smm_ppl.diagnostics.predictive`
+items are 233 MiB of int64, so for large ``p`` thin the posterior first
+(``num_draws``).  On a shared 2-core CPU those 1,000 draws (L = 16, K = 4)
+took 37 s at ``N = 200,000`` (inverse CDF) and 105 s at ``N = 10^7``
+(binomial chains), 1.7 GB peak.  Nothing here imports ArviZ: :mod:`smm_ppl.diagnostics.predictive`
 assembles the groups.
 """
 
