@@ -123,8 +123,8 @@ class LatentClassResult:
         """``loglik`` plus the log prior density (normalised) at the estimate; NaN for maximum likelihood."""
         if self.prior is None:
             return float("nan")
-        s = self.prior.atoms_scale
-        return self.loglik + float(np.sum(-0.5 * (self.z / s) ** 2 - np.log(s * np.sqrt(2.0 * np.pi))))
+        quadratic = 0.5 * float(np.sum((self.z / self.prior.atoms_scale) ** 2))
+        return self.loglik - quadratic + _log_prior_constant(self.prior, self.parameter_map)
 
     @cached_property
     def covariance(self) -> np.ndarray:
