@@ -8,8 +8,8 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from .data import as_data
-from .validation import check_choice, check_key, check_n_components
+from .core.validation import check_choice, check_key, check_n_components
+from .data.arrays import as_data
 
 __all__ = ["compare_components", "n_free_parameters"]
 

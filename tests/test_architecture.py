@@ -174,7 +174,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 #: Upward imports that stay until the issue named beside them moves the code, as (importer, imported).
 LAYER_EXCEPTIONS = {
     # Issue "Choice models as users write them": choice's Bayesian code (choice/bayes.py, NUTS and SVI of a
-    # latent-class logit, layer 4b) moves into inference/ (layer 5); until then it imports layer 5.
+    # latent-class logit, layer 3b) moves into inference/ (layer 4); until then it imports layer 4.
     ("smm_ppl.choice.bayes", "smm_ppl.diagnostics"),
     ("smm_ppl.choice.bayes", "smm_ppl.diagnostics.comparison"),
     ("smm_ppl.choice.bayes", "smm_ppl.inference.nuts"),
@@ -236,8 +236,8 @@ LAYERS = _layer_table(ARCHITECTURE.read_text())
 
 
 def test_the_layer_table_is_read_in_order():
-    assert LAYERS["smm_ppl.validation"][1] == "1" and LAYERS["smm_ppl.models"][1] == "5"
-    assert LAYERS["smm_ppl"][1] == "6" and LAYERS["smm_ppl.choice"][1] == "4b"
+    assert LAYERS["smm_ppl.core"][1] == "1" and LAYERS["smm_ppl.models"][1] == "4"
+    assert LAYERS["smm_ppl"][1] == "5" and LAYERS["smm_ppl.choice"][1] == "3b"
     labels = sorted({layer for layer in LAYERS.values()})  # by rank, i.e. by row
     keys = [(int(re.match(r"\d+", label).group()), label) for _, label in labels]
     assert keys == sorted(keys), f"the rows of the layer table are not bottom to top: {labels}"
@@ -452,7 +452,7 @@ def test_tests_and_benchmarks_use_no_private_names():
 
 def test_a_test_file_mirrors_its_module():
     assert _mirror(ROOT / "tests" / "test_em_greedy.py") == "smm_ppl.em.greedy"
-    assert _mirror(ROOT / "tests" / "test_config.py") == "smm_ppl._config"
+    assert _mirror(ROOT / "tests" / "test_core_config.py") == "smm_ppl.core.config"
     assert _mirror(ROOT / "tests" / "test_warmstart_random_starts.py") == "smm_ppl.warmstart.random_starts"
     assert _mirror(ROOT / "tests" / "test_hardening.py") is None
     assert _mirror(ROOT / "benchmarks" / "bench_em.py") is None
@@ -461,7 +461,7 @@ def test_a_test_file_mirrors_its_module():
 PLANTED = """
 import argparse
 import smm_ppl as smm
-from smm_ppl import programs
+from smm_ppl.core import programs
 from smm_ppl.em import greedy
 from smm_ppl.em.greedy import _split_scores
 from smm_ppl.layouts._base import accumulator
@@ -469,7 +469,7 @@ from smm_ppl.diagnostics._arviz import arviz_stats
 
 def f(parser, state, monkeypatch):
     greedy._log_sigma(1, 2)
-    smm._config.COMPILATION_CACHE
+    smm.core.config._x64_requested()
     parser._subparsers
     state._replace(a=1)
     self._x, cls._y, programs.__name__
@@ -484,7 +484,7 @@ def test_the_privacy_check_finds_private_names_and_allows_the_mirrored_module():
         "line 7: smm_ppl.layouts._base",
         "line 7: smm_ppl.layouts._base.accumulator",
         "line 11: greedy._log_sigma",
-        "line 12: smm._config",
+        "line 12: smm.core.config._x64_requested",
         "line 13: parser._subparsers",
         "line 16: programs._PROGRAMS",
         "line 17: parser._actions",
@@ -492,7 +492,7 @@ def test_the_privacy_check_finds_private_names_and_allows_the_mirrored_module():
     assert _private_uses(PLANTED) == everything
     # The white-box test of smm_ppl.em.greedy may reach its private names, and only those.
     assert _private_uses(PLANTED, mirror="smm_ppl.em.greedy") == [e for e in everything if "greedy" not in e]
-    assert _private_uses(PLANTED, mirror="smm_ppl._config") == [e for e in everything if "_config" not in e]
+    assert _private_uses(PLANTED, mirror="smm_ppl.core.config") == [e for e in everything if "_x64" not in e]
 
 
 def test_every_subpackage_is_installed():

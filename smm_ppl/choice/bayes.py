@@ -62,18 +62,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ..core.programs import batch_size, jit_program
+from ..core.progress import Progress
+from ..core.validation import (
+    Options,
+    check_key,
+    validate_params,
+)
 from ..diagnostics import check_datatree, datatree_from_groups, relabel_draws
 from ..diagnostics.comparison import point_posterior_table
 from ..inference.nuts import SAMPLER_CONSTRAINTS, nuts_chains, sample_stats
 from ..inference.svi import OPTIMISER_CONSTRAINTS
 from ..models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
-from ..programs import batch_size, jit_program
-from ..progress import Progress
-from ..validation import (
-    Options,
-    check_key,
-    validate_params,
-)
 from .api import LatentClassResult, fit_latent_class
 from .data import ChoiceData
 from .spec import ParameterMap

@@ -39,7 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..params import SMMParams
+from ..core.params import SMMParams
 from ._arviz import arviz_base, check_datatree, check_idata, check_smm_idata, has_group, model_variables
 
 __all__ = [

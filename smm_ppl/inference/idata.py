@@ -20,10 +20,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..core.params import SMMParams
+from ..core.programs import batch_size, jit_program
 from ..diagnostics import build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
-from ..params import SMMParams
-from ..programs import batch_size, jit_program
 
 __all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
 

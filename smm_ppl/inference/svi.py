@@ -20,13 +20,11 @@ import numpy as np
 from jax import lax
 
 from .. import models
-from ..em.driver import iterations_bucket
-from ..layouts import as_layout, bucketed
-from ..params import SMMParams, align_params
-from ..prior import Prior
-from ..programs import jit_program
-from ..progress import Progress, check_progress_bar
-from ..validation import (
+from ..core.params import SMMParams, align_params
+from ..core.prior import Prior
+from ..core.programs import jit_program
+from ..core.progress import Progress, check_progress_bar
+from ..core.validation import (
     Boolean,
     Constraint,
     Integer,
@@ -37,6 +35,8 @@ from ..validation import (
     check_n_components,
     validate_params,
 )
+from ..em.driver import iterations_bucket
+from ..layouts import as_layout, bucketed
 from .idata import inference_data
 from .init import model_kwargs, resolve_init, sampler_prior, site_values
 from .nuts import _all_units
