@@ -20,7 +20,6 @@ from .core import config  # noqa: F401  (must run before any JAX array is create
 from .core.params import SMMParams, align_params, match_components, parameter_error
 from .core.prior import Prior
 from .core.programs import clear_programs, compiled_programs
-from .data.arrays import SMMData, as_data, counts_from_draws
 from .data.likelihood import log_likelihood, log_mixture_probs
 from .data.simulate import simulate_counts, simulate_features, simulate_params
 from .diagnostics import (
@@ -58,7 +57,7 @@ from .inference import (
     sample_prior_predictive,
 )
 from .io import load_data, load_params, save_params
-from .layouts import ChoiceSituations, ItemCounts, Layout, as_layout
+from .layouts import ChoiceSituations, ItemCounts, Layout, as_data, as_layout, counts_from_draws
 from .selection import compare_components
 from .warmstart import (
     WarmStartDiagnostics,
@@ -86,7 +85,6 @@ __all__ = [
     "compare_latent_class_posterior",
     "ChoiceSituations",
     "SMMParams",
-    "SMMData",
     "as_data",
     "counts_from_draws",
     "layouts",

@@ -16,9 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .core.validation import check_features
-from .data.arrays import as_data
 from .em import EMResult, fit_em
-from .layouts import class_log_posteriors, item_counts
+from .layouts import as_data, class_log_posteriors, item_counts
 
 __all__ = ["SoftmaxMixture", "NotFittedError"]
 

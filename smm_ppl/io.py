@@ -18,7 +18,7 @@ import numpy as np
 
 from .core.params import SMMParams
 from .core.validation import check_features
-from .data.arrays import SMMData, as_data, counts_from_draws
+from .layouts import ItemCounts, as_data, counts_from_draws
 
 __all__ = ["load_array", "load_data", "read_table", "save_params", "load_params"]
 
@@ -76,7 +76,7 @@ def load_array(path: Any, key: str | None = None, name: str = "path") -> np.ndar
         raise ValueError(f"{name}: could not read {p}: {err}") from err
 
 
-def load_data(features: Any, counts: Any = None, draws: Any = None) -> SMMData:
+def load_data(features: Any, counts: Any = None, draws: Any = None) -> ItemCounts:
     """Load and validate data files.
 
     Parameters

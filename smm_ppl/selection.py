@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from .core.validation import check_choice, check_key, check_n_components
-from .data.arrays import as_data
+from .layouts import as_data
 
 __all__ = ["compare_components", "n_free_parameters"]
 

@@ -1,7 +1,5 @@
-"""Layer 2, the data: validated arrays, the one whitening, the likelihood over a layout, simulated designs,
-and the prepared data every fit runs on (``docs/architecture.md``).
+"""Layer 2, the data: the one whitening, the likelihood over a layout, simulated designs, and the prepared
+data every fit runs on (validated layout, whitening, bucketed EM layout: :mod:`smm_ppl.data.prepared`).
+The layouts themselves, with the validation of counts over items, are :mod:`smm_ppl.layouts`
+(``docs/architecture.md``).
 """
-
-from .arrays import SMMData, as_data, counts_from_draws
-
-__all__ = ["SMMData", "as_data", "counts_from_draws"]

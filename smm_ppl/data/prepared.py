@@ -16,9 +16,9 @@ import numpy as np
 from jax.sharding import Mesh
 
 from ..core.rows import pooled_moments, row_moments
+from ..core.whitening import GaussianityCheck, Whitening, check_gaussian_design, fit_whitening
 from ..layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, padded_rows, row_mesh, rows_bucket, total_weight
 from ..layouts.placement import process_gather, spans_processes
-from .whitening import GaussianityCheck, Whitening, check_gaussian_design, fit_whitening
 
 __all__ = ["Prepared", "prepare"]
 
@@ -99,9 +99,9 @@ def prepare(features: Any, counts: Any = None, devices: Any = None, dtype: Any =
     layout = as_layout(features, counts, dtype)
     if spans_processes(mesh):
         return _prepare_process_local(layout, mesh, dtype)
+    rows = padded_rows(layout, mesh)
     whitening = fit_whitening(layout.features)
     dtype = dtype or np.float64
-    rows = padded_rows(layout, mesh)
     if rows is None:
         white = layout.with_features(whitening.whiten(layout.features, dtype))
         return Prepared(layout, whitening, white, bucketed(white, mesh))

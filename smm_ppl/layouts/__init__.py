@@ -14,7 +14,7 @@ from jax.sharding import Mesh
 
 from ._base import Layout, Statistics, class_log_posteriors, rows_bucket, total_weight
 from .choices import ChoiceSituations, ChoiceStatistics, choice_situations
-from .items import ItemCounts, ItemStatistics, item_counts
+from .items import ItemCounts, ItemStatistics, as_data, counts_from_draws, item_counts
 from .placement import ROWS_AXIS, mesh_of, row_mesh, spans_processes
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "ItemCounts",
     "ItemStatistics",
     "item_counts",
+    "as_data",
+    "counts_from_draws",
     "ChoiceSituations",
     "ChoiceStatistics",
     "choice_situations",
@@ -52,10 +54,7 @@ def as_layout(features: Any, counts: Any = None, dtype: Any = None) -> Layout:
                 "counts must be None when features is a data layout (the layout carries its observations)."
             )
         return features
-    from ..data.arrays import as_data
-
-    data = as_data(features, counts, keep_float32=dtype is not None and np.dtype(dtype) == np.float32)
-    return item_counts(data.features, data.counts)
+    return as_data(features, counts, keep_float32=dtype is not None and np.dtype(dtype) == np.float32)
 
 
 def bucketed(layout: Layout, mesh: Mesh | None = None) -> Layout:

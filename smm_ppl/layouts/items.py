@@ -34,6 +34,7 @@ from jax.sharding import Mesh
 
 from ..core.params import safe_divisor
 from ..core.programs import on_device
+from ..core.validation import check_counts, check_draws, check_features, check_positive_int
 from ._base import accumulator, log_pi_floor, over_classes
 from .placement import place_rows, process_local_rows, spans_processes, transpose_rows
 
@@ -161,6 +162,11 @@ class ItemCounts(NamedTuple):
 
     @property
     def n_units(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        """The items ``p`` (the rows; padding included in a padded layout)."""
         return int(self.features.shape[0])
 
     @property
@@ -395,8 +401,8 @@ def _build(features, counts, frequencies=None, *, transpose: bool) -> ItemCounts
 def item_counts(features: Any, counts: Any) -> ItemCounts:
     """The :class:`ItemCounts` layout of validated ``features`` (p, L) and ``counts`` (p,).
 
-    No validation here: public entry points validate first
-    (:func:`smm_ppl.as_layout`).  NumPy features are kept as they are (no
+    No validation here: user input goes through :func:`as_data` (or
+    :func:`smm_ppl.as_layout`).  NumPy features are kept as they are (no
     copy); :meth:`ItemCounts.padded` gives the layout EM runs on.
     """
     if not isinstance(features, (np.ndarray, jax.Array)):
@@ -405,3 +411,54 @@ def item_counts(features: Any, counts: Any) -> ItemCounts:
         # float64 also beside float32 features: counts and their sum stay exact.
         counts = np.asarray(counts, dtype=np.promote_types(features.dtype, np.float64))
     return _build(features, counts, transpose=False)
+
+
+def as_data(features: Any, counts: Any, *, check_rank: bool = True, keep_float32: bool = False) -> ItemCounts:
+    """Validate ``features`` (p, L) and ``counts`` (p,) together into an :class:`ItemCounts` layout.
+
+    The one validation of counts over items: every fit, sampler and warm start
+    reaches its data through here (or :func:`smm_ppl.as_layout`, which calls
+    it).  Errors name the argument, the offending rows and what to do.
+
+    Parameters
+    ----------
+    features : array (p, L)
+        Finite numbers; full column rank unless ``check_rank=False``.
+    counts : array (p,)
+        Non-negative integers (how often each item was chosen), not all zero.
+    check_rank : bool
+        Refuse features of deficient column rank (their whitening is undefined).
+    keep_float32 : bool
+        Keep float32 features as they are (no float64 copy), for fits in float32.
+
+    Returns
+    -------
+    ItemCounts
+        ``features`` float64 (or float32), ``counts`` float64 holding the
+        integers exactly, ``frequencies = counts / N``.
+    """
+    if isinstance(features, ItemCounts):
+        if counts is not None:
+            raise ValueError("counts must be None when features is already an ItemCounts layout.")
+        return features
+    x = check_features(features, check_rank=check_rank, keep_float32=keep_float32)
+    n = check_counts(counts, x.shape[0])
+    return item_counts(x, n)
+
+
+def counts_from_draws(draws: Any, n_items: int) -> np.ndarray:
+    """Reduce raw draws (item indices, one per observation) to a count vector.
+
+    Parameters
+    ----------
+    draws : array of int, shape (N,)
+        The chosen item of each observation, in ``[0, n_items)``.
+    n_items : int
+        Number of items ``p``.
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (n_items,)
+    """
+    n_items = check_positive_int(n_items, "n_items")
+    return np.bincount(check_draws(draws, n_items), minlength=n_items).astype(np.int64)

@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.rows import BLOCK_ROWS as BLOCK_ROWS
-from ..core.rows import pooled_moments, row_blocks, row_moments
-from ..core.validation import check_features
+from .rows import BLOCK_ROWS as BLOCK_ROWS
+from .rows import pooled_moments, row_blocks, row_moments
+from .validation import check_features
 
 __all__ = [
     "Whitening",
