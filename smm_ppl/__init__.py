@@ -13,16 +13,14 @@ from .choice import (
     LatentClassResult,
     LatentClassSpec,
     choice_data,
-    compare_latent_class_posterior,
     fit_latent_class,
-    fit_latent_class_svi,
     latent_class_log_likelihood,
-    sample_latent_class,
 )
 from .data import SMMData, as_data, counts_from_draws
 from .diagnostics import (
     LabelSwitchingWarning,
     compare,
+    compare_latent_class_posterior,
     compare_point_to_posterior,
     ess,
     label_switching,
@@ -46,10 +44,12 @@ from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
 from .estimator import SoftmaxMixture
 from .inference import (
     SVIResult,
+    fit_latent_class_svi,
     fit_svi,
     laplace,
     loo_pit_data,
     posterior_predictive,
+    sample_latent_class,
     sample_nuts,
     sample_prior_predictive,
 )

@@ -441,7 +441,8 @@ def sbc_latent_class(
 
     import jax
 
-    from ..choice import fit_latent_class, fit_latent_class_svi, relabel_latent_class_draws, sample_latent_class
+    from ..choice import fit_latent_class, relabel_latent_class_draws
+    from ..inference import fit_latent_class_svi, sample_latent_class
     from ..inference.predictive import choice_draws
     from ..validation import check_positive_int
 
@@ -479,7 +480,7 @@ def sbc_latent_class(
 
         def fit(d, s):
             res = fit_latent_class(d, n_classes, seed=s, **em_kwargs)
-            return fit_latent_class_svi(res, guide=method[4:], prior_scale=scale, seed=s, **kw)
+            return fit_latent_class_svi(res, guide=method[4:], prior_scale=scale, seed=s, **kw).idata
 
     def quantities(idata, z, d):
         ref = np.asarray(idata.constant_data["reference_coefficients"].values, dtype=np.float64)
