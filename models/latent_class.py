@@ -19,7 +19,7 @@ Deterministic sites, for reading the draws:
 - ``"coefficients"`` (K, L): every class's coefficients, fixed ones included
   (``pmap.atoms(z)``).
 - ``"shares"`` (K,): the class shares, the mean over units of the prior class
-  probabilities (the same definition as ``LatentClassResult.shares``).
+  probabilities (the same definition as ``LatentClassResult.weights``).
 
 Its positional arguments ``(layout, pmap, prior_scale)`` are the data of the
 package's one NUTS sampler and SVI program (:func:`smm_ppl.inference.nuts.run_chains`,

@@ -126,12 +126,12 @@ _CHOICE_OPTIONS = (
 )
 
 
-def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dict:
+def parse_fixed_specs(specs, features=None, n_components: int | None = None) -> dict:
     """Turn ``--fixed`` specifications into the ``fixed`` argument of ``fit_latent_class``.
 
     Each spec is ``name=value`` (the coefficient of feature ``name`` fixed in
     every class) or ``name[k]=value`` (in class ``k``, numbered from 1); specs
-    of one feature in several classes combine.  ``features`` and ``n_classes``,
+    of one feature in several classes combine.  ``features`` and ``n_components``,
     when given, are checked too.  Errors name the offending spec.
     """
     fixed: dict = {}
@@ -161,8 +161,8 @@ def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dic
             fixed[name] = v
             continue
         k = k.strip()
-        top = "K" if n_classes is None else str(n_classes)
-        if not k.isdigit() or not 1 <= int(k) <= (n_classes or int(k)):
+        top = "K" if n_components is None else str(n_components)
+        if not k.isdigit() or not 1 <= int(k) <= (n_components or int(k)):
             raise ValueError(f"--fixed {spec!r}: the class {k!r} must be a whole number 1 .. {top}.")
         per_class = fixed.setdefault(name, {})
         if not isinstance(per_class, dict):
@@ -242,24 +242,24 @@ def _cmd_fit_choice(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "params": out / "params.csv",
-        "shares": out / "shares.csv",
+        "weights": out / "weights.csv",
         "class_probabilities": out / "class_probabilities.csv",
         "summary": out / "summary.json",
     }
     result.params.to_csv(files["params"])
-    result.shares.to_csv(files["shares"])
+    result.weights_table.to_csv(files["weights"])
     probs = result.class_probabilities
     probs.rename(columns=lambda k: f"class_{k}").rename_axis(columns=None).to_csv(files["class_probabilities"])
     summary = {
         "model": "latent-class logit",
         "method": "em",
-        "loglik": result.loglik,
+        "log_likelihood": result.log_likelihood,
         "aic": result.aic,
         "bic": result.bic,
         "n_params": result.n_params,
         "converged": result.converged,
         "n_iter": result.n_iter,
-        "n_classes": result.n_classes,
+        "n_components": result.n_components,
         "n_starts": n_starts,
         "seed": args.seed,
         "shared": list(args.shared or ()),
@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with --counts or --draws. With --situation, DATA is instead a long-format "
         "table of choices (.csv, .csv.gz, .parquet; one row per situation and "
         "alternative) and a latent-class logit is fitted by EM; the output folder "
-        "gets params.csv, shares.csv, class_probabilities.csv and summary.json.",
+        "gets params.csv, weights.csv, class_probabilities.csv and summary.json.",
     )
     fit.add_argument(
         "data",

@@ -99,9 +99,9 @@ def compare_components(
     """
     import pandas as pd
 
-    from .choice import ChoiceData, fit_latent_class, sample_latent_class
+    from .choice import ChoiceData, fit_latent_class
     from .em import fit_em
-    from .inference import sample_nuts
+    from .inference import sample_latent_class, sample_nuts
 
     if isinstance(features, ChoiceData):
         if counts is not None:
@@ -112,7 +112,7 @@ def compare_components(
 
         def fit(k, key):
             r = fit_latent_class(choices, k, seed=key, **em_kwargs)
-            return r, r.loglik, r.n_params, r.converged
+            return r, r.log_likelihood, r.n_params, r.converged
 
         def sample(k, r, key):
             return sample_latent_class(r, seed=key, **nuts_kwargs)

@@ -74,12 +74,12 @@ def test_model_log_density_is_loglik_plus_log_prior(em, data):
     pmap, layout = em.parameter_map, data.layout
     for z in (em.z, em.z + np.linspace(-0.3, 0.3, em.n_params)):
         lp, _ = log_density(latent_class_model, (layout, pmap), {}, {"z": jnp.asarray(z)})
-        loglik = float(np.sum(pmap.unit_log_likelihoods(jnp.asarray(z), layout)))
+        log_likelihood = float(np.sum(pmap.unit_log_likelihoods(jnp.asarray(z), layout)))
         prior = stats.norm.logpdf(z, 0.0, DEFAULT_PRIOR_SCALE).sum()
-        assert float(lp) == pytest.approx(loglik + prior, rel=1e-12)
+        assert float(lp) == pytest.approx(log_likelihood + prior, rel=1e-12)
     # At the MLE the likelihood part is EM's log-likelihood, computed elsewhere.
     lp, _ = log_density(latent_class_model, (layout, pmap), {"prior_scale": 2.0}, {"z": jnp.asarray(em.z)})
-    assert float(lp) == pytest.approx(em.loglik + stats.norm.logpdf(em.z, 0.0, 2.0).sum(), rel=1e-10)
+    assert float(lp) == pytest.approx(em.log_likelihood + stats.norm.logpdf(em.z, 0.0, 2.0).sum(), rel=1e-10)
 
 
 def test_model_weights_units_and_gives_one_pointwise_value_per_unit(em, data):
@@ -171,7 +171,7 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     assert int(idata.sample_stats["diverging"].sum()) == 0
     assert "label_permutation" in idata.sample_stats  # a symmetric spec is relabelled
     table = smm.compare_latent_class_posterior(idata, em)
-    assert list(table.index) == [*em.names, "share[1]", "share[2]"]
+    assert list(table.index) == [*em.names, "weight[1]", "weight[2]"]
     # Posterior means within one posterior sd of the MLE (seen: at most 0.25 over data and chain seeds).
     assert (table["z"].abs() < 1).all(), table
     assert table["se_ratio"].between(0.6, 1.6).all(), table  # Bernstein-von Mises on 120 persons
@@ -186,7 +186,7 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     loo = azs.loo(idata)
     assert loo.n_data_points == 120
     # elpd_loo = lppd - p_loo, and lppd is close to the maximised log-likelihood.
-    assert loo.elpd == pytest.approx(em.loglik - loo.p, abs=3)
+    assert loo.elpd == pytest.approx(em.log_likelihood - loo.p, abs=3)
     assert 4 < loo.p < 11  # seven free parameters
 
     # The package's diagnostics take this posterior as they take the SMM's.
@@ -244,7 +244,7 @@ def test_svi_guide_starts_at_the_laplace_approximation(em):
 def test_inputs_are_checked(em, data):
     with pytest.raises(TypeError, match="LatentClassResult"):
         smm.sample_latent_class(np.zeros(3))
-    with pytest.raises(ValueError, match="n_classes is required"):
+    with pytest.raises(ValueError, match="n_components is required"):
         smm.sample_latent_class(data)
     with pytest.raises(ValueError, match="carries its own specification"):
         smm.fit_latent_class_svi(em, shared=["x1"])

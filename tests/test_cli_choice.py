@@ -86,8 +86,8 @@ def test_fit_choice_file_matches_python(kind, panel, tmp_path, capsys):
     assert "Latent-class logit: 2 classes" in printed and "x1[1]" in printed
     summary = json.loads((out / "summary.json").read_text())
     # Two computations of one fit: the command on the file, fit_latent_class on the frame.
-    assert summary["loglik"] == pytest.approx(result.loglik, rel=1e-12, abs=0)
-    assert summary["n_params"] == result.n_params and summary["n_classes"] == 2
+    assert summary["log_likelihood"] == pytest.approx(result.log_likelihood, rel=1e-12, abs=0)
+    assert summary["n_params"] == result.n_params and summary["n_components"] == 2
     assert summary["bic"] == pytest.approx(result.bic, rel=1e-12)
     assert summary["data"]["panel"] is True and summary["data"]["n_units"] == 60
     assert summary["data"]["n_situations"] == 180
@@ -96,8 +96,8 @@ def test_fit_choice_file_matches_python(kind, panel, tmp_path, capsys):
     assert list(params.index) == list(result.params.index)
     assert "x2[2]" not in params.index and "x3" in params.index  # fixed, shared
     np.testing.assert_allclose(params.to_numpy(), result.params.to_numpy(), rtol=1e-9)
-    shares = pd.read_csv(out / "shares.csv", index_col=0)
-    np.testing.assert_allclose(shares["estimate"], result.shares["estimate"], rtol=1e-9)
+    weights = pd.read_csv(out / "weights.csv", index_col=0)
+    np.testing.assert_allclose(weights["estimate"], result.weights_table["estimate"], rtol=1e-9)
     probs = pd.read_csv(out / "class_probabilities.csv", index_col=0)
     assert list(probs.columns) == ["class_1", "class_2"] and len(probs) == 60
     np.testing.assert_allclose(probs.to_numpy(), result.class_probabilities.to_numpy(), rtol=1e-9)

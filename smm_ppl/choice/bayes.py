@@ -63,13 +63,13 @@ FALLBACK_JITTER_SD = 0.05
 # --------------------------------------------------------------------------- #
 
 
-def resolve_result(result_or_data: Any, n_classes: Any, shared: Any, fixed: Any, seed: Any) -> LatentClassResult:
+def resolve_result(result_or_data: Any, n_components: Any, shared: Any, fixed: Any, seed: Any) -> LatentClassResult:
     """The EM estimate to start from: the given result, or ``fit_latent_class`` on the given data."""
     if isinstance(result_or_data, LatentClassResult):
-        if n_classes is not None and n_classes != result_or_data.n_classes:
+        if n_components is not None and n_components != result_or_data.n_components:
             raise ValueError(
-                f"n_classes={n_classes!r} but the result has {result_or_data.n_classes} classes; a result carries "
-                "its own specification (leave n_classes, shared and fixed unset)."
+                f"n_components={n_components!r} but the result has {result_or_data.n_components} classes; a result carries "
+                "its own specification (leave n_components, shared and fixed unset)."
             )
         if shared or fixed:
             raise ValueError(
@@ -77,9 +77,11 @@ def resolve_result(result_or_data: Any, n_classes: Any, shared: Any, fixed: Any,
             )
         return result_or_data
     if isinstance(result_or_data, ChoiceData):
-        if n_classes is None:
-            raise ValueError("given ChoiceData, n_classes is required (EM is fitted first to warm-start the sampler).")
-        return fit_latent_class(result_or_data, n_classes, shared=shared, fixed=fixed, seed=seed)
+        if n_components is None:
+            raise ValueError(
+                "given ChoiceData, n_components is required (EM is fitted first to warm-start the sampler)."
+            )
+        return fit_latent_class(result_or_data, n_components, shared=shared, fixed=fixed, seed=seed)
     raise TypeError(
         "result_or_data must be a LatentClassResult (from smm.fit_latent_class) or ChoiceData (from "
         f"smm.choice_data), got {type(result_or_data).__name__}."
@@ -153,7 +155,7 @@ def derived_draws(layout, pmap: ParameterMap, z: np.ndarray):
     """``(coefficients, shares, log L_u)`` of every draw ``z`` (..., P), vectorised over draws."""
     batch = z.shape[:-1]
     flat = jnp.asarray(z.reshape(-1, z.shape[-1]))
-    size = batch_size(flat.shape[0], layout.n_rows * pmap.n_classes)
+    size = batch_size(flat.shape[0], layout.n_rows * pmap.n_components)
     atoms, shares, ll = _derived(layout, pmap, flat, size)
     return tuple(np.asarray(a, dtype=np.float64).reshape(batch + a.shape[1:]) for a in (atoms, shares, ll))
 
@@ -204,7 +206,7 @@ def _swap_is_symmetry(pmap: ParameterMap, a: int, b: int, membership: bool) -> b
     default membership is re-referenced) are permuted among themselves: a
     parameter tied between ``a`` and a third class has no partner in ``b``.
     """
-    K = pmap.n_classes
+    K = pmap.n_components
     swap = np.arange(K)
     swap[[a, b]] = [b, a]
     index, fixed = pmap.index, pmap.fixed_values
@@ -234,7 +236,7 @@ def _swap_is_symmetry(pmap: ParameterMap, a: int, b: int, membership: bool) -> b
 
 def exchangeable_classes(pmap: ParameterMap) -> bool:
     """Whether any two classes may exchange labels (then draws are relabelled)."""
-    return pmap.n_classes > 1 and bool(_class_groups(pmap))
+    return pmap.n_components > 1 and bool(_class_groups(pmap))
 
 
 def _class_groups(pmap: ParameterMap) -> list[np.ndarray]:
@@ -242,7 +244,7 @@ def _class_groups(pmap: ParameterMap) -> list[np.ndarray]:
     groups of two or more."""
     membership = _default_membership(pmap)
     groups: list[list[int]] = []
-    for k in range(pmap.n_classes):
+    for k in range(pmap.n_components):
         for g in groups:
             if _swap_is_symmetry(pmap, g[0], k, membership):
                 g.append(k)

@@ -159,7 +159,7 @@ def compare_latent_class_posterior(
     Returns
     -------
     pandas.DataFrame
-        Index: the parameter names, then ``"share[k]"``; columns
+        Index: the parameter names, then ``"weight[k]"``; columns
         ``em_estimate``, ``em_se``, ``post_mean``, ``post_sd``,
         ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) /
         post_sd), ``se_ratio`` (= em_se / post_sd) and ``inside_hdi``, as
@@ -176,8 +176,10 @@ def compare_latent_class_posterior(
     if isinstance(hdi_prob, bool) or not isinstance(hdi_prob, (int, float)) or not 0.0 < float(hdi_prob) < 1.0:
         raise ValueError(f"hdi_prob must be strictly between 0 and 1, got {hdi_prob!r}.")
     column = "robust_std_err" if robust else "std_err"
-    K = result.n_classes
-    shares = result.shares if K > 1 else result.shares.iloc[:0]  # one class: its share is 1, not a parameter
+    K = result.n_components
+    shares = (
+        result.weights_table if K > 1 else result.weights_table.iloc[:0]
+    )  # one class: its share is 1, not a parameter
     draws = np.concatenate(
         [post["z"].values.reshape(-1, result.n_params), post["shares"].values.reshape(-1, K)[:, : len(shares)]],
         axis=1,

@@ -168,7 +168,7 @@ def latent_class_inference_data(result, z, *, relabel: bool, sample_stats, attrs
         "chain": np.arange(z.shape[0]),
         "draw": np.arange(z.shape[1]),
         "parameter": list(pmap.names),
-        "class": np.arange(1, pmap.n_classes + 1),
+        "class": np.arange(1, pmap.n_components + 1),
         "feature": list(data.feature_names),
         "unit": np.asarray(data.units),
         "covariate": list(data.covariate_names),
@@ -193,7 +193,7 @@ def latent_class_inference_data(result, z, *, relabel: bool, sample_stats, attrs
             "reference_shares": (("class",), np.asarray(result.weights, dtype=np.float64)),
         },
     }
-    attrs = {"n_classes": pmap.n_classes, "em_loglik": float(result.loglik), **dict(attrs)}
+    attrs = {"n_components": pmap.n_components, "em_log_likelihood": float(result.log_likelihood), **dict(attrs)}
     return assemble_inference_data(
         groups, coords, permutation=perm, class_dim="class", sample_stats=sample_stats, attrs=attrs
     )

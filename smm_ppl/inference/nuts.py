@@ -473,7 +473,7 @@ def sample_nuts(
 
 def sample_latent_class(
     result_or_data: LatentClassResult | ChoiceData,
-    n_classes: int | None = None,
+    n_components: int | None = None,
     *,
     shared: Any = (),
     fixed: dict | None = None,
@@ -496,9 +496,9 @@ def sample_latent_class(
     ----------
     result_or_data : LatentClassResult or ChoiceData
         The EM fit to start from (:func:`smm_ppl.fit_latent_class`), or
-        choice data, fitted first with ``n_classes``, ``shared``, ``fixed``
+        choice data, fitted first with ``n_components``, ``shared``, ``fixed``
         and ``seed``.
-    n_classes : int, optional
+    n_components : int, optional
         Required with ChoiceData.
     shared, fixed :
         The specification, as in :func:`smm_ppl.fit_latent_class` (ChoiceData only).
@@ -543,7 +543,7 @@ def sample_latent_class(
     given = locals()
     o = validate_params(SAMPLER_CONSTRAINTS, {name: given[name] for name in SAMPLER_CONSTRAINTS})
     key_jitter, key_mcmc = jax.random.split(check_key(seed))
-    result = resolve_result(result_or_data, n_classes, shared, fixed, seed)
+    result = resolve_result(result_or_data, n_components, shared, fixed, seed)
     pmap = result.parameter_map
     starts = chain_starts(result, o["num_chains"], o["jitter"], key_jitter)
     cov = start_covariance(result)

@@ -456,7 +456,7 @@ LATENT_CLASS_SVI_CONSTRAINTS = {**OPTIMISER_CONSTRAINTS, "guide": Options(LATENT
 
 def fit_latent_class_svi(
     result_or_data: LatentClassResult | ChoiceData,
-    n_classes: int | None = None,
+    n_components: int | None = None,
     *,
     shared: Any = (),
     fixed: dict | None = None,
@@ -480,7 +480,7 @@ def fit_latent_class_svi(
 
     Parameters
     ----------
-    result_or_data, n_classes, shared, fixed :
+    result_or_data, n_components, shared, fixed :
         As in :func:`sample_latent_class`.
     guide : {"normal", "mvn"}, default "normal"
         ``AutoNormal`` (mean field) or ``AutoMultivariateNormal`` (full covariance).
@@ -514,7 +514,7 @@ def fit_latent_class_svi(
         LATENT_CLASS_SVI_CONSTRAINTS, LATENT_CLASS_GUIDES, guide, **{k: given[k] for k in OPTIMISER_CONSTRAINTS}
     )
     key_svi, key_draw = jax.random.split(check_key(seed))
-    result = resolve_result(result_or_data, n_classes, shared, fixed, seed)
+    result = resolve_result(result_or_data, n_components, shared, fixed, seed)
     pmap, layout = result.parameter_map, result.data.layout
     z_hat = jnp.asarray(result.z, dtype=jnp.float64)
     cov = start_covariance(result)
