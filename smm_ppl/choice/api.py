@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..em import INIT_NAMES, ConvergenceWarning
+from ..em import INIT_NAMES, ConvergenceWarning, fit_components
 from ..prior import Prior, check_prior
 from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
@@ -762,3 +762,11 @@ def latent_class_log_likelihood(
             ll, index=pd.Index(data.units, name="person" if data.panel else "situation"), name="log_likelihood"
         )
     return float(np.sum(np.where(w > 0, w * ll, 0.0)))
+
+
+@fit_components.register(ChoiceData)
+def _fit_choice_data(data: ChoiceData, counts: Any, n_components: int, **kwargs: Any) -> LatentClassResult:
+    """:func:`smm_ppl.em.fit_components` on choice data: :func:`fit_latent_class`."""
+    if counts is not None:
+        raise ValueError("counts must be None when the data are ChoiceData (they carry their choices).")
+    return fit_latent_class(data, n_components, **kwargs)

@@ -6,6 +6,9 @@ One idea per module, re-exported here name by name:
 - :mod:`.idata` — the pointwise log-likelihood through the layout and the posterior DataTree.
 - :mod:`.nuts` — :func:`sample_nuts` and :func:`sample_latent_class`: one sampler (:func:`.nuts.run_chains`).
 - :mod:`.svi` — :func:`fit_svi` and :func:`fit_latent_class_svi`: one SVI program (:func:`.svi.run_svi`).
+
+:func:`nuts_from_fit` and :func:`svi_from_fit` start either at an EM fit of any model (the fit's type
+chooses the entry point): what model selection and the command line call.
 - :mod:`.laplace` — :func:`laplace`, the Gaussian at a MAP fit's mode.
 - :mod:`.predictive` — :func:`posterior_predictive` and :func:`sample_prior_predictive`: replicated data, batched.
 
@@ -24,6 +27,7 @@ from .init import model_kwargs as model_kwargs
 from .init import resolve_init as resolve_init
 from .laplace import laplace as laplace
 from .nuts import CHAIN_METHODS as CHAIN_METHODS
+from .nuts import nuts_from_fit as nuts_from_fit
 from .nuts import sample_latent_class as sample_latent_class
 from .nuts import sample_nuts as sample_nuts
 from .predictive import loo_pit_data as loo_pit_data
@@ -33,12 +37,15 @@ from .svi import GUIDES as GUIDES
 from .svi import SVIResult as SVIResult
 from .svi import fit_latent_class_svi as fit_latent_class_svi
 from .svi import fit_svi as fit_svi
+from .svi import svi_from_fit as svi_from_fit
 
 __all__ = [
     "sample_nuts",
     "sample_latent_class",
     "fit_svi",
     "fit_latent_class_svi",
+    "nuts_from_fit",
+    "svi_from_fit",
     "laplace",
     "SVIResult",
     "resolve_init",

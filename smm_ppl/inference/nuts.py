@@ -56,6 +56,7 @@ from ..choice.bayes import (
     start_covariance,
 )
 from ..diagnostics import label_switching
+from ..em import EMResult
 from ..layouts import as_layout, bucketed, row_mesh
 from ..models.latent_class import latent_class_model
 from ..params import SMMParams
@@ -82,6 +83,7 @@ from .predictive import with_posterior_predictive
 __all__ = [
     "sample_nuts",
     "sample_latent_class",
+    "nuts_from_fit",
     "nuts_chains",
     "run_chains",
     "default_chain_method",
@@ -562,3 +564,26 @@ def sample_latent_class(
     )
     attrs["init"] = "em"
     return latent_class_inference_data(result, samples["z"], relabel=o["relabel"], sample_stats=stats, attrs=attrs)
+
+
+@functools.singledispatch
+def nuts_from_fit(fit: Any, **kwargs: Any):
+    """NUTS started at an EM fit, whichever model it is of: the fit chooses the entry point.
+
+    An :class:`smm_ppl.EMResult` runs :func:`sample_nuts` on its data
+    (``init=fit``), a :class:`smm_ppl.LatentClassResult`
+    :func:`sample_latent_class`; ``kwargs`` go to it (``num_chains``,
+    ``num_warmup``, ``num_samples``, ``seed``, ``progress_bar``, ...).
+    Returns the posterior ``DataTree``.
+    """
+    raise TypeError(
+        f"fit must be an EM result (smm.fit_em, smm.fit_latent_class) to start NUTS at, got {type(fit).__name__}."
+    )
+
+
+@nuts_from_fit.register(EMResult)
+def _nuts_from_em(fit: EMResult, **kwargs: Any):
+    return sample_nuts(fit.data.layout, None, fit.n_components, init=fit, **kwargs)
+
+
+nuts_from_fit.register(LatentClassResult, sample_latent_class)

@@ -30,6 +30,7 @@ from ..choice.bayes import (
     resolve_result,
     start_covariance,
 )
+from ..em import EMResult
 from ..em.driver import iterations_bucket
 from ..layouts import as_layout, bucketed
 from ..models.latent_class import latent_class_model
@@ -56,6 +57,7 @@ from .predictive import with_posterior_predictive
 __all__ = [
     "fit_svi",
     "fit_latent_class_svi",
+    "svi_from_fit",
     "run_svi",
     "SVIResult",
     "GUIDES",
@@ -564,3 +566,25 @@ def fit_latent_class_svi(
         init_params=SMMParams(np.asarray(result.weights), np.asarray(result.atoms)),
         z=pd.Series(median, index=pd.Index(pmap.names, name="parameter"), name="median"),
     )
+
+
+@functools.singledispatch
+def svi_from_fit(fit: Any, **kwargs: Any) -> SVIResult:
+    """SVI with the guide started at an EM fit, whichever model it is of: the fit chooses the entry point.
+
+    An :class:`smm_ppl.EMResult` runs :func:`fit_svi` on its data
+    (``init=fit``), a :class:`smm_ppl.LatentClassResult`
+    :func:`fit_latent_class_svi`; ``kwargs`` go to it (``guide``,
+    ``num_steps``, ``seed``, ...).  Both return an :class:`SVIResult`.
+    """
+    raise TypeError(
+        f"fit must be an EM result (smm.fit_em, smm.fit_latent_class) to start SVI at, got {type(fit).__name__}."
+    )
+
+
+@svi_from_fit.register(EMResult)
+def _svi_from_em(fit: EMResult, **kwargs: Any) -> SVIResult:
+    return fit_svi(fit.data.layout, None, fit.n_components, init=fit, **kwargs)
+
+
+svi_from_fit.register(LatentClassResult, fit_latent_class_svi)
