@@ -239,19 +239,7 @@ def fit_svi(
         site_values(start.weights, start.atoms, ordered),
         init_scale,
     )
-    gparams, losses, _ = run_svi(
-        models.mixture_model,
-        (bucketed(layout),),
-        g,
-        guide_name,
-        key_svi,
-        kwargs=kwargs,
-        num_steps=num_steps,
-        learning_rate=learning_rate,
-        final_learning_rate=o["final_learning_rate"],
-        num_particles=o["num_particles"],
-        progress_bar=o["progress_bar"],
-    )
+    gparams, losses, _ = run_svi(models.mixture_model, (bucketed(layout),), g, key_svi, o, kwargs=kwargs)
 
     median = g.median(gparams)
     draws = g.sample_posterior(key_draw, gparams, sample_shape=(o["num_draws"],))
@@ -312,22 +300,7 @@ def _shapes(layout) -> tuple:
     return tree, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
 
 
-def run_svi(
-    model,
-    args: tuple,
-    guide,
-    guide_name: str,
-    key,
-    *,
-    kwargs: dict | None = None,
-    num_steps: int,
-    learning_rate: float,
-    final_learning_rate: float,
-    num_particles: int,
-    init_params: dict | None = None,
-    progress_bar: bool | None = None,
-    caller: str = "fit_svi",
-):
+def run_svi(model, args: tuple, guide, key, options: dict, *, kwargs=None, init_params=None, caller: str = "fit_svi"):
     """Adam on the ELBO of a NumPyro model program and a guide: the one SVI program of the package.
 
     Parameters
@@ -338,17 +311,18 @@ def run_svi(
     args : tuple
         Its data (the layout first), arguments of the compiled loop.
     guide : numpyro AutoGuide
-        Of ``functools.partial(model, **kwargs)``, named ``guide_name``.
+        Of ``functools.partial(model, **kwargs)``.
     key : jax.random key
         Of the guide's set-up and the ELBO's draws.
+    options : dict
+        The validated :data:`OPTIMISER_CONSTRAINTS` and ``guide`` (its name):
+        ``num_steps`` stable Adam updates at a step size decaying
+        exponentially from ``learning_rate`` to ``final_learning_rate``,
+        ``num_particles`` draws per ELBO gradient, ``progress_bar``.
     kwargs : dict, optional
         The model's settings (keys of the compiled loop).
-    num_steps, learning_rate, final_learning_rate, num_particles :
-        ``num_steps`` stable Adam updates at a step size decaying exponentially from
-        ``learning_rate`` to ``final_learning_rate``; ``num_particles`` draws per ELBO gradient.
     init_params : dict, optional
         Values of the guide's parameters to start at (its location and scales), instead of its own.
-    progress_bar : bool, optional
     caller : str
         Names the progress lines.
 
@@ -365,6 +339,8 @@ def run_svi(
     from numpyro.infer import SVI, Trace_ELBO
 
     kwargs = dict(kwargs or {})
+    guide_name, num_steps, learning_rate = options["guide"], options["num_steps"], options["learning_rate"]
+    num_particles = options["num_particles"]
     # The guide's structure (and the optimiser state's) comes from this eager init; the step size
     # schedule is the compiled loop's argument, so the optimiser here only shapes that state.
     svi = SVI(
@@ -378,10 +354,10 @@ def run_svi(
     unknown = set(init_params or ()) - set(svi.get_params(state))
     if unknown:
         raise RuntimeError(f"the {type(guide).__name__} guide has no parameters {sorted(unknown)} to start at.")
-    decay = (final_learning_rate / learning_rate) ** (1.0 / max(1, num_steps - 1))
+    decay = (options["final_learning_rate"] / learning_rate) ** (1.0 / max(1, num_steps - 1))
     loop = _svi_loop(model, tuple(sorted(kwargs.items())), guide_name, num_particles)
     loop.guides.setdefault(_shapes(args), (guide, svi.constrain_fn))
-    say = Progress(progress_bar, caller)
+    say = Progress(options["progress_bar"], caller)
     buffer = iterations_bucket(num_steps)
     first = not loop.is_compiled(state, args, learning_rate, decay, num_steps, buffer=buffer)
     say(
@@ -532,14 +508,9 @@ def fit_latent_class_svi(
         latent_class_model,
         (layout, pmap, jnp.asarray(prior_scales(prior_scale, pmap.names))),
         g,
-        o["guide"],
         key_svi,
-        num_steps=o["num_steps"],
-        learning_rate=o["learning_rate"],
-        final_learning_rate=o["final_learning_rate"],
-        num_particles=o["num_particles"],
+        o,
         init_params=init_params,
-        progress_bar=o["progress_bar"],
         caller="fit_latent_class_svi",
     )
     draws = np.asarray(g.sample_posterior(key_draw, gparams, sample_shape=(o["num_draws"],))["z"], dtype=np.float64)
