@@ -38,7 +38,7 @@ from jax import lax  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
 from smm_ppl import em  # noqa: E402
-from smm_ppl.prepared import prepare  # noqa: E402
+from smm_ppl.data.prepared import prepare  # noqa: E402
 
 
 def _best_time(fn, repeats: int) -> float:

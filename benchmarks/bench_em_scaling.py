@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
 from smm_ppl import em  # noqa: E402
-from smm_ppl.prepared import prepare  # noqa: E402
+from smm_ppl.data.prepared import prepare  # noqa: E402
 
 import _common  # noqa: E402  (puts the repository on sys.path)
 

@@ -28,8 +28,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import smm_ppl as smm  # noqa: E402
-from smm_ppl.likelihood import log_likelihood_jax  # noqa: E402
-from smm_ppl.whitening import fit_whitening  # noqa: E402
+from smm_ppl.data.likelihood import log_likelihood_jax  # noqa: E402
+from smm_ppl.data.whitening import fit_whitening  # noqa: E402
 
 import _common  # noqa: E402
 

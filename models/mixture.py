@@ -18,7 +18,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
 
-from smm_ppl.prior import DEFAULT_ATOMS_SCALE, DEFAULT_WEIGHTS_CONCENTRATION
+from smm_ppl.core.prior import DEFAULT_ATOMS_SCALE, DEFAULT_WEIGHTS_CONCENTRATION
 
 __all__ = ["mixture_model", "sample_class_parameters", "DEFAULT_WEIGHTS_CONCENTRATION", "DEFAULT_ATOMS_SCALE"]
 

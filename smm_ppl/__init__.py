@@ -1,6 +1,6 @@
 """smm-ppl: softmax mixture models with warm-start EM, NumPyro and ArviZ.
 
-Importing this package turns on JAX's float64 mode (see :mod:`smm_ppl._config`).
+Importing this package turns on JAX's float64 mode (see :mod:`smm_ppl.core.config`).
 """
 
 from . import (
@@ -16,7 +16,12 @@ from .choice import (
     fit_latent_class,
     latent_class_log_likelihood,
 )
-from .data import SMMData, as_data, counts_from_draws
+from .core.params import SMMParams, align_params, match_components, parameter_error
+from .core.prior import Prior
+from .core.programs import clear_programs, compiled_programs
+from .data.arrays import SMMData, as_data, counts_from_draws
+from .data.likelihood import log_likelihood, log_mixture_probs
+from .data.simulate import simulate_counts, simulate_features, simulate_params
 from .diagnostics import (
     LabelSwitchingWarning,
     compare,
@@ -41,6 +46,7 @@ from .diagnostics import (
     waic,
 )
 from .em import ConvergenceWarning, EMResult, MomentAssumptions, fit_em
+from .em.stderr import observed_information, parameter_covariance, standard_errors
 from .estimator import SoftmaxMixture
 from .inference import (
     SVIResult,
@@ -55,13 +61,7 @@ from .inference import (
 )
 from .io import load_data, load_params, save_params
 from .layouts import ChoiceSituations, ItemCounts, Layout, as_layout
-from .likelihood import log_likelihood, log_mixture_probs
-from .params import SMMParams, align_params, match_components, parameter_error
-from .prior import Prior
-from .programs import clear_programs, compiled_programs
 from .selection import compare_components
-from .simulate import simulate_counts, simulate_features, simulate_params
-from .stderr import observed_information, parameter_covariance, standard_errors
 from .warmstart import (
     WarmStartDiagnostics,
     check_gaussian_design,

@@ -12,7 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .params import SMMParams
+from .core.params import SMMParams
 
 __all__ = ["DemoResult", "DEMO_TRUTH", "demo_problem", "run_demo"]
 
@@ -37,7 +37,7 @@ class DemoResult(NamedTuple):
 
 def demo_problem(seed: int = 0, n_items: int = 1000, n_obs: int = 20_000):
     """The demo's simulated data: ``(features, counts, truth)``."""
-    from .simulate import simulate_counts, simulate_features
+    from .data.simulate import simulate_counts, simulate_features
 
     features = simulate_features(seed, n_items, 3, cov=_DEMO_COV, mean=_DEMO_MEAN)
     counts = simulate_counts(seed + 1, features, DEMO_TRUTH, n_obs)
@@ -76,11 +76,11 @@ def run_demo(
     import matplotlib.pyplot as plt
 
     from . import diagnostics
+    from .core.params import align_params
+    from .core.validation import check_positive_int
     from .em import fit_em
     from .inference import sample_nuts
     from .io import save_params
-    from .params import align_params
-    from .validation import check_positive_int
     from .warmstart import mom_init
 
     seed = check_positive_int(seed, "seed", minimum=0)

@@ -15,10 +15,10 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .data import as_data
+from .core.validation import check_features
+from .data.arrays import as_data
 from .em import EMResult, fit_em
 from .layouts import class_log_posteriors, item_counts
-from .validation import check_features
 
 __all__ = ["SoftmaxMixture", "NotFittedError"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .data import SMMData, as_data, counts_from_draws
-from .params import SMMParams
-from .validation import check_features
+from .core.params import SMMParams
+from .core.validation import check_features
+from .data.arrays import SMMData, as_data, counts_from_draws
 
 __all__ = ["load_array", "load_data", "read_table", "save_params", "load_params"]
 

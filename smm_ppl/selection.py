@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from .validation import check_choice, check_key, check_positive_int
+from .core.validation import check_choice, check_key, check_positive_int
 
 __all__ = ["compare_components", "n_free_parameters"]
 

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import smm_ppl as smm
-from smm_ppl.likelihood import log_component_probs_jax, log_responsibilities_jax
-from smm_ppl.whitening import fit_whitening
+from smm_ppl.data.likelihood import log_component_probs_jax, log_responsibilities_jax
+from smm_ppl.data.whitening import fit_whitening
 
 
 def whitened_design(seed, p, L, K, radius):

@@ -73,7 +73,7 @@ def _release_compiled_programs():
     many kernels, e.g. a multinomial draw) while its function lives.  The whole
     suite in one process would pass the kernel's limit (``vm.max_map_count``),
     where LLVM cannot allocate code memory and aborts the process.  The package's programs keep
-    their executables themselves (smm_ppl.programs): ``smm.clear_programs()`` frees those.
+    their executables themselves (smm_ppl.core.programs): ``smm.clear_programs()`` frees those.
     """
     yield
     if _memory_mappings() > MAX_MAPPINGS:

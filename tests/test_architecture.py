@@ -223,7 +223,7 @@ LAYERS = _layer_table(ARCHITECTURE.read_text())
 
 
 def test_the_layer_table_is_read_in_order():
-    assert LAYERS["smm_ppl.validation"][1] == "1" and LAYERS["smm_ppl.models"][1] == "5"
+    assert LAYERS["smm_ppl.core.validation"][1] == "1" and LAYERS["smm_ppl.models"][1] == "5"
     assert LAYERS["smm_ppl"][1] == "6" and LAYERS["smm_ppl.choice"][1] == "4b"
     labels = sorted({layer for layer in LAYERS.values()})  # by rank, i.e. by row
     keys = [(int(re.match(r"\d+", label).group()), label) for _, label in labels]
@@ -430,7 +430,7 @@ def test_tests_and_benchmarks_use_no_private_names():
 
 def test_a_test_file_mirrors_its_module():
     assert _mirror(ROOT / "tests" / "test_em_greedy.py") == "smm_ppl.em.greedy"
-    assert _mirror(ROOT / "tests" / "test_config.py") == "smm_ppl._config"
+    assert _mirror(ROOT / "tests" / "test_config.py") == "smm_ppl.core.config"
     assert _mirror(ROOT / "tests" / "test_warmstart_random_starts.py") == "smm_ppl.warmstart.random_starts"
     assert _mirror(ROOT / "tests" / "test_hardening.py") is None
     assert _mirror(ROOT / "benchmarks" / "bench_em.py") is None
@@ -439,7 +439,7 @@ def test_a_test_file_mirrors_its_module():
 PLANTED = """
 import argparse
 import smm_ppl as smm
-from smm_ppl import programs
+from smm_ppl.core import programs
 from smm_ppl.em import greedy
 from smm_ppl.em.greedy import _split_scores
 from smm_ppl.layouts._base import accumulator
@@ -470,7 +470,7 @@ def test_the_privacy_check_finds_private_names_and_allows_the_mirrored_module():
     assert _private_uses(PLANTED) == everything
     # The white-box test of smm_ppl.em.greedy may reach its private names, and only those.
     assert _private_uses(PLANTED, mirror="smm_ppl.em.greedy") == [e for e in everything if "greedy" not in e]
-    assert _private_uses(PLANTED, mirror="smm_ppl._config") == [e for e in everything if "_config" not in e]
+    assert _private_uses(PLANTED, mirror="smm_ppl.core.config") == [e for e in everything if "_config" not in e]
 
 
 def test_every_subpackage_is_installed():

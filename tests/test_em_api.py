@@ -7,7 +7,7 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl import em
-from smm_ppl.whitening import fit_whitening
+from smm_ppl.data.whitening import fit_whitening
 
 from _em_problems import MULTI, POOR, fit_quiet, max_relative_decrease
 

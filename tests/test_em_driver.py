@@ -89,7 +89,7 @@ def test_the_single_start_runner_is_the_fit_without_starts(problem):
     """em.run (one start) and fit_em from the same start give the same trace."""
     import jax.numpy as jnp
 
-    from smm_ppl.prepared import prepare
+    from smm_ppl.data.prepared import prepare
 
     X, n, truth = problem
     prep = prepare(X, n)

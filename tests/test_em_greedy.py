@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
+from smm_ppl.data.prepared import prepare
 from smm_ppl.em.greedy import clusters_start, split_start
-from smm_ppl.prepared import prepare
 
 from _em_problems import fit_quiet, max_relative_decrease
 

@@ -7,7 +7,7 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl import em
-from smm_ppl.prepared import prepare
+from smm_ppl.data.prepared import prepare
 
 from _em_problems import POOR, fit_quiet, max_relative_decrease
 
@@ -71,7 +71,7 @@ def test_decrement_is_half_the_gradient_in_ems_metric(problem, prior):
     weights, atoms = jnp.asarray(POOR.weights), jnp.asarray(prep.whitening.to_whitened(POOR.atoms))
 
     def objective(w, b):
-        return layout.log_likelihood(w, b) / N + smm.prior.penalty_log_density(penalty, w, b)
+        return layout.log_likelihood(w, b) / N + smm.core.prior.penalty_log_density(penalty, w, b)
 
     g_w, g_b = jax.grad(objective, argnums=(0, 1))(weights, atoms)
     e = 0.0 if penalty is None else float(penalty.weights_exponent)

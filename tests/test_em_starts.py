@@ -5,10 +5,10 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl.cli import build_parser
+from smm_ppl.core.validation import check_key
+from smm_ppl.data.prepared import prepare
 from smm_ppl.em import INIT_NAMES, START_METHODS, StartMethod, build_starts, register_start
 from smm_ppl.em.starts import always_applies
-from smm_ppl.prepared import prepare
-from smm_ppl.validation import check_key
 
 
 def test_every_registered_start_is_a_valid_init_everywhere(capsys):

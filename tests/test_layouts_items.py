@@ -9,8 +9,8 @@ import pytest
 
 import smm_ppl as smm
 from smm_ppl import em
+from smm_ppl.data.prepared import prepare
 from smm_ppl.layouts import ItemCounts, Layout, class_log_posteriors, item_counts
-from smm_ppl.prepared import prepare
 
 COV4 = np.array([[1.0, 0.4, 0.0, 0.0], [0.4, 2.0, 0.3, 0.0], [0.0, 0.3, 0.5, 0.0], [0.0, 0.0, 0.0, 1.5]])
 POOR = smm.SMMParams(

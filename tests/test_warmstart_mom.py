@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl import programs
-from smm_ppl.likelihood import log_likelihood_jax
+from smm_ppl.core import programs
+from smm_ppl.data.likelihood import log_likelihood_jax
 from smm_ppl.warmstart import WarmStartDiagnostics
 from smm_ppl.warmstart import mom as mom_module
 from smm_ppl.warmstart.mom import gauss_quadrature, project_moments_batch

@@ -7,8 +7,9 @@ import pytest
 from numpy.polynomial.hermite_e import hermegauss, hermeval
 
 import smm_ppl as smm
-from smm_ppl import programs
-from smm_ppl.likelihood import log_likelihood_jax, log_mixture_probs_jax
+from smm_ppl.core import programs
+from smm_ppl.data.likelihood import log_likelihood_jax, log_mixture_probs_jax
+from smm_ppl.data.whitening import fit_whitening
 from smm_ppl.warmstart import directional_moments, latent_moments
 from smm_ppl.warmstart.design import check_gaussian_design
 from smm_ppl.warmstart.moments import (
@@ -21,7 +22,6 @@ from smm_ppl.warmstart.moments import (
     third_moment_eval_jax,
     third_moment_tensor_jax,
 )
-from smm_ppl.whitening import fit_whitening
 
 from _designs import whitened_design
 

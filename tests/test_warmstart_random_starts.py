@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl.likelihood import log_likelihood_jax
+from smm_ppl.data.likelihood import log_likelihood_jax
 
 from _designs import whitened_design
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from smm_ppl.params import safe_divisor
+from smm_ppl.core.params import safe_divisor
 
 
 class GroupedStatistics(NamedTuple):

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..core.prior import Prior, check_prior
+from ..core.validation import check_positive_float, check_positive_int
 from ..em import INIT_NAMES, ConvergenceWarning, fit_components
-from ..prior import Prior, check_prior
-from ..validation import check_positive_float, check_positive_int
 from .data import ChoiceData
 from .fit import partition_starts, run_starts
 from .spec import ChoiceModel, LatentClassSpec, ParameterMap, model_map, shorthand_model

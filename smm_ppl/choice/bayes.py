@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..params import relabel_draws
-from ..programs import batch_size
+from ..core.params import relabel_draws
+from ..core.programs import batch_size
 from .api import LatentClassResult, fit_latent_class
 from .data import ChoiceData
 from .spec import ParameterMap

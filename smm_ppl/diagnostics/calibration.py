@@ -341,9 +341,9 @@ def sbc_mixture(
         ``sbc_stats``.  Read it with :func:`sbc_statistics` and
         :func:`plot_sbc` (or ``arviz_plots.plot_ecdf_pit``).
     """
+    from ..core.validation import check_features, check_n_components, check_positive_int
     from ..inference.init import sampler_prior
     from ..inference.predictive import item_count_draws, prior_draws
-    from ..validation import check_features, check_n_components, check_positive_int
 
     x = check_features(features, check_rank=False)
     K = check_n_components(n_components, x.shape[0])
@@ -442,9 +442,9 @@ def sbc_latent_class(
     import jax
 
     from ..choice import fit_latent_class, relabel_latent_class_draws
+    from ..core.validation import check_positive_int
     from ..inference import fit_latent_class_svi, sample_latent_class
     from ..inference.predictive import choice_draws
-    from ..validation import check_positive_int
 
     if method not in ("nuts", "svi-normal", "svi-mvn"):
         raise ValueError(f"method must be 'nuts', 'svi-normal' or 'svi-mvn', got {method!r}.")

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..choice import LatentClassResult
-from ..params import SMMParams, match_components
-from ..validation import check_params
+from ..core.params import SMMParams, match_components
+from ..core.validation import check_params
 from ._arviz import arviz_stats, check_datatree, check_prob, check_smm_idata
 from .idata import posterior_mean_params
 

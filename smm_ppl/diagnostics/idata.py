@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..params import SMMParams, relabel_draws
+from ..core.params import SMMParams, relabel_draws
 from ._arviz import arviz_base, check_datatree, check_idata, check_smm_idata, has_group, model_variables
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..params import SMMParams, match_components
+from ..core.params import SMMParams, match_components
 from ._arviz import arviz_plots, check_idata, check_prob, check_smm_idata, model_variables
 from .comparison import point_and_se
 from .idata import datatree_from_groups, posterior_mean_params, raw_posterior

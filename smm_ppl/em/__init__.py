@@ -14,7 +14,7 @@ One module per idea, re-exported here name by name:
 - :mod:`.api` — :func:`fit_em` and :class:`EMResult`; :func:`fit_components`, the EM fit chosen by the data.
 """
 
-from ..params import WEIGHT_FLOOR as WEIGHT_FLOOR
+from ..core.params import WEIGHT_FLOOR as WEIGHT_FLOOR
 from .api import PARAMETER_CONSTRAINTS as PARAMETER_CONSTRAINTS
 from .api import ConvergenceWarning as ConvergenceWarning
 from .api import EMResult as EMResult

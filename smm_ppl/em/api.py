@@ -8,14 +8,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..layouts import row_mesh
-from ..likelihood import layout_log_likelihood
-from ..params import WEIGHT_FLOOR, SMMParams
-from ..prepared import Prepared, prepare
-from ..prior import Prior, check_prior
-from ..progress import Progress, check_progress_bar
-from ..stderr import prefetch_information, whitened_standard_errors
-from ..validation import (
+from ..core.params import WEIGHT_FLOOR, SMMParams
+from ..core.prior import Prior, check_prior
+from ..core.progress import Progress, check_progress_bar
+from ..core.validation import (
     Boolean,
     Constraint,
     Integer,
@@ -26,6 +22,9 @@ from ..validation import (
     check_n_components,
     validate_params,
 )
+from ..data.likelihood import layout_log_likelihood
+from ..data.prepared import Prepared, prepare
+from ..layouts import row_mesh
 from ..warmstart.report import prefetch_effective_items
 from .assumptions import MOMENT_STARTS, check_moment_assumptions
 from .driver import ACCELERATIONS, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
@@ -33,6 +32,7 @@ from .driver import prefetch as prefetch_em
 from .kernel import M_STEPS
 from .runaway import runaway_classes, runaway_message
 from .starts import Starts, build_starts, check_init
+from .stderr import prefetch_information, whitened_standard_errors
 
 __all__ = ["fit_em", "fit_components", "EMResult", "ConvergenceWarning"]
 
@@ -381,7 +381,7 @@ def fit_em(
 
 def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm, penalty) -> None:
     """Compile what the fit will run after its starts (EM, then the standard errors and the moment checks)
-    in the background while the starts are built (see :mod:`smm_ppl.programs` for what that saves)."""
+    in the background while the starts are built (see :mod:`smm_ppl.core.programs` for what that saves)."""
     prefetch_em(prepared.em_layout, K, max_iter=opts["max_iter"], tol=opts["tol"], step_size=opts["step_size"],
                 algorithm=algorithm, penalty=penalty)  # fmt: skip
     if opts["compute_standard_errors"]:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..prepared import Prepared
+from ..data.prepared import Prepared
 from ..warmstart.design import GaussianityCheck
 from ..warmstart.report import effective_items
 

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ..core.programs import jit_program, on_device
 from ..layouts import Layout
-from ..programs import jit_program, on_device
 from .kernel import decrement, em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
 from .squarem import squarem_init, squarem_update
@@ -64,7 +64,7 @@ class EMAlgorithm(NamedTuple):
     ``init(layout, weights, atoms, penalty) -> state`` and ``step(layout,
     state, step_size, penalty) -> (state, info)``; every state has
     ``weights``, ``atoms``, ``ll`` and ``objective`` (the log-likelihood, plus
-    the log prior of ``penalty``, a :class:`~smm_ppl.prior.Penalty` or ``None``).
+    the log prior of ``penalty``, a :class:`~smm_ppl.core.prior.Penalty` or ``None``).
     """
 
     init: Callable
@@ -420,7 +420,7 @@ def run_starts(
     are calls of the one compiled program.  ``progress``, if given, receives
     lines saying what runs (and whether the program compiles first);
     ``n_obs`` scales the log-likelihoods in those lines and in the reasons.
-    With ``penalty`` (a :class:`~smm_ppl.prior.Penalty`, a MAP fit) every
+    With ``penalty`` (a :class:`~smm_ppl.core.prior.Penalty`, a MAP fit) every
     value compared, recorded and reported is the log posterior per
     observation, up to the prior's normalising constant.
     """

@@ -17,7 +17,7 @@ vocabulary) is out of their reach.  Two starts that assume neither:
 
 Both run their refits with the ``K``-class EM program (classes not yet
 created have weight 0 and stay inert), so they compile nothing new.  For a
-MAP fit (a :class:`~smm_ppl.prior.Penalty`) the refits maximise the log
+MAP fit (a :class:`~smm_ppl.core.prior.Penalty`) the refits maximise the log
 posterior too: on real designs a refit without it lets a class run off
 before the selection ever sees it.
 """
@@ -29,11 +29,11 @@ import scipy.linalg
 import scipy.sparse.linalg
 import scipy.special
 
-from ..params import SMMParams
-from ..prepared import Prepared
-from ..prior import scale_penalty
-from ..programs import batch_size
-from ..validation import host_rng
+from ..core.params import SMMParams
+from ..core.prior import scale_penalty
+from ..core.programs import batch_size
+from ..core.validation import host_rng
+from ..data.prepared import Prepared
 from .driver import DEFAULT_MAX_ITER, em_algorithm, iterations_bucket, run
 
 __all__ = ["split_start", "clusters_start"]

@@ -21,7 +21,7 @@ lower the likelihood in exact arithmetic); if even that fails by round-off,
 the iteration keeps the parameters.  The trace is therefore monotone up to a
 relative slack of ``1e-12``.
 
-Prior (MAP-EM).  With a :class:`~smm_ppl.prior.Penalty` the objective is
+Prior (MAP-EM).  With a :class:`~smm_ppl.core.prior.Penalty` the objective is
 the log posterior per observation, ``ll + log p(weights, atoms) / N``
 (Dempster, Laird and Rubin 1977, section 4.5): the E-step is unchanged, the
 weights take the Dirichlet mode ``(N_k + a0 - 1) / (N + K (a0 - 1))``, and
@@ -29,7 +29,7 @@ each class's step solves with the prior's curvature added (``docs/math.md``).
 Every acceptance test, trace and selection then compares the log posterior.
 
 Collapsed classes.  A class whose weight falls below
-:data:`~smm_ppl.params.WEIGHT_FLOOR` has its atom frozen (its M-step would
+:data:`~smm_ppl.core.params.WEIGHT_FLOOR` has its atom frozen (its M-step would
 divide by the weight); the weight keeps following the closed-form update.
 """
 
@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..core.params import WEIGHT_FLOOR
+from ..core.prior import Penalty, penalty_log_density
 from ..layouts import Layout
-from ..params import WEIGHT_FLOOR
-from ..prior import Penalty, penalty_log_density
 
 __all__ = ["EMState", "EMInfo", "em_init", "em_update", "state_at", "M_STEPS", "accept", "decrement"]
 

@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..core.params import WEIGHT_FLOOR
+from ..core.prior import Penalty
 from ..layouts import Layout
-from ..params import WEIGHT_FLOOR
-from ..prior import Penalty
 from .kernel import EMState, accept, em_init, inner_property, state_at
 
 __all__ = ["LBFGSState", "LBFGSInfo", "lbfgs_init", "lbfgs_update", "MEMORY"]
@@ -91,7 +91,7 @@ def _gradient(layout: Layout, inner: EMState, penalty: Penalty | None = None) ->
 
     ``d ll / d beta_k = alpha_raw_k (R_k @ X)``, ``d ll / d eta_k = alpha_raw_k
     - alpha_k``: one pass over the features (``R @ X``), as the EM step.  The
-    prior adds ``-P beta_k`` and ``e (1 - K alpha_k)`` (:class:`~smm_ppl.prior.Penalty`).
+    prior adds ``-P beta_k`` and ``e (1 - K alpha_k)`` (:class:`~smm_ppl.core.prior.Penalty`).
     """
     alpha_raw, residual = layout.weights_and_residual(inner.weights, inner.logits, inner.stats)
     g_atoms = alpha_raw[:, None] * (residual @ layout.features)

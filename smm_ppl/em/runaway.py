@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..likelihood import layout_log_likelihood
-from ..params import WEIGHT_FLOOR
+from ..core.params import WEIGHT_FLOOR
+from ..data.likelihood import layout_log_likelihood
 from .kernel import SLACK
 
 __all__ = ["Runaway", "runaway_classes", "runaway_message", "RUNAWAY_NORM"]

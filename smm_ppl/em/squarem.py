@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..core.prior import Penalty
 from ..layouts import Layout
-from ..prior import Penalty
 from .kernel import EMState, accept, em_init, em_update, inner_property
 
 __all__ = ["SquaremState", "SquaremInfo", "squarem_init", "squarem_update"]

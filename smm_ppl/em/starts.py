@@ -19,9 +19,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from ..params import SMMParams, floor_weights
-from ..prepared import Prepared
-from ..validation import check_params, host_rng
+from ..core.params import SMMParams, floor_weights
+from ..core.validation import check_params, host_rng
+from ..data.prepared import Prepared
 
 __all__ = ["StartMethod", "START_METHODS", "INIT_NAMES", "AUTO", "Starts", "build_starts", "register_start"]
 
@@ -33,7 +33,7 @@ class StartMethod(NamedTuple):
 
     ``make(prepared, K, key, n_starts) -> SMMParams`` with shapes ``(S, K)``
     and ``(S, K, L)`` (a ``make`` with a ``penalty`` parameter also receives a
-    MAP fit's :class:`~smm_ppl.prior.Penalty`, ``None`` for maximum
+    MAP fit's :class:`~smm_ppl.core.prior.Penalty`, ``None`` for maximum
     likelihood, for starts that refit); ``applies(prepared, K)`` returns ``None`` when the
     method applies, else the reason it does not; ``batched`` methods draw
     ``n_starts`` starts; ``in_auto(K)`` says whether ``init="auto"`` tries it.
@@ -220,7 +220,7 @@ def _make(method: StartMethod, prepared: Prepared, K: int, key, n_starts: int, p
 def build_starts(init: Any, prepared: Prepared, K: int, key: jax.Array, n_starts: int, penalty: Any = None) -> Starts:
     """The candidate starts for ``init``: a registered name, ``"auto"``, or user parameters.
 
-    ``penalty``: a MAP fit's :class:`~smm_ppl.prior.Penalty`, for the starts that refit.
+    ``penalty``: a MAP fit's :class:`~smm_ppl.core.prior.Penalty`, for the starts that refit.
     """
     L = prepared.n_features
     if not isinstance(init, str):

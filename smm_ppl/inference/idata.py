@@ -21,10 +21,10 @@ import jax
 import numpy as np
 
 from ..choice.bayes import derived_draws, exchangeable_classes, relabel_latent_class_draws
+from ..core.params import SMMParams
+from ..core.programs import batch_size, jit_program
 from ..diagnostics import assemble_inference_data, build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
-from ..params import SMMParams
-from ..programs import batch_size, jit_program
 
 __all__ = [
     "unit_log_likelihood_draws",

@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import models
+from ..core.params import SMMParams, floor_weights
+from ..core.prior import DEFAULT_PRIOR, Prior, check_prior
+from ..core.validation import check_key, check_params
 from ..em import INIT_NAMES, fit_em
 from ..layouts import Layout
-from ..params import SMMParams, floor_weights
-from ..prior import DEFAULT_PRIOR, Prior, check_prior
-from ..validation import check_key, check_params
 
 __all__ = [
     "resolve_init",

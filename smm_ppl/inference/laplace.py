@@ -1,7 +1,7 @@
 """The Laplace posterior: a Gaussian at the posterior mode, as a DataTree like NUTS's.
 
 The Gaussian lives in the unconstrained coordinates of the observed
-information (:func:`smm_ppl.stderr.unconstrained_covariance`): the weights'
+information (:func:`smm_ppl.em.stderr.unconstrained_covariance`): the weights'
 logits against the heaviest class and the whitened atoms, with covariance the
 inverse of minus the Hessian of the log posterior there (the log-likelihood's
 by automatic differentiation plus the prior's curvature, the Dirichlet
@@ -23,9 +23,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..params import SMMParams
-from ..stderr import unconstrained_covariance, unpack_draws
-from ..validation import Boolean, Integer, check_key, validate_params
+from ..core.params import SMMParams
+from ..core.validation import Boolean, Integer, check_key, validate_params
+from ..em.stderr import unconstrained_covariance, unpack_draws
 from .idata import inference_data
 from .predictive import with_posterior_predictive
 

@@ -55,15 +55,11 @@ from ..choice.bayes import (
     resolve_result,
     start_covariance,
 )
-from ..diagnostics import label_switching
-from ..em import EMResult
-from ..layouts import as_layout, bucketed, row_mesh
-from ..models.latent_class import latent_class_model
-from ..params import SMMParams
-from ..prior import Prior
-from ..programs import jit_program
-from ..progress import Progress, check_progress_bar
-from ..validation import (
+from ..core.params import SMMParams
+from ..core.prior import Prior
+from ..core.programs import jit_program
+from ..core.progress import Progress, check_progress_bar
+from ..core.validation import (
     Boolean,
     Constraint,
     Integer,
@@ -76,6 +72,10 @@ from ..validation import (
     check_positive_float,
     validate_params,
 )
+from ..diagnostics import label_switching
+from ..em import EMResult
+from ..layouts import as_layout, bucketed, row_mesh
+from ..models.latent_class import latent_class_model
 from .idata import inference_data, latent_class_inference_data, reference_from_draws
 from .init import chain_init_params, model_kwargs, resolve_init, sampler_prior
 from .predictive import with_posterior_predictive
@@ -133,7 +133,7 @@ def nuts_chains(potential, collect, settings: dict, name: str = "nuts"):
     or mapped over chains by ``settings["chain_method"]``.  Returns
     ``program(data, z0, inverse_mass, keys) -> (collected, fields)`` with a
     leading chain axis (``inverse_mass``: the first mass matrix, or ``None``),
-    a :class:`~smm_ppl.programs.Program` registered under ``name``.
+    a :class:`~smm_ppl.core.programs.Program` registered under ``name``.
     """
     from numpyro.infer.hmc import hmc
 

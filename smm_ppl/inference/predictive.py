@@ -24,7 +24,7 @@ had.
 Cost
 ----
 Draws run ``jax.vmap``-ed in batches of ``batch_size`` draws (default: as
-many as keep one batch under :data:`smm_ppl.programs.BATCH_NUMBERS` numbers,
+many as keep one batch under :data:`smm_ppl.core.programs.BATCH_NUMBERS` numbers,
 20 million, about 160 MB in float64), one compiled program per shape bucket.
 The output itself is ``draws x p`` integers: 1,000 draws of ``p = 30,522``
 items are 233 MiB of int64, so for large ``p`` thin the posterior first
@@ -43,11 +43,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.prior import Prior
+from ..core.programs import batch_size as default_batch_size
+from ..core.programs import jit_program
+from ..core.validation import check_features, check_key, check_n_components, check_positive_int
 from ..layouts import ChoiceSituations, ItemCounts, as_layout, bucketed, item_counts
-from ..prior import Prior
-from ..programs import batch_size as default_batch_size
-from ..programs import jit_program
-from ..validation import check_features, check_key, check_n_components, check_positive_int
 from .init import sampler_prior
 
 __all__ = [

@@ -30,15 +30,11 @@ from ..choice.bayes import (
     resolve_result,
     start_covariance,
 )
-from ..em import EMResult
-from ..em.driver import iterations_bucket
-from ..layouts import as_layout, bucketed
-from ..models.latent_class import latent_class_model
-from ..params import SMMParams, align_params
-from ..prior import Prior
-from ..programs import jit_program
-from ..progress import Progress, check_progress_bar
-from ..validation import (
+from ..core.params import SMMParams, align_params
+from ..core.prior import Prior
+from ..core.programs import jit_program
+from ..core.progress import Progress, check_progress_bar
+from ..core.validation import (
     Boolean,
     Constraint,
     Integer,
@@ -49,6 +45,10 @@ from ..validation import (
     check_n_components,
     validate_params,
 )
+from ..em import EMResult
+from ..em.driver import iterations_bucket
+from ..layouts import as_layout, bucketed
+from ..models.latent_class import latent_class_model
 from .idata import inference_data, latent_class_inference_data
 from .init import model_kwargs, resolve_init, sampler_prior, site_values
 from .nuts import _all_units

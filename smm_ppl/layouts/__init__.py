@@ -52,7 +52,7 @@ def as_layout(features: Any, counts: Any = None, dtype: Any = None) -> Layout:
                 "counts must be None when features is a data layout (the layout carries its observations)."
             )
         return features
-    from ..data import as_data
+    from ..data.arrays import as_data
 
     data = as_data(features, counts, keep_float32=dtype is not None and np.dtype(dtype) == np.float32)
     return item_counts(data.features, data.counts)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..params import safe_divisor
+from ..core.params import safe_divisor
 from .items import PAD_LOGIT
 
 __all__ = ["ChoiceSituations", "ChoiceStatistics", "choice_situations"]

@@ -32,8 +32,8 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh
 
-from ..params import safe_divisor
-from ..programs import on_device
+from ..core.params import safe_divisor
+from ..core.programs import on_device
 from ._base import accumulator, log_pi_floor, over_classes
 from .placement import place_rows, process_local_rows, spans_processes, transpose_rows
 

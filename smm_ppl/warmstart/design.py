@@ -2,7 +2,7 @@
 
 The check itself (:func:`check_gaussian_design`, :class:`GaussianityCheck`)
 is a property of the whitened rows and lives with the whitening
-(:mod:`smm_ppl.whitening`, layer 2), where :class:`smm_ppl.prepared.Prepared`
+(:mod:`smm_ppl.data.whitening`, layer 2), where :class:`smm_ppl.data.prepared.Prepared`
 computes it once per fit; it is re-exported here.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-from ..whitening import GaussianityCheck, check_gaussian_design
+from ..data.whitening import GaussianityCheck, check_gaussian_design
 
 __all__ = ["GaussianityCheck", "check_gaussian_design", "warn_if_not_gaussian"]
 

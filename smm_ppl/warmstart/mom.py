@@ -8,10 +8,10 @@ import jax
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
+from ..core.params import SMMParams, floor_weights
+from ..core.programs import batch_size, jit_program, on_device
+from ..core.validation import check_bool, check_key, check_positive_int, host_rng
 from ..layouts.items import log_likelihood as log_likelihood_jax
-from ..params import SMMParams, floor_weights
-from ..programs import batch_size, jit_program, on_device
-from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .moments import directional_moments_jax, first_moment_jax, mixed_moments_jax
 from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input

@@ -9,7 +9,7 @@ observations.  No ``d^3`` tensor is formed except by
 ``K``-dimensional coordinates only.
 
 The ``*_jax`` functions are pure and jittable; they take coordinates that are
-already centred and whitened (:mod:`smm_ppl.whitening`).  Under a
+already centred and whitened (:mod:`smm_ppl.data.whitening`).  Under a
 Gaussian design, with ``beta_k`` the whitened atoms:
 
 - ``first_moment_jax``      ~ ``sum_k alpha_k beta_k``
@@ -28,10 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import as_data
-from ..programs import batch_size, jit_program
-from ..validation import check_positive_int
-from ..whitening import Whitening, fit_whitening
+from ..core.programs import batch_size, jit_program
+from ..core.validation import check_positive_int
+from ..data.arrays import as_data
+from ..data.whitening import Whitening, fit_whitening
 
 __all__ = [
     "hermite_jax",

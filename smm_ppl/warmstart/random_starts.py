@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..params import SMMParams
-from ..validation import check_bool, check_key, check_positive_int, host_rng
+from ..core.params import SMMParams
+from ..core.validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms
 from .report import effective_items
 from .subspace import atom_bound, base_diagnostics, fit_subspace, moment_input

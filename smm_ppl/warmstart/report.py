@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.programs import jit_program, on_device
 from ..layouts.items import log_component_probs as log_component_probs_jax
-from ..programs import jit_program, on_device
 
 __all__ = ["WarmStartDiagnostics", "effective_items"]
 

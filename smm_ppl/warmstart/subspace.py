@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from ..prepared import Prepared, prepare
-from ..programs import on_device
-from ..validation import check_bool, check_choice, check_n_components
+from ..core.programs import on_device
+from ..core.validation import check_bool, check_choice, check_n_components
+from ..data.prepared import Prepared, prepare
 from .design import GaussianityCheck, warn_if_not_gaussian
 from .moments import second_moment_jax
 from .report import WarmStartDiagnostics

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.params import SMMParams
+from ..core.programs import jit_program, on_device
+from ..core.validation import check_bool, check_key, check_positive_int, host_rng
 from ..layouts.items import log_likelihood as log_likelihood_jax
-from ..params import SMMParams
-from ..programs import jit_program, on_device
-from ..validation import check_bool, check_key, check_positive_int, host_rng
 from .mom import candidate_log_likelihoods, clip_norms, floor_start_weights
 from .moments import first_moment_jax, second_moment_jax, third_moment_tensor_jax
 from .report import effective_items

@@ -1,7 +1,7 @@
-"""The package's programs (smm_ppl.programs): a transformed call takes JAX's own path; a program compiled
+"""The package's programs (smm_ppl.core.programs): a transformed call takes JAX's own path; a program compiled
 in the background is the one the call runs, and fit_em prefetches exactly the programs it calls; the
 registry counts compiled shapes; clear_programs frees them.  Persistence across processes is JAX's own
-cache (tests/test_two_processes.py, tests/test_config.py)."""
+cache (tests/test_two_processes.py, tests/test_core_config.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -10,8 +10,8 @@ import pytest
 from jax import monitoring
 
 import smm_ppl as smm
-from smm_ppl import programs
-from smm_ppl.programs import jit_program
+from smm_ppl.core import programs
+from smm_ppl.core.programs import jit_program
 
 
 def test_inside_a_transformation_the_program_is_plain_jax():

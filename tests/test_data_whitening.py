@@ -1,11 +1,11 @@
-"""The one whitening (smm_ppl.whitening) and the prepared data built on it."""
+"""The one whitening (smm_ppl.data.whitening) and the prepared data built on it."""
 
 import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl.prepared import Prepared, prepare
-from smm_ppl.whitening import fit_whitening
+from smm_ppl.data.prepared import Prepared, prepare
+from smm_ppl.data.whitening import fit_whitening
 
 
 def test_whitened_rows_are_centred_with_identity_covariance_and_atoms_map_back():

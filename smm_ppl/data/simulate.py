@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .layouts import rows_bucket
+from ..core.params import SMMParams
+from ..core.programs import jit_program, on_device
+from ..core.validation import check_features, check_key, check_params, check_positive_int
+from ..layouts import rows_bucket
 from .likelihood import log_mixture_probs_jax
-from .params import SMMParams
-from .programs import jit_program, on_device
-from .validation import check_features, check_key, check_params, check_positive_int
 
 __all__ = ["simulate_features", "simulate_counts", "simulate_params"]
 
@@ -131,7 +131,7 @@ def simulate_params(
     pair is at least ``min_separation`` apart; weights are uniform, or
     ``Dirichlet(weights_concentration)`` when given.
     """
-    from .validation import check_nonnegative_float, check_positive_float
+    from ..core.validation import check_nonnegative_float, check_positive_float
 
     key = check_key(seed)
     K = check_positive_int(n_components, "n_components")

@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .layouts import as_layout, bucketed, row_mesh
-from .layouts.items import log_component_probs as log_component_probs_jax
-from .layouts.items import log_likelihood as log_likelihood_jax
-from .layouts.items import log_mixture_probs as log_mixture_probs_jax
-from .layouts.items import log_responsibilities as log_responsibilities_jax
-from .params import SMMParams
-from .validation import check_features, check_params
+from ..core.params import SMMParams
+from ..core.validation import check_features, check_params
+from ..layouts import as_layout, bucketed, row_mesh
+from ..layouts.items import log_component_probs as log_component_probs_jax
+from ..layouts.items import log_likelihood as log_likelihood_jax
+from ..layouts.items import log_mixture_probs as log_mixture_probs_jax
+from ..layouts.items import log_responsibilities as log_responsibilities_jax
 
 __all__ = [
     "log_likelihood",

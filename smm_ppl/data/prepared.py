@@ -15,9 +15,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from .layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, padded_rows, row_mesh, rows_bucket, total_weight
-from .layouts.placement import process_gather, spans_processes
-from .rows import pooled_moments, row_moments
+from ..core.rows import pooled_moments, row_moments
+from ..layouts import ItemCounts, Layout, as_layout, bucketed, mesh_of, padded_rows, row_mesh, rows_bucket, total_weight
+from ..layouts.placement import process_gather, spans_processes
 from .whitening import GaussianityCheck, Whitening, check_gaussian_design, fit_whitening
 
 __all__ = ["Prepared", "prepare"]

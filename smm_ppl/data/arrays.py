@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .validation import check_counts, check_draws, check_features
+from ..core.validation import check_counts, check_draws, check_features
 
 __all__ = ["SMMData", "as_data", "counts_from_draws"]
 
@@ -46,7 +46,7 @@ class SMMData(NamedTuple):
 
 def as_data(features: Any, counts: Any, *, check_rank: bool = True, keep_float32: bool = False) -> SMMData:
     """Validate ``features`` and ``counts`` together and return an :class:`SMMData` (``keep_float32``: see
-    :func:`~smm_ppl.validation.check_features`)."""
+    :func:`~smm_ppl.core.validation.check_features`)."""
     if isinstance(features, SMMData):
         return features
     x = check_features(features, check_rank=check_rank, keep_float32=keep_float32)
@@ -68,7 +68,7 @@ def counts_from_draws(draws: Any, n_items: int) -> np.ndarray:
     -------
     counts : ndarray of int64, shape (n_items,)
     """
-    from .validation import check_positive_int
+    from ..core.validation import check_positive_int
 
     n_items = check_positive_int(n_items, "n_items")
     d = check_draws(draws, n_items)

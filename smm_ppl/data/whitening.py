@@ -11,10 +11,10 @@ the whitened rows satisfy ``mean_j xt_j xt_j^T = I`` exactly: the Hermite
 moment identities are then exact at zero tilt.
 
 The Gaussian-design check of the whitened rows (:func:`check_gaussian_design`,
-docs/math.md#moment-assumptions) lives here too: :class:`smm_ppl.prepared.Prepared`
+docs/math.md#moment-assumptions) lives here too: :class:`smm_ppl.data.prepared.Prepared`
 computes it once per fit for the latent-moment warm starts
 (:mod:`smm_ppl.warmstart.design`, which re-exports it).  The passes over row
-blocks and the rows' moments are :mod:`smm_ppl.rows` (layer 1), re-exported.
+blocks and the rows' moments are :mod:`smm_ppl.core.rows` (layer 1), re-exported.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .rows import BLOCK_ROWS as BLOCK_ROWS
-from .rows import pooled_moments, row_blocks, row_moments
-from .validation import check_features
+from ..core.rows import BLOCK_ROWS as BLOCK_ROWS
+from ..core.rows import pooled_moments, row_blocks, row_moments
+from ..core.validation import check_features
 
 __all__ = [
     "Whitening",

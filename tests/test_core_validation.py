@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import smm_ppl as smm
-from smm_ppl.validation import check_counts, check_features, check_key, check_n_components, check_params
+from smm_ppl.core.validation import check_counts, check_features, check_key, check_n_components, check_params
 
 
 @pytest.fixture
@@ -145,8 +145,8 @@ def test_public_entry_points_validate(X, params):
 def test_fit_em_constraint_table_covers_its_arguments_and_names_them_in_errors(small_problem):
     import inspect
 
+    from smm_ppl.core.validation import validate_params
     from smm_ppl.em import PARAMETER_CONSTRAINTS
-    from smm_ppl.validation import validate_params
 
     args = set(inspect.signature(smm.fit_em).parameters)
     assert set(PARAMETER_CONSTRAINTS) <= args

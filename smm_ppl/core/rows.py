@@ -1,7 +1,7 @@
 """Passes over the rows of a feature matrix by blocks, and the rows' mean and covariance.
 
-Layer 1 (basics): the input checks (:mod:`smm_ppl.validation`) and the
-whitening (:mod:`smm_ppl.whitening`) both make these passes; the whitening
+Layer 1 (basics): the input checks (:mod:`smm_ppl.core.validation`) and the
+whitening (:mod:`smm_ppl.data.whitening`) both make these passes; the whitening
 re-exports them under their historical names.
 """
 

@@ -7,7 +7,7 @@ Laplace posterior and the MAP fit of EM all take the same object, so that one
 object states the model everywhere.
 
 For EM the prior enters in whitened coordinates (``beta_k = Sigma^{1/2}
-theta_k``, :mod:`smm_ppl.whitening`), where ``|theta_k|^2 = beta_k^T
+theta_k``, :mod:`smm_ppl.data.whitening`), where ``|theta_k|^2 = beta_k^T
 Sigma^{-1} beta_k`` exactly, and per observation, as EM's objective is the
 mean log-likelihood per observation: :meth:`Prior.penalty` builds that form
 (:class:`Penalty`), and :func:`penalty_log_density` evaluates it.  The centring

@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .params import SMMParams
-from .prepared import Prepared, prepare
-from .programs import batch_size, jit_program, on_device
-from .validation import check_params
+from ..core.params import SMMParams
+from ..core.programs import batch_size, jit_program, on_device
+from ..core.validation import check_params
+from ..data.prepared import Prepared, prepare
 
 __all__ = ["observed_information", "parameter_covariance", "standard_errors", "whitened_standard_errors"]
 

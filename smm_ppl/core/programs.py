@@ -1,7 +1,7 @@
 """The package's compiled programs: ``jax.jit`` with a registry, and compiled ahead in the background.
 
 Compiled programs persist across processes through JAX's own persistent
-compilation cache (:mod:`smm_ppl._config` turns it on), as in NumPyro,
+compilation cache (:mod:`smm_ppl.core.config` turns it on), as in NumPyro,
 BlackJAX and Optax: a new process traces and lowers a program again, and XLA's
 compilation is answered from the cache.
 

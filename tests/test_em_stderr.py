@@ -134,8 +134,9 @@ def test_information_in_batches_of_one_direction_equals_batches_of_eight(design,
     """At large p the Hessian directions run one at a time (to bound memory): the same information."""
     import jax
 
-    from smm_ppl import programs, stderr
-    from smm_ppl.prepared import prepare
+    from smm_ppl.core import programs
+    from smm_ppl.data.prepared import prepare
+    from smm_ppl.em import stderr
 
     n = smm.simulate_counts(4, design, TRUTH, 5000)
     prepared = prepare(design, n)

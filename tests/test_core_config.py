@@ -1,4 +1,4 @@
-"""Process-wide configuration (smm_ppl._config): float64 and the persistent compilation cache.
+"""Process-wide configuration (smm_ppl.core.config): float64 and the persistent compilation cache.
 
 Both act at import, so each case runs in a fresh interpreter.
 """
@@ -33,7 +33,7 @@ n = smm.simulate_counts(1, X, smm.SMMParams(np.array([.5, .5]), np.array([[1., 0
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     res = smm.fit_em(X, n, 2, init="random", n_starts=2, max_iter=5, tol=0, compute_standard_errors=False)
-print(json.dumps({{"cache": smm._config.COMPILATION_CACHE, "jax_dir": jax.config.jax_compilation_cache_dir,
+print(json.dumps({{"cache": smm.core.config.COMPILATION_CACHE, "jax_dir": jax.config.jax_compilation_cache_dir,
                   "x64": bool(jax.config.jax_enable_x64), "ll": float(res.log_likelihood),
                   "requests": events["/jax/compilation_cache/compile_requests_use_cache"],
                   "hits": events["/jax/compilation_cache/cache_hits"],
