@@ -49,15 +49,15 @@ def fit_smm(data_path: str, starts: int) -> dict:
     t2 = time.perf_counter()
     again = smm.fit_latent_class(data, 2, n_starts=starts, seed=0)
     t_compiled = time.perf_counter() - t2
-    assert abs(again.loglik - fit.loglik) < 1e-9
+    assert abs(again.log_likelihood - fit.log_likelihood) < 1e-9
     order = np.argsort(fit.weights)  # classes ordered by share, smallest first, as the peers' report
     return {
         "peer": "smm",
         "version": smm.__version__,
-        "loglik": fit.loglik,
+        "loglik": fit.log_likelihood,
         "converged": fit.converged,
         "starts": starts,
-        "distinct_optima": int(np.unique(np.round(fit.starts["loglik"].to_numpy(), 4)).size),
+        "distinct_optima": int(np.unique(np.round(fit.starts["log_likelihood"].to_numpy(), 4)).size),
         "coefficients": {f"class {i + 1}": dict(zip(VARS, map(float, fit.atoms[k]))) for i, k in enumerate(order)},
         "shares": [float(fit.weights[k]) for k in order],
         "std_err": {name: float(v) for name, v in fit.params["std_err"].items()},

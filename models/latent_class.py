@@ -19,7 +19,11 @@ Deterministic sites, for reading the draws:
 - ``"coefficients"`` (K, L): every class's coefficients, fixed ones included
   (``pmap.atoms(z)``).
 - ``"shares"`` (K,): the class shares, the mean over units of the prior class
-  probabilities (the same definition as ``LatentClassResult.shares``).
+  probabilities (the same definition as ``LatentClassResult.weights``).
+
+Its positional arguments ``(layout, pmap, prior_scale)`` are the data of the
+package's one NUTS sampler and SVI program (:func:`smm_ppl.inference.nuts.run_chains`,
+:func:`smm_ppl.inference.svi.run_svi`).
 
 The likelihood is ``pmap.unit_log_likelihoods(z, layout)`` (the class summed
 out by logsumexp, never sampled), entered as a plate over the units, each a
@@ -38,13 +42,12 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
 
+from smm_ppl.choice.bayes import DEFAULT_PRIOR_SCALE
+
 __all__ = ["latent_class_model", "DEFAULT_PRIOR_SCALE"]
 
-#: The prior standard deviation of every free parameter (coefficients and membership).
-DEFAULT_PRIOR_SCALE = 10.0
 
-
-def latent_class_model(layout, pmap, *, prior_scale: Any = DEFAULT_PRIOR_SCALE, site: str = "obs"):
+def latent_class_model(layout, pmap, prior_scale: Any = DEFAULT_PRIOR_SCALE, *, site: str = "obs"):
     """NumPyro model of the latent-class logit (sample site ``"z"``, likelihood site ``site``).
 
     Parameters

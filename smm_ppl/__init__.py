@@ -10,11 +10,8 @@ from .choice import (
     LatentClassResult,
     LatentClassSpec,
     choice_data,
-    compare_latent_class_posterior,
     fit_latent_class,
-    fit_latent_class_svi,
     latent_class_log_likelihood,
-    sample_latent_class,
 )
 from .core import config  # noqa: F401  (must run before any JAX array is created)
 from .core.params import SMMParams, align_params, match_components, parameter_error
@@ -25,6 +22,7 @@ from .data.simulate import simulate_counts, simulate_features, simulate_params
 from .diagnostics import (
     LabelSwitchingWarning,
     compare,
+    compare_latent_class_posterior,
     compare_point_to_posterior,
     ess,
     label_switching,
@@ -49,10 +47,12 @@ from .em.stderr import observed_information, parameter_covariance, standard_erro
 from .estimator import SoftmaxMixture
 from .inference import (
     SVIResult,
+    fit_latent_class_svi,
     fit_svi,
     laplace,
     loo_pit_data,
     posterior_predictive,
+    sample_latent_class,
     sample_nuts,
     sample_prior_predictive,
 )

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .choice import LatentClassResult
+from .em import EMResult
 from .em.starts import INIT_NAMES
 from .inference import GUIDES
 
@@ -126,12 +130,12 @@ _CHOICE_OPTIONS = (
 )
 
 
-def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dict:
+def parse_fixed_specs(specs, features=None, n_components: int | None = None) -> dict:
     """Turn ``--fixed`` specifications into the ``fixed`` argument of ``fit_latent_class``.
 
     Each spec is ``name=value`` (the coefficient of feature ``name`` fixed in
     every class) or ``name[k]=value`` (in class ``k``, numbered from 1); specs
-    of one feature in several classes combine.  ``features`` and ``n_classes``,
+    of one feature in several classes combine.  ``features`` and ``n_components``,
     when given, are checked too.  Errors name the offending spec.
     """
     fixed: dict = {}
@@ -161,8 +165,8 @@ def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dic
             fixed[name] = v
             continue
         k = k.strip()
-        top = "K" if n_classes is None else str(n_classes)
-        if not k.isdigit() or not 1 <= int(k) <= (n_classes or int(k)):
+        top = "K" if n_components is None else str(n_components)
+        if not k.isdigit() or not 1 <= int(k) <= (n_components or int(k)):
             raise ValueError(f"--fixed {spec!r}: the class {k!r} must be a whole number 1 .. {top}.")
         per_class = fixed.setdefault(name, {})
         if not isinstance(per_class, dict):
@@ -173,19 +177,11 @@ def parse_fixed_specs(specs, features=None, n_classes: int | None = None) -> dic
     return fixed
 
 
-def _cmd_fit_choice(args: argparse.Namespace) -> int:
-    """``smm fit DATA --situation ...``: the latent-class logit on long-format choice data, by EM."""
-    import json
-
-    from .choice import DEFAULT_STARTS, choice_data, fit_latent_class
+def _choice_input(args: argparse.Namespace):
+    """``smm fit DATA --situation ...``: the long-format choice table as ChoiceData and its fit's arguments."""
+    from .choice import DEFAULT_STARTS, choice_data
     from .io import read_table
 
-    if args.method != "em":
-        raise ValueError(
-            f"--method {args.method}: choice data (--situation) are fitted by EM only on the command line. "
-            "NUTS for choice data is in Python: smm.sample_latent_class(result) starts at the EM fit "
-            "(smm.fit_latent_class); SVI: smm.fit_latent_class_svi."
-        )
     if args.counts is not None or args.draws is not None:
         raise ValueError(
             "--counts and --draws are for the softmax mixture on items, not for choice data (--situation)."
@@ -225,51 +221,88 @@ def _cmd_fit_choice(args: argparse.Namespace) -> int:
         panel=False if args.cross_sectional else None,
     )
     n_starts = DEFAULT_STARTS if args.n_starts is None else args.n_starts
-    max_iter = 500 if args.max_iter is None else args.max_iter
-    out = Path(args.out)
-    print(f"smm fit: {data!r}; latent-class logit, K={K}, EM from {n_starts} starts; writing to {out.resolve()}")
-    result = fit_latent_class(
-        data,
-        K,
+    fit_kwargs = dict(
         shared=tuple(args.shared or ()),
         fixed=fixed,
         init=args.init,
         n_starts=n_starts,
-        seed=args.seed,
-        max_iter=max_iter,
+        max_iter=500 if args.max_iter is None else args.max_iter,
     )
+    return data, None, fit_kwargs, f"{data!r}; latent-class logit, K={K}, EM from {n_starts} starts"
 
-    out.mkdir(parents=True, exist_ok=True)
+
+def _items_input(args: argparse.Namespace):
+    """``smm fit DATA``: features and counts of items, and their fit's arguments."""
+    from .io import load_data
+
+    given = [f"--{o.replace('_', '-')}" for o in _CHOICE_OPTIONS if getattr(args, o) not in (None, [])]
+    given += ["--cross-sectional"] if args.cross_sectional else []
+    if given:
+        raise ValueError(f"{', '.join(given)} describe long-format choice data: give --situation COL too.")
+    data = load_data(args.data, counts=args.counts, draws=args.draws)
+    what = f"p={data.n_items} items, L={data.n_features} features, N={data.n_obs} draws, K={args.n_components}"
+    return data.features, data.counts, {"init": args.init}, what
+
+
+@functools.singledispatch
+def _write_fit(result, out: Path, args: argparse.Namespace) -> dict:
+    """Write an EM fit's files, say what it found; returns its part of summary.json."""
+    raise TypeError(f"no output for a {type(result).__name__}.")
+
+
+@_write_fit.register(EMResult)
+def _write_em(em, out: Path, args: argparse.Namespace) -> dict:
+    from .io import save_params
+
+    summary = {"log_likelihood": em.log_likelihood, "n_iter": em.n_iter, "converged": em.converged, "init": em.init}
+    save_params(out / "em_fit.json", em.params, em.standard_errors, **summary)
+    print(
+        f"EM: log-likelihood {em.log_likelihood:.3f}, {em.n_iter} iterations, converged={em.converged}, "
+        f"start '{em.init}' -> {out / 'em_fit.json'}"
+    )
+    return {"em": summary}
+
+
+@_write_fit.register(LatentClassResult)
+def _write_latent_class(result, out: Path, args: argparse.Namespace) -> dict:
+    from .choice import DEFAULT_STARTS
+
+    data = result.data
     files = {
         "params": out / "params.csv",
-        "shares": out / "shares.csv",
+        "weights": out / "weights.csv",
         "class_probabilities": out / "class_probabilities.csv",
-        "summary": out / "summary.json",
     }
     result.params.to_csv(files["params"])
-    result.shares.to_csv(files["shares"])
+    result.weights_table.to_csv(files["weights"])
     probs = result.class_probabilities
     probs.rename(columns=lambda k: f"class_{k}").rename_axis(columns=None).to_csv(files["class_probabilities"])
-    summary = {
+    print()
+    print(result.summary())
+    print()
+    print("files:")
+    for name, path in files.items():
+        print(f"  {name:20s} {path}")
+    return {
         "model": "latent-class logit",
         "method": "em",
-        "loglik": result.loglik,
+        "log_likelihood": result.log_likelihood,
         "aic": result.aic,
         "bic": result.bic,
         "n_params": result.n_params,
         "converged": result.converged,
         "n_iter": result.n_iter,
-        "n_classes": result.n_classes,
-        "n_starts": n_starts,
+        "n_components": result.n_components,
+        "n_starts": DEFAULT_STARTS if args.n_starts is None else args.n_starts,
         "seed": args.seed,
         "shared": list(args.shared or ()),
-        "fixed": fixed,
+        "fixed": parse_fixed_specs(args.fixed),
         "data": {
             "path": str(args.data),
             "situation": args.situation,
             "alternative": args.alternative,
             "choice": args.choice,
-            "features": features,
+            "features": list(data.feature_names),
             "availability": args.availability,
             "person": args.person,
             "membership_covariates": list(data.covariate_names),
@@ -282,14 +315,39 @@ def _cmd_fit_choice(args: argparse.Namespace) -> int:
             "n_available_alternatives": data.layout.n_rows,
         },
     }
-    files["summary"].write_text(json.dumps(_jsonable(summary), indent=2))
-    print()
-    print(result.summary())
-    print()
-    print("files:")
-    for name, path in files.items():
-        print(f"  {name:20s} {path}")
-    return 0
+
+
+@functools.singledispatch
+def _against_fit(fit, idata, save_plot) -> Any:
+    """The EM fit against a posterior: the table (one row per scalar), and the model's plots of them."""
+    raise TypeError(f"no comparison for a {type(fit).__name__}.")
+
+
+@_against_fit.register(EMResult)
+def _against_em(em, idata, save_plot):
+    from . import diagnostics
+
+    save_plot(diagnostics.plot_posterior_vs_point(idata, em), "nuts_posterior.png")
+    return diagnostics.compare_point_to_posterior(idata, em)
+
+
+@_against_fit.register(LatentClassResult)
+def _against_latent_class(result, idata, save_plot):
+    from . import diagnostics
+
+    return diagnostics.compare_latent_class_posterior(idata, result)
+
+
+@functools.singledispatch
+def _forest(fit, posteriors: dict, save_plot) -> None:
+    """The posteriors side by side against the EM fit, for a model that has the plot (the mixture)."""
+
+
+@_forest.register(EMResult)
+def _forest_em(em, posteriors: dict, save_plot) -> None:
+    from . import diagnostics
+
+    save_plot(diagnostics.plot_forest_comparison(posteriors, em), "forest.png")
 
 
 def _jsonable(value):
@@ -304,30 +362,26 @@ def _jsonable(value):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    import json
+    """``smm fit``: EM, then NUTS and SVI from it, on items (features and counts) or choice data (--situation).
 
-    if args.situation is not None:
-        return _cmd_fit_choice(args)
-    given = [f"--{o.replace('_', '-')}" for o in _CHOICE_OPTIONS if getattr(args, o) not in (None, [])]
-    given += ["--cross-sectional"] if args.cross_sectional else []
-    if given:
-        raise ValueError(f"{', '.join(given)} describe long-format choice data: give --situation COL too.")
+    Reading the input is the one step that depends on its format; the data then choose the model
+    (:func:`smm_ppl.em.fit_components`) and the fit the samplers (:func:`smm_ppl.inference.nuts_from_fit`,
+    :func:`smm_ppl.inference.svi_from_fit`).
+    """
+    import json
 
     from . import diagnostics
     from .demo import figure_of
-    from .em import fit_em
-    from .inference import fit_svi, sample_nuts
-    from .io import load_data, save_params
+    from .em import fit_components
+    from .inference import nuts_from_fit, svi_from_fit
+    from .io import save_params
 
-    data = load_data(args.data, counts=args.counts, draws=args.draws)
+    read = _choice_input if args.situation is not None else _items_input
+    features, counts, fit_kwargs, what = read(args)
     K = args.n_components
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     methods = ["em", "nuts", "svi"] if args.method == "all" else [args.method]
-    print(
-        f"smm fit: p={data.n_items} items, L={data.n_features} features, N={data.n_obs} draws, K={K}; "
-        f"methods {methods}; writing to {out.resolve()}"
-    )
+    print(f"smm fit: {what}; methods {methods}; writing to {out.resolve()}")
 
     import matplotlib
 
@@ -339,22 +393,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
 
-    em = fit_em(data.features, data.counts, K, init=args.init, seed=args.seed)
-    summary = {
-        "em": {"log_likelihood": em.log_likelihood, "n_iter": em.n_iter, "converged": em.converged, "init": em.init}
-    }
-    save_params(out / "em_fit.json", em.params, em.standard_errors, **summary["em"])
-    print(
-        f"EM: log-likelihood {em.log_likelihood:.3f}, {em.n_iter} iterations, converged={em.converged}, "
-        f"start '{em.init}' -> {out / 'em_fit.json'}"
-    )
+    em = fit_components(features, counts, K, seed=args.seed, **fit_kwargs)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = _write_fit(em, out, args)
     posteriors = {}
     if "nuts" in methods:
-        idata = sample_nuts(
-            data.features,
-            data.counts,
-            K,
-            init=em,
+        idata = nuts_from_fit(
+            em,
             num_chains=args.num_chains,
             num_warmup=args.num_warmup,
             num_samples=args.num_samples,
@@ -362,27 +407,23 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             progress_bar=None if not args.no_progress else False,
         )
         diagnostics.save_inference_data(idata, out / "nuts.nc")
-        table = diagnostics.compare_point_to_posterior(idata, em)
-        table.to_csv(out / "nuts_vs_em.csv")
-        rhat = diagnostics.rhat(idata)
-        max_rhat = float(max(np.nanmax(rhat["weights"]), np.nanmax(rhat["atoms"])))
+        _against_fit(em, idata, save_plot).to_csv(out / "nuts_vs_em.csv")
+        max_rhat = diagnostics.rhat(idata)["max"]
         summary["nuts"] = {"max_rhat": max_rhat, "loo": float(diagnostics.loo(idata).elpd)}
         save_plot(diagnostics.plot_trace(idata), "nuts_trace.png")
-        save_plot(diagnostics.plot_posterior_vs_point(idata, em), "nuts_posterior.png")
         posteriors["NUTS"] = idata
         print(f"NUTS: max R-hat {max_rhat:.4f} -> {out / 'nuts.nc'}, {out / 'nuts_vs_em.csv'}")
     if "svi" in methods:
-        svi = fit_svi(
-            data.features, data.counts, K, init=em, guide=args.guide, num_steps=args.svi_steps, seed=args.seed
-        )
-        save_params(out / "svi_fit.json", svi.params, guide=args.guide, final_loss=float(svi.losses[-1]))
+        svi = svi_from_fit(em, guide=args.guide, num_steps=args.svi_steps, seed=args.seed)
+        final_loss = float(svi.losses[-1])
+        save_params(out / "svi_fit.json", svi.params, guide=args.guide, final_loss=final_loss)
         diagnostics.save_inference_data(svi.idata, out / "svi.nc")
         posteriors[f"SVI ({args.guide})"] = svi.idata
-        summary["svi"] = {"guide": args.guide, "final_loss": float(svi.losses[-1])}
-        print(f"SVI ({args.guide}): final loss {float(svi.losses[-1]):.3f} -> {out / 'svi_fit.json'}")
+        summary["svi"] = {"guide": args.guide, "final_loss": final_loss}
+        print(f"SVI ({args.guide}): final loss {final_loss:.3f} -> {out / 'svi_fit.json'}")
     if posteriors:
-        save_plot(diagnostics.plot_forest_comparison(posteriors, em), "forest.png")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        _forest(em, posteriors, save_plot)
+    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
     return 0
 
 
@@ -429,13 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        help="fit features and counts (EM, NUTS, SVI), or a latent-class logit to choice data (EM)",
+        help="fit features and counts, or a latent-class logit to choice data (EM, NUTS, SVI)",
         description="Fit a K-class softmax mixture to data files. DATA is an .npz holding "
         "'features' and 'counts' (or 'draws'), or a .npy/.csv feature matrix "
         "with --counts or --draws. With --situation, DATA is instead a long-format "
         "table of choices (.csv, .csv.gz, .parquet; one row per situation and "
-        "alternative) and a latent-class logit is fitted by EM; the output folder "
-        "gets params.csv, shares.csv, class_probabilities.csv and summary.json.",
+        "alternative) and a latent-class logit is fitted (EM, and NUTS or SVI from it); the output folder "
+        "gets params.csv, weights.csv, class_probabilities.csv and summary.json.",
     )
     fit.add_argument(
         "data",
@@ -463,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     choice = fit.add_argument_group(
         "choice data",
         "A latent-class logit on a long-format table (one row per situation and alternative), fitted by EM "
-        "(--method em only; NUTS for choice data is in Python: smm.sample_latent_class). "
+        "and, with --method nuts, svi or all, NUTS or SVI started at the EM estimate. "
         "-K is the number of classes. Options taking several columns go after DATA.",
     )
     choice.add_argument("--situation", metavar="COL", help="column of the choice-situation id (selects this mode)")

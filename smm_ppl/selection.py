@@ -8,8 +8,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from .core.validation import check_choice, check_key, check_n_components
-from .layouts import as_data
+from .core.validation import check_choice, check_key, check_positive_int
 
 __all__ = ["compare_components", "n_free_parameters"]
 
@@ -21,7 +20,7 @@ def n_free_parameters(n_components: int, n_features: int) -> int:
     return (n_components - 1) + n_components * n_features
 
 
-def _check_ks(ks: Any, n_items: int) -> list[int]:
+def _check_ks(ks: Any) -> list[int]:
     if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence) and not isinstance(ks, np.ndarray):
         raise TypeError(f"ks must be a list of numbers of components, e.g. [1, 2, 3], got {type(ks).__name__}.")
     ks = list(ks)
@@ -33,7 +32,8 @@ def _check_ks(ks: Any, n_items: int) -> list[int]:
             k = int(k)
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"ks[{i}] must be an integer, got {type(k).__name__} {k!r}.")
-        out.append(check_n_components(k, n_items, name=f"ks[{i}]"))
+        # Whether the data can have K classes is the fit's to say (each K is fitted, the largest first).
+        out.append(check_positive_int(k, f"ks[{i}]"))
     if len(set(out)) != len(out):
         raise ValueError(f"ks has repeated values: {out}.")
     return out
@@ -62,12 +62,16 @@ def compare_components(
 
     Parameters
     ----------
-    features : array (p, L), or ChoiceData
+    features : array (p, L), a layout, or ChoiceData
         Counts over items (the SMM), or choice data (the latent-class logit,
         :func:`smm_ppl.choice_data`; then ``counts=None``, ``em_kwargs`` go to
         :func:`smm_ppl.fit_latent_class` (e.g. ``shared``, ``fixed``), the
         parameters are its free ones, ``N`` is the number of units (persons in
-        a panel) and LOO runs :func:`smm_ppl.sample_latent_class`).
+        a panel) and LOO runs :func:`smm_ppl.sample_latent_class`).  The data
+        choose the fit (:func:`smm_ppl.em.fit_components`) and the fit the
+        sampler (:func:`smm_ppl.inference.nuts_from_fit`); the table reads
+        what every result has (``log_likelihood``, ``n_params``, ``bic``,
+        ``aic``, ``converged``).
     counts : array (p,) or None
     ks : list of int
         Candidate numbers of classes (distinct, each at most ``p``).
@@ -99,36 +103,10 @@ def compare_components(
     """
     import pandas as pd
 
-    from .choice import ChoiceData, fit_latent_class, sample_latent_class
-    from .em import fit_em
-    from .inference import sample_nuts
+    from .em import fit_components
+    from .inference import nuts_from_fit
 
-    if isinstance(features, ChoiceData):
-        if counts is not None:
-            raise ValueError("counts must be None when features is ChoiceData (it carries its choices).")
-        choices = features
-        ks = _check_ks(ks, choices.n_units)
-        N = choices.n_units
-
-        def fit(k, key):
-            r = fit_latent_class(choices, k, seed=key, **em_kwargs)
-            return r, r.loglik, r.n_params, r.converged
-
-        def sample(k, r, key):
-            return sample_latent_class(r, seed=key, **nuts_kwargs)
-
-    else:
-        data = as_data(features, counts)
-        ks = _check_ks(ks, data.n_items)
-        N = data.n_obs
-
-        def fit(k, key):
-            r = fit_em(data.features, data.counts, k, seed=key, **em_kwargs)
-            return r, float(r.log_likelihood), n_free_parameters(k, data.n_features), r.converged
-
-        def sample(k, r, key):
-            return sample_nuts(data.features, data.counts, k, init=r, seed=key, **nuts_kwargs)
-
+    ks = _check_ks(ks)
     if not isinstance(method, str):
         raise TypeError(f"method must be one of {list(_METHODS)}, got {type(method).__name__}.")
     method = check_choice(method.lower(), "method", _METHODS)
@@ -143,21 +121,26 @@ def compare_components(
         raise TypeError("return_fits must be True or False.")
     key = check_key(seed)
 
-    ems = {}
-    rows = []
-    for k in ks:
-        ems[k], ll, q, converged = fit(k, jax.random.fold_in(key, 2 * k))
-        rows.append(
+    # The data choose the model (smm_ppl.em.fit_components) and every result speaks one vocabulary. The
+    # largest K first: a K the data cannot have fails before the others are fitted.
+    ems = {
+        k: fit_components(features, counts, k, seed=jax.random.fold_in(key, 2 * k), **em_kwargs)
+        for k in sorted(ks, reverse=True)
+    }
+    em_table = pd.DataFrame(
+        [
             {
                 "n_components": k,
-                "log_likelihood": ll,
-                "n_params": q,
-                "bic": -2.0 * ll + q * np.log(N),
-                "aic": -2.0 * ll + 2.0 * q,
-                "converged": bool(converged),
+                "log_likelihood": float(ems[k].log_likelihood),
+                "n_params": ems[k].n_params,
+                "bic": float(ems[k].bic),
+                "aic": float(ems[k].aic),
+                "converged": bool(ems[k].converged),
             }
-        )
-    em_table = pd.DataFrame(rows).set_index("n_components")
+            for k in ks
+        ]
+    ).set_index("n_components")
+    ems = {k: ems[k] for k in ks}
 
     if method in ("bic", "aic"):
         table = em_table.sort_values(method, kind="stable")
@@ -167,7 +150,7 @@ def compare_components(
 
     from .diagnostics import compare, loo, rhat
 
-    fits = {k: sample(k, ems[k], jax.random.fold_in(key, 2 * k + 1)) for k in ks}
+    fits = {k: nuts_from_fit(ems[k], seed=jax.random.fold_in(key, 2 * k + 1), **nuts_kwargs) for k in ks}
     if len(ks) > 1:
         cmp = compare({k: fits[k] for k in ks}, ic="loo")
         cmp.index = pd.Index([int(i) for i in cmp.index], name="n_components")

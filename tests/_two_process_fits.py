@@ -39,9 +39,9 @@ data = smm.choice_data(
     frame, features=["x1", "x2"], situation="situation", alternative="alternative", choice="chosen", person="person"
 )
 lc = smm.fit_latent_class(data, 2, n_starts=2, max_iter=100)
-out["choice"] = lc.loglik
+out["choice"] = lc.log_likelihood
 idata = smm.sample_latent_class(lc, num_chains=1, num_warmup=20, num_samples=20, seed=0)
 out["choice-nuts"] = float(idata.posterior["coefficients"].mean())
-idata = smm.fit_latent_class_svi(lc, num_steps=30, num_draws=10, seed=0)
+idata = smm.fit_latent_class_svi(lc, num_steps=30, num_draws=10, seed=0).idata
 out["choice-svi"] = float(idata.posterior["coefficients"].mean())
 print(json.dumps(out))

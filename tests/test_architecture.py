@@ -2,7 +2,7 @@
 
 - **Layers**: the table of ``docs/architecture.md`` (read from there, so the two cannot drift) puts every
   module of ``smm_ppl/`` and ``models/`` in a layer; no module imports one of a higher layer, at module
-  level or inside a function (:data:`LAYER_EXCEPTIONS` lists the one exception and the issue that ends it).
+  level or inside a function.
 - **Cycles**: none among the package's modules, even through imports inside functions.
 - **Privacy**: tests and benchmarks use public names only; a test file may also use the private names of
   the module it mirrors (``tests/test_em_greedy.py``: ``smm_ppl.em.greedy``), its white-box unit test.
@@ -171,17 +171,6 @@ def test_the_arviz_scan_finds_every_spelling():
 
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
-#: Upward imports that stay until the issue named beside them moves the code, as (importer, imported).
-LAYER_EXCEPTIONS = {
-    # Issue "Choice models as users write them": choice's Bayesian code (choice/bayes.py, NUTS and SVI of a
-    # latent-class logit, layer 3b) moves into inference/ (layer 4); until then it imports layer 4.
-    ("smm_ppl.choice.bayes", "smm_ppl.diagnostics"),
-    ("smm_ppl.choice.bayes", "smm_ppl.diagnostics.comparison"),
-    ("smm_ppl.choice.bayes", "smm_ppl.inference.nuts"),
-    ("smm_ppl.choice.bayes", "smm_ppl.inference.svi"),
-    ("smm_ppl.choice.bayes", "smm_ppl.models.latent_class"),
-}
-
 
 def _layer_table(text: str, package: str = PACKAGE) -> dict[str, tuple[int, str]]:
     """``{dotted name: (rank, label)}`` from the layer table of an architecture document.
@@ -218,16 +207,14 @@ def _layer_of(module: str, table: dict[str, tuple[int, str]], package: str = PAC
     return None
 
 
-def _upward_imports(
-    graph: dict[str, set[str]], table: dict[str, tuple[int, str]], package: str = PACKAGE, exceptions=frozenset()
-) -> list[str]:
+def _upward_imports(graph: dict[str, set[str]], table: dict[str, tuple[int, str]], package: str = PACKAGE) -> list[str]:
     """Every import of a module of a higher layer than the importer's, as a sentence naming both."""
     found = []
     for module in sorted(graph):
         low = _layer_of(module, table, package)
         for target in sorted(graph[module]):
             high = _layer_of(target, table, package)
-            if low and high and high[0] > low[0] and (module, target) not in exceptions:
+            if low and high and high[0] > low[0]:
                 found.append(f"{module} (layer {low[1]}) imports {target} (layer {high[1]})")
     return found
 
@@ -252,17 +239,8 @@ def test_every_module_has_a_layer_and_every_listed_name_exists():
 
 def test_no_module_imports_a_higher_layer():
     """Imports inside functions count: they only defer the dependency."""
-    upward = _upward_imports(_edges(module_level_only=False), LAYERS, exceptions=LAYER_EXCEPTIONS)
+    upward = _upward_imports(_edges(module_level_only=False), LAYERS)
     assert not upward, "imports of a higher layer (docs/architecture.md):\n" + "\n".join(upward)
-
-
-def test_every_listed_layer_exception_is_still_needed():
-    """When the issue that ends an exception lands, the exception goes too."""
-    graph = _edges(module_level_only=False)
-    gone = sorted(pair for pair in LAYER_EXCEPTIONS if pair[1] not in graph.get(pair[0], ()))
-    assert not gone, f"remove from LAYER_EXCEPTIONS (the import is gone): {gone}"
-    within = sorted(pair for pair in LAYER_EXCEPTIONS if not _upward_imports({pair[0]: {pair[1]}}, LAYERS))
-    assert not within, f"these LAYER_EXCEPTIONS are not upward imports: {within}"
 
 
 TINY_TABLE = """

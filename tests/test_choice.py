@@ -141,7 +141,7 @@ def test_swissmetro_two_class_model_reproduces_biogeme():
     assert data.n_obs == 6768
     fit = smm.fit_latent_class(data, 2, shared=["asc_car", "asc_train", "cost"], fixed={"time": {1: 0.0}})
     assert fit.converged
-    assert round(fit.loglik, 3) == -5208.498
+    assert round(fit.log_likelihood, 3) == -5208.498
     est, se = fit.params["estimate"], fit.params["std_err"]
     published = {  # parameter: (estimate, standard error), to the published digits
         "asc_car": (0.125, 0.0505),
@@ -153,11 +153,11 @@ def test_swissmetro_two_class_model_reproduces_biogeme():
         digits = len(str(value).split(".")[1])
         assert round(est[name], digits) == value, name
         assert float(f"{se[name]:.3g}") == error, name
-    share = fit.shares.loc["share[1]"]
+    share = fit.weights_table.loc["weight[1]"]
     assert round(share["estimate"], 3) == 0.251
     assert round(share["std_err"], 4) == 0.0219
     # Every start of init="auto" reached the same optimum.
-    assert np.ptp(fit.starts["loglik"]) < 1e-6
+    assert np.ptp(fit.starts["log_likelihood"]) < 1e-6
 
 
 # --------------------------------------------------------------------------- #
@@ -210,9 +210,9 @@ def test_panel_fit_is_the_oracle_maximum(covariate_panel):
         log_cp = -np.logaddexp(0.0, np.column_stack([score2, -score2]))
         return -oracle.unit_loglik(atoms, log_cp).sum()
 
-    assert -negll(fit.z) == pytest.approx(fit.loglik, abs=1e-8)
+    assert -negll(fit.z) == pytest.approx(fit.log_likelihood, abs=1e-8)
     res = optimize.minimize(negll, fit.z + 0.05, method="BFGS", options={"gtol": 1e-6})
-    assert -res.fun <= fit.loglik + 1e-6
+    assert -res.fun <= fit.log_likelihood + 1e-6
     np.testing.assert_allclose(res.x, fit.z, atol=5e-3)
 
 
@@ -220,7 +220,7 @@ def test_iterations_are_monotone(covariate_panel):
     *_, fit = covariate_panel
     assert fit.trace.size >= 2
     assert np.all(np.diff(fit.trace) >= -1e-9 * np.abs(fit.trace[:-1]))
-    assert fit.trace[-1] == pytest.approx(fit.loglik)
+    assert fit.trace[-1] == pytest.approx(fit.log_likelihood)
 
 
 def test_robust_standard_errors_are_the_sandwich(covariate_panel):
@@ -327,7 +327,7 @@ def test_swissmetro_panel_model_matches_biogeme():
     )
     assert data.panel and data.n_units == 752
     fit = smm.fit_latent_class(data, 2, shared=["asc_car", "asc_train", "cost"], fixed={"time": {1: 0.0}})
-    assert fit.loglik == pytest.approx(-4623.248405605, abs=1e-6)
+    assert fit.log_likelihood == pytest.approx(-4623.248405605, abs=1e-6)
     biogeme = {  # name: (estimate, classical se, robust se)
         "asc_car": (0.25765033399977955, 0.04523631927205471, 0.08878846654957372),
         "asc_train": (-0.26479816899433684, 0.05264302074600566, 0.10485840936818486),
@@ -339,7 +339,7 @@ def test_swissmetro_panel_model_matches_biogeme():
         assert row["estimate"] == pytest.approx(value, abs=1e-5), name
         assert row["std_err"] == pytest.approx(se, rel=1e-3), name
         assert row["robust_std_err"] == pytest.approx(robust, rel=1e-3), name
-    share = fit.shares.loc["share[1]"]
+    share = fit.weights_table.loc["weight[1]"]
     assert share["estimate"] == pytest.approx(0.26918204968248816, abs=1e-6)
     assert share["std_err"] == pytest.approx(0.019149171110563593, rel=1e-3)
     assert share["robust_std_err"] == pytest.approx(0.020276942876707896, rel=1e-3)
@@ -350,9 +350,9 @@ def test_compare_components_ranks_the_number_of_classes(covariate_panel):
     _, _, data, fit = covariate_panel
     table, fits = smm.compare_components(data, None, [1, 2], method="bic", return_fits=True)
     assert list(table.index) == [2, 1]
-    assert table.loc[2, "log_likelihood"] == pytest.approx(fit.loglik, abs=1e-6)
+    assert table.loc[2, "log_likelihood"] == pytest.approx(fit.log_likelihood, abs=1e-6)
     assert table.loc[1, "n_params"] == 3 and table.loc[2, "n_params"] == 8
-    assert table.loc[1, "bic"] == pytest.approx(-2 * fits[1].loglik + 3 * np.log(data.n_units))
+    assert table.loc[1, "bic"] == pytest.approx(-2 * fits[1].log_likelihood + 3 * np.log(data.n_units))
 
 
 def test_row_order_unbalanced_panels_and_covariate_tables_do_not_matter():
@@ -408,7 +408,7 @@ def test_electricity_panel_matches_biogeme_and_lcl_choice():
     )
     assert (data.n_units, data.n_situations) == (361, 4308)
     fit = smm.fit_latent_class(data, 2, n_starts=2)
-    assert fit.loglik == pytest.approx(-4526.829028773465, abs=1e-6)
+    assert fit.log_likelihood == pytest.approx(-4526.829028773465, abs=1e-6)
     k = int(np.argmax(-fit.atoms[:, 4]))  # biogeme's class 0: the one with the larger time-of-day penalty
     biogeme = {  # feature: (estimate, classical se, robust se) in that class
         "pf": (-0.7477018138172741, 0.04038257379332553, 0.09326560179657556),

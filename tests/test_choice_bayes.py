@@ -12,14 +12,7 @@ from numpyro.infer.util import log_density
 from scipy import stats
 
 import smm_ppl as smm
-from smm_ppl.choice import (
-    LatentClassSpec,
-    compare_latent_class_posterior,
-    fit_latent_class_svi,
-    parameter_map,
-    relabel_latent_class_draws,
-    sample_latent_class,
-)
+from smm_ppl.choice import LatentClassSpec, parameter_map, relabel_latent_class_draws
 from smm_ppl.choice.bayes import _class_groups
 from smm_ppl.choice.spec import model_map
 from smm_ppl.models.latent_class import DEFAULT_PRIOR_SCALE, latent_class_model
@@ -81,12 +74,12 @@ def test_model_log_density_is_loglik_plus_log_prior(em, data):
     pmap, layout = em.parameter_map, data.layout
     for z in (em.z, em.z + np.linspace(-0.3, 0.3, em.n_params)):
         lp, _ = log_density(latent_class_model, (layout, pmap), {}, {"z": jnp.asarray(z)})
-        loglik = float(np.sum(pmap.unit_log_likelihoods(jnp.asarray(z), layout)))
+        log_likelihood = float(np.sum(pmap.unit_log_likelihoods(jnp.asarray(z), layout)))
         prior = stats.norm.logpdf(z, 0.0, DEFAULT_PRIOR_SCALE).sum()
-        assert float(lp) == pytest.approx(loglik + prior, rel=1e-12)
+        assert float(lp) == pytest.approx(log_likelihood + prior, rel=1e-12)
     # At the MLE the likelihood part is EM's log-likelihood, computed elsewhere.
     lp, _ = log_density(latent_class_model, (layout, pmap), {"prior_scale": 2.0}, {"z": jnp.asarray(em.z)})
-    assert float(lp) == pytest.approx(em.loglik + stats.norm.logpdf(em.z, 0.0, 2.0).sum(), rel=1e-10)
+    assert float(lp) == pytest.approx(em.log_likelihood + stats.norm.logpdf(em.z, 0.0, 2.0).sum(), rel=1e-10)
 
 
 def test_model_weights_units_and_gives_one_pointwise_value_per_unit(em, data):
@@ -166,7 +159,7 @@ def test_relabelling_permutes_only_classes_with_the_same_specification():
 def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, data):
     import arviz_stats as azs
 
-    idata = sample_latent_class(em, num_chains=2, num_warmup=300, num_samples=300, seed=0)
+    idata = smm.sample_latent_class(em, num_chains=2, num_warmup=300, num_samples=300, seed=0)
     post = idata.posterior
     assert post["z"].dims == ("chain", "draw", "parameter") and post["z"].shape == (2, 300, em.n_params)
     assert list(post["parameter"].values) == list(em.names)
@@ -177,8 +170,8 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     assert float(azs.rhat(idata, var_names=["z"])["z"].max()) < 1.05
     assert int(idata.sample_stats["diverging"].sum()) == 0
     assert "label_permutation" in idata.sample_stats  # a symmetric spec is relabelled
-    table = compare_latent_class_posterior(idata, em)
-    assert list(table.index) == [*em.names, "share[1]", "share[2]"]
+    table = smm.compare_latent_class_posterior(idata, em)
+    assert list(table.index) == [*em.names, "weight[1]", "weight[2]"]
     # Posterior means within one posterior sd of the MLE (seen: at most 0.25 over data and chain seeds).
     assert (table["z"].abs() < 1).all(), table
     assert table["se_ratio"].between(0.6, 1.6).all(), table  # Bernstein-von Mises on 120 persons
@@ -193,7 +186,7 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
     loo = azs.loo(idata)
     assert loo.n_data_points == 120
     # elpd_loo = lppd - p_loo, and lppd is close to the maximised log-likelihood.
-    assert loo.elpd == pytest.approx(em.loglik - loo.p, abs=3)
+    assert loo.elpd == pytest.approx(em.log_likelihood - loo.p, abs=3)
     assert 4 < loo.p < 11  # seven free parameters
 
     # The package's diagnostics take this posterior as they take the SMM's.
@@ -213,18 +206,24 @@ def test_nuts_from_em_agrees_with_em_and_gives_per_person_pointwise_loglik(em, d
 
 
 def test_svi_from_choice_data_is_near_em(em, data):
-    idata = fit_latent_class_svi(data, 2, num_steps=300, num_draws=800, seed=0)
+    svi = smm.fit_latent_class_svi(data, 2, num_steps=300, num_draws=800, seed=0)
+    idata = svi.idata
+    # The same kind of result as fit_svi's: the shares and coefficients at the guide's median, z by name.
+    assert isinstance(svi, smm.SVIResult) and svi.init == "em"
+    assert list(svi.z.index) == list(em.names) and svi.params.atoms.shape == em.atoms.shape
+    np.testing.assert_allclose(svi.params.weights.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(svi.init_params.atoms, em.atoms, rtol=1e-6, atol=1e-8)
     assert idata.posterior["z"].shape == (1, 800, em.n_params)
     assert idata.posterior.attrs["inference"] == "svi-normal"
     assert idata.log_likelihood["obs"].shape == (1, 800, data.n_units)
     # The data were fitted by EM first, to the same estimate as the fixture's.
     np.testing.assert_allclose(idata.constant_data["reference_z"].values, em.z, rtol=1e-6, atol=1e-8)
-    table = compare_latent_class_posterior(idata, em)
+    table = smm.compare_latent_class_posterior(idata, em)
     assert (table["z"].abs() < 1).all(), table
     assert table["se_ratio"].between(0.7, 1.4).all(), table
     # The comparison can fail: an estimate five standard errors off is flagged.
     off = dataclasses.replace(em, z=em.z + 5 * em.params["std_err"].to_numpy())
-    assert (compare_latent_class_posterior(idata, off)["z"].iloc[: em.n_params].abs() > 3).all()
+    assert (smm.compare_latent_class_posterior(idata, off)["z"].iloc[: em.n_params].abs() > 3).all()
 
 
 @pytest.mark.integration
@@ -232,8 +231,10 @@ def test_svi_guide_starts_at_the_laplace_approximation(em):
     """With a vanishing learning rate, the guide's draws are the MLE's asymptotic normal; the full-covariance guide too."""
     for guide in ("normal", "mvn"):
         # The settings of the other SVI test but the learning rate: the same compiled program for "normal".
-        idata = fit_latent_class_svi(em, guide=guide, num_steps=300, learning_rate=1e-12, num_draws=800, seed=1)
-        table = compare_latent_class_posterior(idata, em)
+        idata = smm.fit_latent_class_svi(
+            em, guide=guide, num_steps=300, learning_rate=1e-12, num_draws=800, seed=1
+        ).idata
+        table = smm.compare_latent_class_posterior(idata, em)
         assert (table["z"].abs() < 0.15).all(), table
         assert table["se_ratio"].between(0.9, 1.1).all(), table
     z = idata.posterior["z"].values[0]
@@ -242,21 +243,21 @@ def test_svi_guide_starts_at_the_laplace_approximation(em):
 
 def test_inputs_are_checked(em, data):
     with pytest.raises(TypeError, match="LatentClassResult"):
-        sample_latent_class(np.zeros(3))
-    with pytest.raises(ValueError, match="n_classes is required"):
-        sample_latent_class(data)
+        smm.sample_latent_class(np.zeros(3))
+    with pytest.raises(ValueError, match="n_components is required"):
+        smm.sample_latent_class(data)
     with pytest.raises(ValueError, match="carries its own specification"):
-        fit_latent_class_svi(em, shared=["x1"])
+        smm.fit_latent_class_svi(em, shared=["x1"])
     with pytest.raises(ValueError, match="prior_scale"):
-        sample_latent_class(em, prior_scale=[1.0, 2.0])
+        smm.sample_latent_class(em, prior_scale=[1.0, 2.0])
     with pytest.raises(ValueError, match="unknown parameter"):
-        fit_latent_class_svi(em, prior_scale={"x9[1]": 1.0})
+        smm.fit_latent_class_svi(em, prior_scale={"x9[1]": 1.0})
     with pytest.raises(ValueError, match="guide"):
-        fit_latent_class_svi(em, guide="delta")
+        smm.fit_latent_class_svi(em, guide="delta")
     with pytest.raises(ValueError, match="num_chains"):
-        sample_latent_class(em, num_chains=0)
+        smm.sample_latent_class(em, num_chains=0)
     with pytest.raises(TypeError, match="DataTree"):
-        compare_latent_class_posterior(object(), em)
+        smm.compare_latent_class_posterior(object(), em)
 
 
 def test_relabelling_exchanges_only_classes_whose_exchange_is_a_symmetry_of_the_ties():

@@ -77,7 +77,7 @@ class WideSwissmetro:
         log_p = v[np.arange(len(v)), self.choice] - logsumexp(v, axis=1)
         return np.bincount(self.person, weights=log_p)
 
-    def loglik(self, p: dict) -> float:
+    def log_likelihood(self, p: dict) -> float:
         classes = [
             self.class_loglik(p["asc_train"], p["asc_car"], p["b_cost_1"], 0.0),
             self.class_loglik(p["asc_train"], p["asc_car"], p["b_cost_2"], p["b_time"]),
@@ -136,7 +136,7 @@ def test_named_parameters_are_one_affine_map(panel):
     # Every atom is linear in z: the map's Jacobian is the coefficient map.
     A = np.asarray(pmap.coefficient_map())
     np.testing.assert_array_equal(np.einsum("klp,p->kl", A, z[:8]), atoms)
-    assert MODEL3.n_classes == 3
+    assert MODEL3.n_components == 3
     assert MODEL3.parameters[:5] == ("asc_car", "asc_train", "b_cost_1", "b_time_1", "b_cost_2")
 
 
@@ -158,7 +158,7 @@ def test_the_shorthand_builds_the_same_map_and_fit():
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     fa = smm.fit_latent_class(data, 2, n_starts=3, **short)
     fb = smm.fit_latent_class(data, named, n_starts=3)
-    assert fa.loglik == fb.loglik and round(fb.loglik, 3) == -5208.498
+    assert fa.log_likelihood == fb.log_likelihood and round(fb.log_likelihood, 3) == -5208.498
     np.testing.assert_array_equal(fa.z, fb.z)
     z = dict(zip(fa.names, fa.z, strict=True))
     assert smm.latent_class_log_likelihood(data, 2, z, **short) == smm.latent_class_log_likelihood(data, named, z)
@@ -199,9 +199,9 @@ def test_specification_errors_name_what_to_do(panel):
         smm.fit_latent_class(panel, smm.ChoiceModel([{}, {}], membership={2: {"age": "g"}}))
     with pytest.raises(ValueError, match="every class has a membership parameter for 'const'"):
         smm.fit_latent_class(panel, smm.ChoiceModel([{}, {}], membership={1: {"const": "a"}, 2: {"const": "b"}}))
-    with pytest.raises(ValueError, match="shared= and fixed= are shorthands for an integer n_classes"):
+    with pytest.raises(ValueError, match="shared= and fixed= are shorthands for an integer n_components"):
         smm.fit_latent_class(panel, MODEL3, shared=["cost"])
-    with pytest.raises(TypeError, match=r"n_classes must be the number of classes \(int\) or a smm.ChoiceModel"):
+    with pytest.raises(TypeError, match=r"n_components must be the number of classes \(int\) or a smm.ChoiceModel"):
         smm.fit_latent_class(panel, "3")
     with pytest.raises(ValueError, match="To tie a coefficient across some classes and fix it in others"):
         smm.fit_latent_class(panel, 3, shared=["asc_car"], fixed={"asc_car": {3: 0.0}})
@@ -217,7 +217,7 @@ def test_log_likelihood_at_given_values_equals_the_independent_implementation(pa
     for _ in range(3):
         params = dict(zip(FREE3, rng.normal(scale=0.7, size=len(FREE3)), strict=True))
         ours = smm.latent_class_log_likelihood(panel, MODEL3, params)
-        assert ours == pytest.approx(wide.loglik(params), rel=1e-12)
+        assert ours == pytest.approx(wide.log_likelihood(params), rel=1e-12)
     per_person = smm.latent_class_log_likelihood(panel, MODEL3, params, per_unit=True)
     assert per_person.index.name == "person" and len(per_person) == 752
     assert per_person.sum() == pytest.approx(ours, rel=1e-12)
@@ -246,12 +246,12 @@ def test_three_class_panel_optimum_matches_scipy_on_the_independent_implementati
     """From ``init="auto"``: the optimum of BFGS on the NumPy likelihood started near it, to a statistical
     tolerance (log-likelihood within 1e-3, every estimate within 1 % of its standard error)."""
     assert fit3.converged and fit3.names == FREE3
-    assert fit3.loglik == pytest.approx(wide.loglik(dict(zip(FREE3, fit3.z, strict=True))), rel=1e-12)
+    assert fit3.log_likelihood == pytest.approx(wide.log_likelihood(dict(zip(FREE3, fit3.z, strict=True))), rel=1e-12)
     se = fit3.params["std_err"].to_numpy()
     assert np.all(np.isfinite(se))
 
     def negll(x):
-        return -wide.loglik(dict(zip(FREE3, x, strict=True)))
+        return -wide.log_likelihood(dict(zip(FREE3, x, strict=True)))
 
     def grad(x, h=1e-5):  # central differences: truncation ~h^2, rounding ~1e-16 * 4000 / h, both << 1e-6
         e = np.eye(x.size) * h
@@ -261,8 +261,8 @@ def test_three_class_panel_optimum_matches_scipy_on_the_independent_implementati
     res = optimize.minimize(negll, start, jac=grad, method="BFGS", options={"gtol": 1e-5, "maxiter": 500})
     # Within 1e-3 in log-likelihood: far below any likelihood-ratio test's resolution (1.92 at 5 %), far
     # above both optimisers' remaining gain (a gradient below 1e-5 through an information of scale 1e2-1e4).
-    assert abs(-res.fun - fit3.loglik) < 1e-3
-    assert -res.fun <= fit3.loglik + 1e-6  # ours is not worse
+    assert abs(-res.fun - fit3.log_likelihood) < 1e-3
+    assert -res.fun <= fit3.log_likelihood + 1e-6  # ours is not worse
     np.testing.assert_array_less(np.abs(res.x - fit3.z), 0.01 * se)
 
 
@@ -271,8 +271,8 @@ def test_starts_by_name_reach_the_same_optimum(panel, fit3):
     rounded = {name: round(v, 1) for name, v in estimate.items() if name != "s3_commuter"}  # partial: others 0
     again = smm.fit_latent_class(panel, MODEL3, init=[estimate, rounded])
     assert list(again.starts["iterations"] <= [2, 50]) == [True, True]
-    np.testing.assert_allclose(again.starts["loglik"], fit3.loglik, atol=1e-6)
-    assert smm.latent_class_log_likelihood(panel, MODEL3, estimate) == pytest.approx(fit3.loglik, abs=1e-9)
+    np.testing.assert_allclose(again.starts["log_likelihood"], fit3.log_likelihood, atol=1e-6)
+    assert smm.latent_class_log_likelihood(panel, MODEL3, estimate) == pytest.approx(fit3.log_likelihood, abs=1e-9)
 
 
 # --------------------------------------------------------------------------- #
@@ -312,7 +312,7 @@ def test_collinear_terms_within_a_class_are_named():
 def test_starts_that_did_not_converge_are_counted_with_their_gap():
     table = pd.DataFrame(
         {
-            "loglik": [-100.0, -100.0 - START_GAP / 2, -350.5, -4000.0, np.nan, -120.0],
+            "log_likelihood": [-100.0, -100.0 - START_GAP / 2, -350.5, -4000.0, np.nan, -120.0],
             "iterations": [9, 500, 1, 1, 0, 12],
             "converged": [True, False, False, False, False, True],
         }

@@ -86,8 +86,8 @@ def test_fit_choice_file_matches_python(kind, panel, tmp_path, capsys):
     assert "Latent-class logit: 2 classes" in printed and "x1[1]" in printed
     summary = json.loads((out / "summary.json").read_text())
     # Two computations of one fit: the command on the file, fit_latent_class on the frame.
-    assert summary["loglik"] == pytest.approx(result.loglik, rel=1e-12, abs=0)
-    assert summary["n_params"] == result.n_params and summary["n_classes"] == 2
+    assert summary["log_likelihood"] == pytest.approx(result.log_likelihood, rel=1e-12, abs=0)
+    assert summary["n_params"] == result.n_params and summary["n_components"] == 2
     assert summary["bic"] == pytest.approx(result.bic, rel=1e-12)
     assert summary["data"]["panel"] is True and summary["data"]["n_units"] == 60
     assert summary["data"]["n_situations"] == 180
@@ -96,11 +96,30 @@ def test_fit_choice_file_matches_python(kind, panel, tmp_path, capsys):
     assert list(params.index) == list(result.params.index)
     assert "x2[2]" not in params.index and "x3" in params.index  # fixed, shared
     np.testing.assert_allclose(params.to_numpy(), result.params.to_numpy(), rtol=1e-9)
-    shares = pd.read_csv(out / "shares.csv", index_col=0)
-    np.testing.assert_allclose(shares["estimate"], result.shares["estimate"], rtol=1e-9)
+    weights = pd.read_csv(out / "weights.csv", index_col=0)
+    np.testing.assert_allclose(weights["estimate"], result.weights_table["estimate"], rtol=1e-9)
     probs = pd.read_csv(out / "class_probabilities.csv", index_col=0)
     assert list(probs.columns) == ["class_1", "class_2"] and len(probs) == 60
     np.testing.assert_allclose(probs.to_numpy(), result.class_probabilities.to_numpy(), rtol=1e-9)
+
+
+def test_fit_choice_file_with_nuts_and_svi(panel, tmp_path, capsys):
+    """--method all on choice data: EM, then NUTS and SVI from it, through the one path of items."""
+    _, csv, _, result = panel
+    out = tmp_path / "out"
+    bayes = ["--num-chains", "1", "--num-warmup", "50", "--num-samples", "50", "--svi-steps", "50", "--no-progress"]
+    assert main(["fit", str(csv), *ARGS, "--method", "all", *bayes, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["log_likelihood"] == pytest.approx(result.log_likelihood, rel=1e-12, abs=0)
+    assert np.isfinite(summary["nuts"]["loo"]) and summary["svi"]["guide"] == "normal"
+    table = pd.read_csv(out / "nuts_vs_em.csv", index_col=0)
+    assert list(table.index) == [*result.names, "weight[1]", "weight[2]"]
+    idata = smm.load_inference_data(out / "nuts.nc")
+    assert idata.posterior["z"].shape == (1, 50, result.n_params)
+    assert smm.load_inference_data(out / "svi.nc").posterior["z"].shape[-1] == result.n_params
+    params, _, meta = smm.load_params(out / "svi_fit.json")
+    assert params.atoms.shape == result.atoms.shape and meta["guide"] == "normal"
+    assert (out / "nuts_trace.png").exists()
 
 
 @pytest.mark.parametrize(
@@ -139,8 +158,8 @@ def test_missing_column_is_named(panel, tmp_path, capsys):
 def test_choice_data_errors(panel, tmp_path, capsys):
     _, csv, _, _ = panel
     out = ["--out", str(tmp_path / "o")]
-    assert main(["fit", str(csv), *ARGS, "--method", "nuts", *out]) != 0
-    assert "smm.sample_latent_class" in capsys.readouterr().err
+    assert main(["fit", str(csv), *ARGS, "--method", "svi", "--guide", "delta", *out]) != 0
+    assert "guide" in capsys.readouterr().err
     assert main(["fit", str(csv), "--situation", "situation", "--features", "x1", "-K", "2", *out]) != 0
     assert "--alternative, --choice" in capsys.readouterr().err
     assert main(["fit", str(csv), *ARGS, "--shared", "income", *out]) != 0

@@ -65,20 +65,20 @@ assert np.all((pit >= 0) & (pit <= 1)) and 0 <= np.mean(replicated_max >= counts
 assert table.attrs["n_simulations"] + tree.attrs["failures"] == 40 and set(table.index) >= {"weights[0]", "atoms[1, 1]"}
 """,
     ("guides/choice-models.md", 0): """
-assert round(fit.loglik, 3) == -5208.498  # "as published"
-assert round(fit.shares.loc["share[1]", "estimate"], 3) == 0.251
+assert round(fit.log_likelihood, 3) == -5208.498  # "as published"
+assert round(fit.weights_table.loc["weight[1]", "estimate"], 3) == 0.251
 """,
     ("guides/choice-models.md", 1): """
-assert fit3.converged and round(fit3.loglik, 3) == -4264.415
+assert fit3.converged and round(fit3.log_likelihood, 3) == -4264.415
 assert fit3.names == ("asc_car", "asc_train", "b_cost", "b_time", "b_time_3", "s2", "s2_commuter", "s3", "s3_commuter")
 assert round(smm.latent_class_log_likelihood(panel, model, values), 3) == -4265.817
 assert abs(per_person.sum() - smm.latent_class_log_likelihood(panel, model, values)) < 1e-8
-assert again.converged and abs(again.loglik - fit3.loglik) < 1e-6
+assert again.converged and abs(again.log_likelihood - fit3.log_likelihood) < 1e-6
 """,
     ("guides/choice-models.md", 2): """
 assert mode.is_map and mode.converged and mode.stop_reason == "tol"
-assert fit.loglik - 1.0 < mode.loglik <= fit.loglik + 1e-6  # a wide prior: close to the MLE, never above it
-assert np.isclose(mode.log_posterior, mode.loglik - 0.5 * np.sum((mode.z / 10.0) ** 2)
+assert fit.log_likelihood - 1.0 < mode.log_likelihood <= fit.log_likelihood + 1e-6  # a wide prior: close to the MLE, never above it
+assert np.isclose(mode.log_posterior, mode.log_likelihood - 0.5 * np.sum((mode.z / 10.0) ** 2)
                   - len(mode.z) * np.log(10.0 * np.sqrt(2 * np.pi)))
 """,
     ("guides/large-problems.md", 0): """

@@ -105,8 +105,8 @@ def test_fit_em_on_the_layout_equals_fit_latent_class(panel):
     # One start away from the optimum: the kernel's own iterations must reach it.
     start = smm.SMMParams(np.array([0.5, 0.5]), lc.atoms + np.array([[0.3, -0.2], [-0.2, 0.3]]))
     em = smm.fit_em(data.layout, None, 2, init=start)
-    assert em.log_likelihood == pytest.approx(lc.loglik, abs=1e-6)
+    assert em.log_likelihood == pytest.approx(lc.log_likelihood, abs=1e-6)
     order = smm.match_components(em.params.atoms, lc.atoms)
     np.testing.assert_allclose(em.params.atoms[order], lc.atoms, atol=1e-4)
     np.testing.assert_allclose(em.params.weights[order], lc.weights, atol=1e-5)
-    np.testing.assert_allclose(em.standard_errors.weights[order], lc.shares["std_err"], rtol=1e-3)
+    np.testing.assert_allclose(em.standard_errors.weights[order], lc.weights_table["std_err"], rtol=1e-3)

@@ -47,7 +47,7 @@ def test_readme_choice_example_runs(monkeypatch):
     namespace: dict = {}
     exec(compile(block, str(README), "exec"), namespace)
     fit, again = namespace["fit"], namespace["again"]
-    printed = [float(v) for v in re.findall(r"round\((?:fit\.loglik|ll), 3\)\)  # (-?[0-9.]+)", block)]
-    assert printed == [round(fit.loglik, 3), round(namespace["ll"], 3)]
+    printed = [float(v) for v in re.findall(r"round\((?:fit\.log_likelihood|ll), 3\)\)  # (-?[0-9.]+)", block)]
+    assert printed == [round(fit.log_likelihood, 3), round(namespace["ll"], 3)]
     assert fit.converged and fit.names[:3] == ("asc_car", "asc_train", "b_cost_1")
-    assert again.converged and abs(again.loglik - fit.loglik) < 1e-6
+    assert again.converged and abs(again.log_likelihood - fit.log_likelihood) < 1e-6

@@ -6,19 +6,15 @@
 model with named parameters (or ``shared=``/``fixed=`` for short);
 :func:`latent_class_log_likelihood` evaluates it at given values;
 :func:`fit_latent_class` fits the model by EM safeguarded into Newton, with
-classical and robust standard errors, class probabilities and predictions;
-:func:`sample_latent_class` (NUTS) and :func:`fit_latent_class_svi` start at
-that estimate and return an ``xarray.DataTree`` (ArviZ 1).
+classical and robust standard errors, class probabilities and predictions.
+Its NUTS and SVI (:func:`smm_ppl.sample_latent_class`,
+:func:`smm_ppl.fit_latent_class_svi`) are the package's one sampler and SVI
+program in :mod:`smm_ppl.inference`; :mod:`.bayes` holds what they need of
+the choice model (its start, prior scales by name, the relabelling).
 """
 
 from .api import DEFAULT_STARTS, LatentClassResult, fit_latent_class, latent_class_log_likelihood
-from .bayes import (
-    compare_latent_class_posterior,
-    fit_latent_class_svi,
-    latent_class_log_likelihood_draws,
-    relabel_latent_class_draws,
-    sample_latent_class,
-)
+from .bayes import latent_class_log_likelihood_draws, relabel_latent_class_draws
 from .data import CONSTANT, ChoiceData, choice_data
 from .spec import ChoiceModel, LatentClassSpec, ParameterMap, parameter_map
 
@@ -34,9 +30,6 @@ __all__ = [
     "fit_latent_class",
     "latent_class_log_likelihood",
     "DEFAULT_STARTS",
-    "sample_latent_class",
-    "fit_latent_class_svi",
-    "compare_latent_class_posterior",
     "relabel_latent_class_draws",
     "latent_class_log_likelihood_draws",
 ]

@@ -17,7 +17,7 @@ from scipy import stats
 
 from ..core.prior import Prior, check_prior
 from ..core.validation import check_positive_float, check_positive_int
-from ..em import INIT_NAMES, ConvergenceWarning
+from ..em import INIT_NAMES, ConvergenceWarning, fit_components
 from .data import ChoiceData
 from .fit import partition_starts, run_starts
 from .spec import ChoiceModel, LatentClassSpec, ParameterMap, model_map, shorthand_model
@@ -57,7 +57,8 @@ class LatentClassResult:
     parameter_map : ParameterMap
     z : (P,) ndarray
         The free parameters at the estimate, in the order of ``names``.
-    loglik : float
+    log_likelihood : float
+        At the estimate (for a MAP fit too; ``log_posterior`` adds the prior).
     converged : bool
     n_iter : int
     starts : pandas.DataFrame
@@ -70,7 +71,7 @@ class LatentClassResult:
         The winning start's log-likelihood after each iteration (non-decreasing).
     model : ChoiceModel
         The specification with named parameters (the shorthand's names for
-        ``n_classes``, ``shared=`` and ``fixed=``).
+        ``n_components``, ``shared=`` and ``fixed=``).
     prior : Prior or None
         The prior of a MAP fit (``Normal(0, atoms_scale^2)`` on every free
         parameter), ``None`` for maximum likelihood.
@@ -79,12 +80,19 @@ class LatentClassResult:
         or ``"no_maximum"``: a maximum likelihood fit in which a parameter
         runs off and the log-likelihood still rises along it
         (docs/math.md#no-maximum).
+
+    The shared vocabulary of the package's results (``n_components``,
+    ``log_likelihood``, ``weights``, ``atoms``, ``log_posterior``, as
+    :class:`smm_ppl.EMResult`) names the same things here; what is
+    specific to the choice model is added: ``names``, ``params`` and
+    ``weights_table`` (estimates with classical and robust standard errors),
+    ``coefficients``, ``class_probabilities``, ``aic``, ``bic``.
     """
 
     data: ChoiceData
     parameter_map: ParameterMap
     z: np.ndarray
-    loglik: float
+    log_likelihood: float
     converged: bool
     n_iter: int
     starts: pd.DataFrame
@@ -101,8 +109,8 @@ class LatentClassResult:
         return self.parameter_map.names
 
     @property
-    def n_classes(self) -> int:
-        return self.parameter_map.n_classes
+    def n_components(self) -> int:
+        return self.parameter_map.n_components
 
     @property
     def n_params(self) -> int:
@@ -119,12 +127,13 @@ class LatentClassResult:
         return np.zeros(self.n_params) if self.prior is None else np.full(self.n_params, self.prior.atoms_scale**-2)
 
     @property
-    def log_posterior(self) -> float:
-        """``loglik`` plus the log prior density (normalised) at the estimate; NaN for maximum likelihood."""
+    def log_posterior(self) -> float | None:
+        """``log_likelihood`` plus the log prior density (normalised) at the estimate; ``None`` for maximum
+        likelihood (as :class:`smm_ppl.EMResult`'s)."""
         if self.prior is None:
-            return float("nan")
+            return None
         quadratic = 0.5 * float(np.sum((self.z / self.prior.atoms_scale) ** 2))
-        return self.loglik - quadratic + _log_prior_constant(self.prior, self.parameter_map)
+        return self.log_likelihood - quadratic + _log_prior_constant(self.prior, self.parameter_map)
 
     @cached_property
     def covariance(self) -> np.ndarray:
@@ -172,19 +181,20 @@ class LatentClassResult:
         return lambda z: jnp.mean(jnp.exp(pmap.log_class_probs(z)), axis=0)
 
     @cached_property
-    def shares(self) -> pd.DataFrame:
-        """Class shares (the mean prior class probability over units) by the delta method."""
+    def weights_table(self) -> pd.DataFrame:
+        """The class weights (shares: the mean prior class probability over units) with standard errors by the
+        delta method, one row ``weight[k]`` per class."""
         f = self._share_fn()
         z = jnp.asarray(self.z)
         jac = np.asarray(jax.jacfwd(f)(z))
         values = np.asarray(f(z))
-        names = [f"share[{k}]" for k in range(1, self.n_classes + 1)]
+        names = [f"weight[{k}]" for k in range(1, self.n_components + 1)]
         return self._table(values, jac @ self.covariance @ jac.T, jac @ self.robust_covariance @ jac.T, names)
 
     @property
     def weights(self) -> np.ndarray:
-        """(K,) the class shares."""
-        return self.shares["estimate"].to_numpy()
+        """(K,) the class weights: the class shares, the mean prior class probability over units."""
+        return self.weights_table["estimate"].to_numpy()
 
     @property
     def atoms(self) -> np.ndarray:
@@ -197,25 +207,25 @@ class LatentClassResult:
         return pd.DataFrame(
             self.atoms.T,
             index=pd.Index(self.data.feature_names, name="feature"),
-            columns=pd.Index(range(1, self.n_classes + 1), name="class"),
+            columns=pd.Index(range(1, self.n_components + 1), name="class"),
         )
 
     # ---- model comparison --------------------------------------------------
     @property
     def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_params
+        return -2.0 * self.log_likelihood + 2.0 * self.n_params
 
     @property
     def bic(self) -> float:
         """``-2 ll + P log n`` with ``n`` the number of units (persons in a panel, else situations)."""
-        return -2.0 * self.loglik + self.n_params * np.log(self.data.n_units)
+        return -2.0 * self.log_likelihood + self.n_params * np.log(self.data.n_units)
 
     # ---- classes and predictions ------------------------------------------
     def _unit_frame(self, values: np.ndarray, data: ChoiceData) -> pd.DataFrame:
         return pd.DataFrame(
             values,
             index=pd.Index(data.units, name="person" if data.panel else "situation"),
-            columns=pd.Index(range(1, self.n_classes + 1), name="class"),
+            columns=pd.Index(range(1, self.n_components + 1), name="class"),
         )
 
     @cached_property
@@ -275,16 +285,16 @@ class LatentClassResult:
             }
         )
         if per_class:
-            for k in range(self.n_classes):
+            for k in range(self.n_components):
                 out[f"class {k + 1}"] = per[k]
         return out
 
     def summary(self) -> str:
         d = self.data
         head = (
-            f"Latent-class logit: {self.n_classes} classes, {d.n_obs} choices in {d.n_situations} situations"
+            f"Latent-class logit: {self.n_components} classes, {d.n_obs} choices in {d.n_situations} situations"
             + (f", {d.n_units} persons (panel)" if d.panel else "")
-            + f"\nlog-likelihood {self.loglik:.3f}, {self.n_params} parameters, AIC {self.aic:.2f}, BIC {self.bic:.2f}, "
+            + f"\nlog-likelihood {self.log_likelihood:.3f}, {self.n_params} parameters, AIC {self.aic:.2f}, BIC {self.bic:.2f}, "
             + ("converged" if self.converged else "NOT converged")
             + f" in {self.n_iter} iterations\n"
         )
@@ -292,34 +302,34 @@ class LatentClassResult:
             head
             + self.params.to_string(float_format=lambda v: f"{v:.4g}")
             + "\n"
-            + self.shares.to_string(float_format=lambda v: f"{v:.4g}")
+            + self.weights_table.to_string(float_format=lambda v: f"{v:.4g}")
         )
 
     def __repr__(self) -> str:
-        return f"LatentClassResult(n_classes={self.n_classes}, loglik={self.loglik:.3f}, n_params={self.n_params})"
+        return f"LatentClassResult(n_components={self.n_components}, log_likelihood={self.log_likelihood:.3f}, n_params={self.n_params})"
 
 
-def _resolve_model(data: ChoiceData, n_classes: Any, shared: Any, fixed: Any) -> tuple[ChoiceModel, ParameterMap]:
-    """The named model and its map: a :class:`ChoiceModel`, or the shorthand ``n_classes``, ``shared``, ``fixed``."""
+def _resolve_model(data: ChoiceData, n_components: Any, shared: Any, fixed: Any) -> tuple[ChoiceModel, ParameterMap]:
+    """The named model and its map: a :class:`ChoiceModel`, or the shorthand ``n_components``, ``shared``, ``fixed``."""
     if not isinstance(data, ChoiceData):
         raise TypeError(
             f"data must be a ChoiceData; build it from a long-format DataFrame with smm.choice_data, got "
             f"{type(data).__name__}."
         )
-    if isinstance(n_classes, ChoiceModel):
+    if isinstance(n_components, ChoiceModel):
         if (shared is not None and len(shared)) or fixed:
             raise ValueError(
-                "shared= and fixed= are shorthands for an integer n_classes; with a ChoiceModel, tie parameters "
+                "shared= and fixed= are shorthands for an integer n_components; with a ChoiceModel, tie parameters "
                 "by using one name in several classes and fix them with ChoiceModel(fixed={name: value})."
             )
-        model, order = n_classes, None
+        model, order = n_components, None
     else:
-        if not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool):
+        if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool):
             raise TypeError(
-                f"n_classes must be the number of classes (int) or a smm.ChoiceModel, got {type(n_classes).__name__} "
-                f"{n_classes!r}."
+                f"n_components must be the number of classes (int) or a smm.ChoiceModel, got {type(n_components).__name__} "
+                f"{n_components!r}."
             )
-        K = check_positive_int(n_classes, "n_classes")
+        K = check_positive_int(n_components, "n_components")
         if shared is None:
             shared = ()
         spec = LatentClassSpec(shared=tuple([shared] if isinstance(shared, str) else shared), fixed=dict(fixed or {}))
@@ -425,7 +435,7 @@ def collinear_terms(pmap: ParameterMap, layout) -> list[tuple[int, list[str], li
     gram = xd.T @ xd
     A = np.asarray(pmap.coefficient_map())  # (K, L, P)
     out = []
-    for k in range(pmap.n_classes):
+    for k in range(pmap.n_components):
         params = np.flatnonzero(A[k].any(axis=0))
         if params.size == 0:
             continue
@@ -476,7 +486,9 @@ def _reach(z: np.ndarray, pmap: ParameterMap, layout) -> np.ndarray:
     return np.abs(z) * np.concatenate([coef, mem])[: len(z)]
 
 
-def runaway_parameters(z: np.ndarray, pmap: ParameterMap, layout, loglik: float) -> list[tuple[str, float, float]]:
+def runaway_parameters(
+    z: np.ndarray, pmap: ParameterMap, layout, log_likelihood: float
+) -> list[tuple[str, float, float]]:
     """The free parameters of a maximum likelihood estimate that run off: ``(name, value, gain)``.
 
     A parameter whose term moves a logit by more than :data:`RUNAWAY_LOGIT`
@@ -485,7 +497,7 @@ def runaway_parameters(z: np.ndarray, pmap: ParameterMap, layout, loglik: float)
     rounding, the supremum lies beyond every finite value
     (docs/math.md#no-maximum).
     """
-    slack = 1e-10 * abs(loglik) + 1e-8
+    slack = 1e-10 * abs(log_likelihood) + 1e-8
     w = np.asarray(layout.unit_weights, dtype=np.float64)
     plain = pmap.without_names()
 
@@ -499,7 +511,7 @@ def runaway_parameters(z: np.ndarray, pmap: ParameterMap, layout, loglik: float)
         for factor in RUNAWAY_RAY:
             moved = np.array(z, dtype=np.float64)
             moved[p] *= factor
-            gains.append(ll(moved) - loglik)
+            gains.append(ll(moved) - log_likelihood)
         if gains[0] > -slack and all(b > a - slack for a, b in zip(gains, gains[1:])):
             found.append((pmap.names[p], float(z[p]), float(gains[-1])))
     return found
@@ -523,7 +535,7 @@ def runaway_message(runaways: list[tuple[str, float, float]]) -> str:
 
 def warn_unconverged_starts(table: pd.DataFrame, best: int, max_iter: int) -> None:
     """One warning for the starts that stopped short of a maximum well below the best (none is harmless)."""
-    lls = table["loglik" if "loglik" in table else "log_posterior"].to_numpy()
+    lls = table["log_likelihood" if "log_likelihood" in table else "log_posterior"].to_numpy()
     gaps = np.where(np.isfinite(lls), lls[best] - lls, np.inf)
     failed = ~table["converged"].to_numpy() & (gaps > START_GAP)
     failed[best] = False
@@ -544,7 +556,7 @@ def warn_unconverged_starts(table: pd.DataFrame, best: int, max_iter: int) -> No
 
 def fit_latent_class(
     data: ChoiceData,
-    n_classes: int | ChoiceModel,
+    n_components: int | ChoiceModel,
     *,
     shared: Any = (),
     fixed: dict | None = None,
@@ -562,7 +574,7 @@ def fit_latent_class(
     ----------
     data : ChoiceData
         From :func:`smm_ppl.choice_data`.
-    n_classes : int or ChoiceModel
+    n_components : int or ChoiceModel
         A :class:`~smm_ppl.ChoiceModel` (named parameters, tied and fixed as
         it says), or the number of classes for the shorthand below.
     shared : list of str
@@ -611,10 +623,10 @@ def fit_latent_class(
         Terms of one class's utility that are linearly dependent within the
         choice situations (identical or collinear columns), naming them.
     """
-    model, pmap = _resolve_model(data, n_classes, shared, fixed)
-    K = pmap.n_classes
+    model, pmap = _resolve_model(data, n_components, shared, fixed)
+    K = pmap.n_components
     if K > data.n_units:
-        raise ValueError(f"n_classes={K} exceeds the number of units ({data.n_units}).")
+        raise ValueError(f"n_components={K} exceeds the number of units ({data.n_units}).")
     n_starts = check_positive_int(n_starts, "n_starts")
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_positive_float(tol, "tol")
@@ -643,7 +655,7 @@ def fit_latent_class(
     z = np.asarray(out.z)[best]
     table = pd.DataFrame(
         {
-            "loglik" if prior is None else "log_posterior": lls
+            "log_likelihood" if prior is None else "log_posterior": lls
             if prior is None
             else lls + _log_prior_constant(prior, pmap),
             "iterations": np.asarray(out.iterations),
@@ -658,14 +670,14 @@ def fit_latent_class(
     trace = np.asarray(out.trace)[best]
     if prior is not None:
         trace = trace + _log_prior_constant(prior, pmap)
-    loglik = float(at_estimate.ll)
-    runaways = [] if prior is not None else runaway_parameters(z, pmap, layout, loglik)
+    log_likelihood = float(at_estimate.ll)
+    runaways = [] if prior is not None else runaway_parameters(z, pmap, layout, log_likelihood)
     stop_reason = "no_maximum" if runaways else ("tol" if converged else "max_iter")
     result = LatentClassResult(
         data=data,
         parameter_map=pmap,
         z=z,
-        loglik=loglik,
+        log_likelihood=log_likelihood,
         converged=converged and not runaways,
         n_iter=int(np.asarray(out.iterations)[best]),
         starts=table,
@@ -746,5 +758,15 @@ def latent_class_log_likelihood(
     ll = np.asarray(_unit_log_likelihoods(jnp.asarray(z), pmap.without_names(), data.layout))
     w = np.asarray(data.layout.unit_weights, dtype=np.float64)
     if per_unit:
-        return pd.Series(ll, index=pd.Index(data.units, name="person" if data.panel else "situation"), name="loglik")
+        return pd.Series(
+            ll, index=pd.Index(data.units, name="person" if data.panel else "situation"), name="log_likelihood"
+        )
     return float(np.sum(np.where(w > 0, w * ll, 0.0)))
+
+
+@fit_components.register(ChoiceData)
+def _fit_choice_data(data: ChoiceData, counts: Any, n_components: int, **kwargs: Any) -> LatentClassResult:
+    """:func:`smm_ppl.em.fit_components` on choice data: :func:`fit_latent_class`."""
+    if counts is not None:
+        raise ValueError("counts must be None when the data are ChoiceData (they carry their choices).")
+    return fit_latent_class(data, n_components, **kwargs)

@@ -103,7 +103,7 @@ def derivatives(z, pmap: ParameterMap, layout, h=None) -> Derivatives:
     Given responsibilities ``h`` (K, U), ``grad`` and ``unit_scores`` are
     those of ``Q(. | h)`` instead (the M-step's Newton system).
     """
-    K = pmap.n_classes
+    K = pmap.n_components
     atoms = pmap.atoms(z)
     log_cp = pmap.log_class_probs(z)  # (U, K)
     stats = layout.statistics(jnp.exp(log_cp), atoms @ layout.features_t)
@@ -265,7 +265,7 @@ def _one_class_fit(pmap: ParameterMap, layout):
 
 
 def _partition_starts(pmap: ParameterMap, pooled: ParameterMap, layout, key, n_starts: int):
-    K = pmap.n_classes
+    K = pmap.n_components
     U = layout.n_units
     z_pool = _one_class_fit(pooled, layout)
     scores = derivatives(z_pool, pooled, layout).unit_scores[:, : pooled.n_coefficients]

@@ -8,7 +8,7 @@ Two ways to write it, one map underneath:
   in several classes (or on several columns) is one parameter; any parameter
   may be fixed; the class-membership model maps covariates to names per
   class (classes without one are the reference).
-* The shorthand of :func:`~smm_ppl.fit_latent_class` (``n_classes``,
+* The shorthand of :func:`~smm_ppl.fit_latent_class` (``n_components``,
   ``shared=``, ``fixed=``, held by :class:`LatentClassSpec`): coefficients are
   class-specific by default (one per class, named ``"time[2]"`` for class 2;
   classes are numbered ``1 .. K`` in names and specifications, as in the
@@ -139,7 +139,7 @@ class ChoiceModel:
 
     Attributes
     ----------
-    n_classes : int
+    n_components : int
     parameters : tuple of str
         Every parameter named, in order of first appearance (the utilities,
         then the membership); those not fixed are estimated, in this order.
@@ -221,7 +221,7 @@ class ChoiceModel:
         object.__setattr__(self, "fixed", fix)
 
     @property
-    def n_classes(self) -> int:
+    def n_components(self) -> int:
         return len(self.utilities)
 
     @property
@@ -255,7 +255,9 @@ def _check_spec(spec: LatentClassSpec, feature_names, K: int) -> dict[tuple[str,
         per_class = value if isinstance(value, dict) else dict.fromkeys(range(1, K + 1), value)
         for k, v in per_class.items():
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= K:
-                raise ValueError(f"fixed[{name!r}] names class {k!r}; classes are numbered 1 .. {K} (n_classes={K}).")
+                raise ValueError(
+                    f"fixed[{name!r}] names class {k!r}; classes are numbered 1 .. {K} (n_components={K})."
+                )
             out[(name, int(k))] = _fixed_value(v, f"fixed[{name!r}][{k}]")
         if name in shared and len(per_class) < K:
             raise ValueError(
@@ -342,7 +344,7 @@ class ParameterMap:
             object.__setattr__(self, "membership_fixed", np.zeros((C, K)))
 
     @property
-    def n_classes(self) -> int:
+    def n_components(self) -> int:
         return int(self.index.shape[0])
 
     @property
@@ -448,7 +450,7 @@ def model_map(
     model: ChoiceModel, feature_names, covariates: np.ndarray, covariate_names, order: list[str] | None = None
 ) -> ParameterMap:
     features, cov_names = list(feature_names), list(covariate_names)
-    K = model.n_classes
+    K = model.n_components
     for k, util in enumerate(model.utilities, start=1):
         unknown = [c for c in util if c not in features]
         if unknown:
@@ -539,8 +541,8 @@ def parameter_map(
     (coefficients feature by feature, then membership class by class).
     """
     if isinstance(spec, ChoiceModel):
-        if K is not None and K != spec.n_classes:
-            raise ValueError(f"K={K} but the model has {spec.n_classes} classes.")
+        if K is not None and K != spec.n_components:
+            raise ValueError(f"K={K} but the model has {spec.n_components} classes.")
         return model_map(spec, feature_names, covariates, covariate_names)
     if K is None:
         raise TypeError("the shorthand LatentClassSpec needs the number of classes K.")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import itertools
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SMMParams", "match_components", "align_params", "parameter_error", "WEIGHT_FLOOR", "floor_weights"]
+__all__ = [
+    "SMMParams",
+    "match_components",
+    "relabel_draws",
+    "align_params",
+    "parameter_error",
+    "WEIGHT_FLOOR",
+    "floor_weights",
+]
 
 #: A class whose weight falls below this is *collapsed*: EM freezes its atom
 #: (its M-step would divide by the weight) and its standard errors are NaN.
@@ -92,6 +101,59 @@ def match_components(atoms, reference_atoms) -> np.ndarray:
     perm = np.empty(a.shape[0], dtype=np.int64)
     perm[rows] = cols
     return perm
+
+
+# Enumerating all K! permutations vectorises the matching over draws; beyond
+# this K the factorial loses to a loop of Hungarian assignments.
+_MAX_K_ENUMERATE = 6
+
+
+def relabel_draws(weights: Any, atoms: Any, reference_atoms: Any):
+    """Match every draw's classes to a reference labelling (Hungarian on the atoms).
+
+    Parameters
+    ----------
+    weights : array of shape (..., K)
+        Draws of the mixing weights (any leading batch shape, e.g. (chain, draw)).
+    atoms : array of shape (..., K, L)
+        Draws of the atoms, same leading shape.
+    reference_atoms : array of shape (K, L)
+        The reference labelling (usually the warm start / EM estimate).
+
+    Returns
+    -------
+    weights, atoms : ndarray
+        Relabelled draws: ``atoms_out[..., k, :] = atoms[..., perm[..., k], :]``.
+    perm : ndarray of int64, shape (..., K)
+        The permutation applied to each draw; the same convention as
+        :func:`smm_ppl.match_components` (minimum total Euclidean distance).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    a = np.asarray(atoms, dtype=np.float64)
+    ref = np.asarray(reference_atoms, dtype=np.float64)
+    if a.ndim < 2 or a.shape[-2:] != ref.shape or w.shape != a.shape[:-1]:
+        raise ValueError(
+            f"relabel_draws: weights (..., K), atoms (..., K, L) and reference_atoms (K, L) must agree, got "
+            f"{w.shape}, {a.shape} and {ref.shape}."
+        )
+    batch = w.shape[:-1]
+    K = ref.shape[0]
+    flat_a = a.reshape((-1,) + ref.shape)
+    # dist[s, r, e]: distance from reference class r to the draw's class e.
+    dist = np.linalg.norm(ref[None, :, None, :] - flat_a[:, None, :, :], axis=-1)
+    if K <= _MAX_K_ENUMERATE:
+        perms = np.array(list(itertools.permutations(range(K))), dtype=np.int64)  # (K!, K)
+        cost = dist[:, np.arange(K)[None, :], perms].sum(axis=-1)  # (S, K!)
+        perm = perms[np.argmin(cost, axis=1)]
+    else:
+        perm = np.empty((flat_a.shape[0], K), dtype=np.int64)
+        for s in range(flat_a.shape[0]):
+            rows, cols = linear_sum_assignment(dist[s])
+            perm[s, rows] = cols
+    perm = perm.reshape(batch + (K,))
+    w_out = np.take_along_axis(w, perm, axis=-1)
+    a_out = np.take_along_axis(a, perm[..., None], axis=-2)
+    return w_out, a_out, perm
 
 
 def align_params(params: SMMParams, reference: SMMParams) -> SMMParams:

@@ -21,6 +21,7 @@ from .calibration import sbc_latent_class as sbc_latent_class
 from .calibration import sbc_mixture as sbc_mixture
 from .calibration import sbc_ranks as sbc_ranks
 from .calibration import sbc_statistics as sbc_statistics
+from .comparison import compare_latent_class_posterior as compare_latent_class_posterior
 from .comparison import compare_point_to_posterior as compare_point_to_posterior
 from .convergence import ess as ess
 from .convergence import hdi as hdi
@@ -29,6 +30,7 @@ from .convergence import summary as summary
 from .criteria import compare as compare
 from .criteria import loo as loo
 from .criteria import waic as waic
+from .idata import assemble_inference_data as assemble_inference_data
 from .idata import build_inference_data as build_inference_data
 from .idata import datatree_from_groups as datatree_from_groups
 from .idata import load_inference_data as load_inference_data
@@ -44,6 +46,7 @@ from .plots import plot_trace as plot_trace
 
 __all__ = [
     "relabel_draws",
+    "assemble_inference_data",
     "build_inference_data",
     "datatree_from_groups",
     "check_datatree",
@@ -57,6 +60,7 @@ __all__ = [
     "hdi",
     "posterior_mean_params",
     "compare_point_to_posterior",
+    "compare_latent_class_posterior",
     "plot_posterior_vs_point",
     "plot_forest_comparison",
     "plot_trace",

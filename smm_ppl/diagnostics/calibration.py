@@ -391,7 +391,7 @@ def sbc_mixture(
 
 def sbc_latent_class(
     data: Any,
-    n_classes: int,
+    n_components: int,
     *,
     method: str = "nuts",
     prior_scale: float = 1.0,
@@ -416,7 +416,7 @@ def sbc_latent_class(
     data : ChoiceData
         The design (features, availability, units, covariates); its choices
         only serve a first fit that gives the specification.
-    n_classes : int
+    n_components : int
     method : {"nuts", "svi-normal", "svi-mvn"}, default "nuts"
         :func:`smm_ppl.sample_latent_class` (2 chains x (400 + 400) draws by
         default) or :func:`smm_ppl.fit_latent_class_svi`.
@@ -441,8 +441,9 @@ def sbc_latent_class(
 
     import jax
 
-    from ..choice import fit_latent_class, fit_latent_class_svi, relabel_latent_class_draws, sample_latent_class
+    from ..choice import fit_latent_class, relabel_latent_class_draws
     from ..core.validation import check_positive_int
+    from ..inference import fit_latent_class_svi, sample_latent_class
     from ..inference.predictive import choice_draws
 
     if method not in ("nuts", "svi-normal", "svi-mvn"):
@@ -450,7 +451,7 @@ def sbc_latent_class(
     em_kwargs = dict(em_kwargs or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pmap = fit_latent_class(data, n_classes, seed=seed, **em_kwargs).parameter_map
+        pmap = fit_latent_class(data, n_components, seed=seed, **em_kwargs).parameter_map
     layout = data.layout
     P = pmap.n_params
     scale = float(prior_scale)
@@ -471,15 +472,15 @@ def sbc_latent_class(
         kw.update(dict(fit_kwargs or {}))
 
         def fit(d, s):
-            res = fit_latent_class(d, n_classes, seed=s, **em_kwargs)
+            res = fit_latent_class(d, n_components, seed=s, **em_kwargs)
             return sample_latent_class(res, prior_scale=scale, seed=s, **kw)
     else:
         kw = {"num_draws": 400, "progress_bar": False}
         kw.update(dict(fit_kwargs or {}))
 
         def fit(d, s):
-            res = fit_latent_class(d, n_classes, seed=s, **em_kwargs)
-            return fit_latent_class_svi(res, guide=method[4:], prior_scale=scale, seed=s, **kw)
+            res = fit_latent_class(d, n_components, seed=s, **em_kwargs)
+            return fit_latent_class_svi(res, guide=method[4:], prior_scale=scale, seed=s, **kw).idata
 
     def quantities(idata, z, d):
         ref = np.asarray(idata.constant_data["reference_coefficients"].values, dtype=np.float64)
@@ -498,7 +499,7 @@ def sbc_latent_class(
             "model": "latent-class logit",
             "method": method,
             "labels": "relabel",
-            "n_classes": int(n_classes),
+            "n_components": int(n_components),
             "n_units": int(layout.n_units),
             "n_situations": int(layout.n_situations),
             "prior_scale": scale,

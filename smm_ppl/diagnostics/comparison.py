@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from ..choice import LatentClassResult
 from ..core.params import SMMParams, match_components
 from ..core.validation import check_params
-from ._arviz import arviz_stats, check_prob, check_smm_idata
+from ._arviz import arviz_stats, check_datatree, check_prob, check_smm_idata
 from .idata import posterior_mean_params
 
-__all__ = ["compare_point_to_posterior", "point_posterior_table"]
+__all__ = ["compare_point_to_posterior", "compare_latent_class_posterior", "point_posterior_table"]
 
 
 def point_and_se(point: Any, standard_errors: Any, n_features: int):
@@ -137,3 +138,52 @@ def point_posterior_table(draws: np.ndarray, estimate: np.ndarray, se: np.ndarra
         },
         index=pd.Index(list(names), name="parameter"),
     )
+
+
+def compare_latent_class_posterior(
+    idata: Any, result: LatentClassResult, *, hdi_prob: float = 0.94, robust: bool = False
+):
+    """One row per parameter and class share: the EM estimate against the posterior.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        From :func:`sample_latent_class` or :func:`fit_latent_class_svi` (relabelled to
+        the EM labelling, so rows compare like with like).
+    result : LatentClassResult
+        The EM fit.
+    hdi_prob : float, default 0.94
+    robust : bool, default False
+        Compare with the robust (sandwich) standard errors instead of the classical ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the parameter names, then ``"weight[k]"``; columns
+        ``em_estimate``, ``em_se``, ``post_mean``, ``post_sd``,
+        ``hdi_low``, ``hdi_high``, ``z`` (= (em_estimate - post_mean) /
+        post_sd), ``se_ratio`` (= em_se / post_sd) and ``inside_hdi``, as
+        :func:`smm_ppl.compare_point_to_posterior`.
+    """
+    if not isinstance(result, LatentClassResult):
+        raise TypeError(f"result must be a LatentClassResult, got {type(result).__name__}.")
+    post = check_datatree(idata).posterior
+    if "z" not in post.data_vars or "shares" not in post.data_vars:
+        raise TypeError("idata must be a DataTree from sample_latent_class or fit_latent_class_svi.")
+    names = [str(n) for n in post["parameter"].values]
+    if names != list(result.names):
+        raise ValueError(f"idata has parameters {names}, the result {list(result.names)}: not the same model.")
+    if isinstance(hdi_prob, bool) or not isinstance(hdi_prob, (int, float)) or not 0.0 < float(hdi_prob) < 1.0:
+        raise ValueError(f"hdi_prob must be strictly between 0 and 1, got {hdi_prob!r}.")
+    column = "robust_std_err" if robust else "std_err"
+    K = result.n_components
+    shares = (
+        result.weights_table if K > 1 else result.weights_table.iloc[:0]
+    )  # one class: its share is 1, not a parameter
+    draws = np.concatenate(
+        [post["z"].values.reshape(-1, result.n_params), post["shares"].values.reshape(-1, K)[:, : len(shares)]],
+        axis=1,
+    )
+    est = np.concatenate([result.params["estimate"].to_numpy(), shares["estimate"].to_numpy()])
+    se = np.concatenate([result.params[column].to_numpy(), shares[column].to_numpy()])
+    return point_posterior_table(draws, est, se, list(result.names) + list(shares.index), float(hdi_prob))

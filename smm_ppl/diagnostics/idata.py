@@ -33,77 +33,23 @@ Layout of the ``DataTree`` built here
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from ..core.params import SMMParams
+from ..core.params import SMMParams, relabel_draws
 from ._arviz import arviz_base, check_datatree, check_idata, check_smm_idata, has_group, model_variables
 
 __all__ = [
     "relabel_draws",
     "datatree_from_groups",
+    "assemble_inference_data",
     "build_inference_data",
     "raw_posterior",
     "posterior_mean_params",
     "save_inference_data",
     "load_inference_data",
 ]
-
-
-# Enumerating all K! permutations vectorises the matching over draws; beyond
-# this K the factorial loses to a loop of Hungarian assignments.
-_MAX_K_ENUMERATE = 6
-
-
-def relabel_draws(weights: Any, atoms: Any, reference_atoms: Any):
-    """Match every draw's classes to a reference labelling (Hungarian on the atoms).
-
-    Parameters
-    ----------
-    weights : array of shape (..., K)
-        Draws of the mixing weights (any leading batch shape, e.g. (chain, draw)).
-    atoms : array of shape (..., K, L)
-        Draws of the atoms, same leading shape.
-    reference_atoms : array of shape (K, L)
-        The reference labelling (usually the warm start / EM estimate).
-
-    Returns
-    -------
-    weights, atoms : ndarray
-        Relabelled draws: ``atoms_out[..., k, :] = atoms[..., perm[..., k], :]``.
-    perm : ndarray of int64, shape (..., K)
-        The permutation applied to each draw; the same convention as
-        :func:`smm_ppl.match_components` (minimum total Euclidean distance).
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    a = np.asarray(atoms, dtype=np.float64)
-    ref = np.asarray(reference_atoms, dtype=np.float64)
-    if a.ndim < 2 or a.shape[-2:] != ref.shape or w.shape != a.shape[:-1]:
-        raise ValueError(
-            f"relabel_draws: weights (..., K), atoms (..., K, L) and reference_atoms (K, L) must agree, got "
-            f"{w.shape}, {a.shape} and {ref.shape}."
-        )
-    batch = w.shape[:-1]
-    K = ref.shape[0]
-    flat_a = a.reshape((-1,) + ref.shape)
-    # dist[s, r, e]: distance from reference class r to the draw's class e.
-    dist = np.linalg.norm(ref[None, :, None, :] - flat_a[:, None, :, :], axis=-1)
-    if K <= _MAX_K_ENUMERATE:
-        perms = np.array(list(itertools.permutations(range(K))), dtype=np.int64)  # (K!, K)
-        cost = dist[:, np.arange(K)[None, :], perms].sum(axis=-1)  # (S, K!)
-        perm = perms[np.argmin(cost, axis=1)]
-    else:
-        perm = np.empty((flat_a.shape[0], K), dtype=np.int64)
-        for s in range(flat_a.shape[0]):
-            rows, cols = linear_sum_assignment(dist[s])
-            perm[s, rows] = cols
-    perm = perm.reshape(batch + (K,))
-    w_out = np.take_along_axis(w, perm, axis=-1)
-    a_out = np.take_along_axis(a, perm[..., None], axis=-2)
-    return w_out, a_out, perm
 
 
 def _unpermute(values: np.ndarray, perm: np.ndarray, axis_from_end: int) -> np.ndarray:
@@ -134,6 +80,63 @@ def datatree_from_groups(groups: Mapping[str, Any]):
     return xr.DataTree.from_dict({name: ds.assign_attrs(make_attrs(ds.attrs)) for name, ds in groups.items()})
 
 
+def assemble_inference_data(
+    groups: Mapping[str, Mapping[str, tuple]],
+    coords: Mapping[str, Any],
+    *,
+    permutation: Any = None,
+    class_dim: str = "component",
+    sample_stats: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    group_coords: Mapping[str, Mapping[str, Any]] | None = None,
+):
+    """The posterior ``DataTree`` of any model: the one builder every sampler of the package hands its draws to.
+
+    Parameters
+    ----------
+    groups : mapping of group name -> {variable: (dims, array)}
+        ``posterior``, ``log_likelihood``, ``observed_data``, ``constant_data``
+        (ArviZ's group names); the posterior's and the log-likelihood's
+        leading dims are ``("chain", "draw")``.
+    coords : mapping
+        Coordinates (``{name: values}`` or ``{name: (dim, values)}``); each
+        group gets those of the dims its variables use.
+    permutation : array of int (chain, draw, K), optional
+        Per-draw relabelling permutation, stored as
+        ``sample_stats["label_permutation"]`` over ``class_dim``; the
+        posterior's ``attrs["relabelled"]`` says whether there is one.
+    class_dim : str, default "component"
+        The dim of the classes.
+    sample_stats : mapping of name -> array (chain, draw), optional
+    attrs : mapping, optional
+        Extra attributes for the ``posterior`` group (numbers or strings).
+    group_coords : mapping of group name -> coordinates, optional
+        Coordinates of one group that differ from ``coords`` (the observed
+        items of ``log_likelihood`` among all items, say).
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    import xarray as xr
+
+    def dataset(name: str, variables: Mapping[str, tuple], group_attrs=None):
+        dims = {d for var_dims, _ in variables.values() for d in var_dims}
+        own = {**coords, **dict((group_coords or {}).get(name, {}))}
+        kept = {c: v for c, v in own.items() if (v[0] if isinstance(v, tuple) else c) in dims}
+        return xr.Dataset(dict(variables), coords=kept, attrs=group_attrs or {})
+
+    post_attrs = {"relabelled": int(permutation is not None), **dict(attrs or {})}
+    out = {"posterior": dataset("posterior", groups["posterior"], post_attrs)}
+    stats = {k: (("chain", "draw"), np.asarray(v)) for k, v in dict(sample_stats or {}).items()}
+    if permutation is not None:
+        stats["label_permutation"] = (("chain", "draw", class_dim), np.asarray(permutation, dtype=np.int64))
+    if stats:
+        out["sample_stats"] = dataset("sample_stats", stats)
+    out.update({name: dataset(name, variables) for name, variables in groups.items() if name != "posterior"})
+    return datatree_from_groups(out)
+
+
 def build_inference_data(
     weights: Any,
     atoms: Any,
@@ -147,7 +150,8 @@ def build_inference_data(
     sample_stats: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
 ):
-    """Assemble the posterior ``DataTree`` from arrays with a leading (chain, draw) shape.
+    """The softmax mixture's posterior ``DataTree`` (:func:`assemble_inference_data`) from arrays with a
+    leading (chain, draw) shape.
 
     Parameters
     ----------
@@ -171,46 +175,41 @@ def build_inference_data(
     xarray.DataTree
         The groups of the module's docstring.
     """
-    import xarray as xr
-
     w = np.asarray(weights, dtype=np.float64)
     a = np.asarray(atoms, dtype=np.float64)
-    ll = np.asarray(log_likelihood, dtype=np.float64)
-    x = np.asarray(features, dtype=np.float64)
     n = np.asarray(counts, dtype=np.int64)
-    items = np.asarray(observed_items, dtype=np.int64)
     n_chain, n_draw, K = w.shape
-    L = a.shape[-1]
-    base = {"chain": np.arange(n_chain), "draw": np.arange(n_draw)}
-    comp = {"component": np.arange(K)}
-    feat = {"feature": np.arange(L)}
-
-    post_attrs = {"relabelled": int(permutation is not None)}
-    post_attrs.update(dict(attrs or {}))
-    posterior = xr.Dataset(
-        {
-            "weights": (("chain", "draw", "component"), w),
-            "atoms": (("chain", "draw", "component", "feature"), a),
-        },
-        coords={**base, **comp, **feat},
-        attrs=post_attrs,
-    )
-    groups = {"posterior": posterior}
-
-    stats = {k: (("chain", "draw"), np.asarray(v)) for k, v in dict(sample_stats or {}).items()}
-    if permutation is not None:
-        stats["label_permutation"] = (("chain", "draw", "component"), np.asarray(permutation, dtype=np.int64))
-    if stats:
-        groups["sample_stats"] = xr.Dataset(stats, coords={**base, **comp})
-
-    groups["log_likelihood"] = xr.Dataset({"counts": (("chain", "draw", "item"), ll)}, coords={**base, "item": items})
-    groups["observed_data"] = xr.Dataset({"counts": (("item",), n)}, coords={"item": np.arange(n.shape[0])})
-    const = {"features": (("item", "feature"), x)}
+    coords = {
+        "chain": np.arange(n_chain),
+        "draw": np.arange(n_draw),
+        "component": np.arange(K),
+        "feature": np.arange(a.shape[-1]),
+        "item": np.arange(n.shape[0]),
+    }
+    const = {"features": (("item", "feature"), np.asarray(features, dtype=np.float64))}
     if reference is not None:
         const["reference_weights"] = (("component",), np.asarray(reference.weights, dtype=np.float64))
         const["reference_atoms"] = (("component", "feature"), np.asarray(reference.atoms, dtype=np.float64))
-    groups["constant_data"] = xr.Dataset(const, coords={"item": np.arange(n.shape[0]), **comp, **feat})
-    return datatree_from_groups(groups)
+    groups = {
+        "posterior": {
+            "weights": (("chain", "draw", "component"), w),
+            "atoms": (("chain", "draw", "component", "feature"), a),
+        },
+        "log_likelihood": {
+            "counts": (("chain", "draw", "item"), np.asarray(log_likelihood, dtype=np.float64)),
+        },
+        "observed_data": {"counts": (("item",), n)},
+        "constant_data": const,
+    }
+    observed = {"item": np.asarray(observed_items, dtype=np.int64)}
+    return assemble_inference_data(
+        groups,
+        coords,
+        permutation=permutation,
+        sample_stats=sample_stats,
+        attrs=attrs,
+        group_coords={"log_likelihood": observed},
+    )
 
 
 def raw_posterior(idata: Any):

@@ -11,13 +11,14 @@ One module per idea, re-exported here name by name:
 - :mod:`.driver` — algorithms as ``init``/``step`` pairs, the one jitted loop (stopping
   rule, short runs of every start, the best continued), padded to shape buckets.
 - :mod:`.starts` — the registry of starting points (one vocabulary of names).
-- :mod:`.api` — :func:`fit_em` and :class:`EMResult`.
+- :mod:`.api` — :func:`fit_em` and :class:`EMResult`; :func:`fit_components`, the EM fit chosen by the data.
 """
 
 from ..core.params import WEIGHT_FLOOR as WEIGHT_FLOOR
 from .api import PARAMETER_CONSTRAINTS as PARAMETER_CONSTRAINTS
 from .api import ConvergenceWarning as ConvergenceWarning
 from .api import EMResult as EMResult
+from .api import fit_components as fit_components
 from .api import fit_em as fit_em
 from .assumptions import MomentAssumptions as MomentAssumptions
 from .assumptions import check_moment_assumptions as check_moment_assumptions
@@ -50,6 +51,7 @@ from .starts import register_start as register_start
 
 __all__ = [
     "fit_em",
+    "fit_components",
     "EMResult",
     "ConvergenceWarning",
     "MomentAssumptions",

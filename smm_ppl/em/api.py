@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -33,7 +34,7 @@ from .runaway import runaway_classes, runaway_message
 from .starts import Starts, build_starts, check_init
 from .stderr import prefetch_information, whitened_standard_errors
 
-__all__ = ["fit_em", "EMResult", "ConvergenceWarning"]
+__all__ = ["fit_em", "fit_components", "EMResult", "ConvergenceWarning"]
 
 DEFAULT_TOL = 1e-12
 DEFAULT_N_STARTS = 16
@@ -138,6 +139,25 @@ class EMResult(NamedTuple):
     def is_map(self) -> bool:
         """Whether this is a posterior mode (a fit with a prior) rather than a maximum likelihood estimate."""
         return self.prior is not None
+
+    @property
+    def n_components(self) -> int:
+        return int(np.shape(self.params.weights)[0])
+
+    @property
+    def n_params(self) -> int:
+        """The free parameters of a ``K``-class mixture over ``L`` features: ``(K - 1) + K L``."""
+        K, L = np.shape(self.params.atoms)
+        return (K - 1) + K * L
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.log_likelihood + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """``-2 ll + k log N`` with ``N`` the number of observations."""
+        return -2.0 * self.log_likelihood + self.n_params * np.log(self.n_obs)
 
 
 def _check_acceleration(value: Any, name: str) -> str:
@@ -520,3 +540,17 @@ def _warn_assumptions(assumptions, winner: str, init: Any) -> None:
         UserWarning,
         stacklevel=4,
     )
+
+
+@functools.singledispatch
+def fit_components(data: Any, counts: Any, n_components: int, **kwargs: Any):
+    """The EM estimate of ``n_components`` classes on any data the package models: the data choose the model.
+
+    Features and counts (or a layout) fit the softmax mixture (:func:`fit_em`); a kind of data with a model
+    of its own registers its fit (``fit_components.register(ChoiceData)``: :func:`smm_ppl.fit_latent_class`,
+    ``counts=None``).  Every result has ``n_components``, ``log_likelihood``, ``n_params``, ``aic``, ``bic``
+    and ``converged``: what model selection and the command line read.
+
+    ``kwargs`` go to the model's fit (``seed``, ``init``, ``max_iter``, ...).
+    """
+    return fit_em(data, counts, n_components, **kwargs)

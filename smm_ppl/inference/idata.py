@@ -20,12 +20,19 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..choice.bayes import derived_draws, exchangeable_classes, relabel_latent_class_draws
 from ..core.params import SMMParams
 from ..core.programs import batch_size, jit_program
-from ..diagnostics import build_inference_data, relabel_draws
+from ..diagnostics import assemble_inference_data, build_inference_data, relabel_draws
 from ..layouts import Layout, bucketed, item_counts
 
-__all__ = ["unit_log_likelihood_draws", "log_likelihood_draws", "inference_data", "reference_from_draws"]
+__all__ = [
+    "unit_log_likelihood_draws",
+    "log_likelihood_draws",
+    "inference_data",
+    "latent_class_inference_data",
+    "reference_from_draws",
+]
 
 
 @jit_program
@@ -114,4 +121,79 @@ def inference_data(layout: Layout, weights, atoms, *, relabel: bool, reference: 
         permutation=perm,
         sample_stats=sample_stats,
         attrs=attrs,
+    )
+
+
+def latent_class_inference_data(result, z, *, relabel: bool, sample_stats, attrs):
+    """The latent-class logit's posterior ``DataTree`` from draws ``z`` (chain, draw, P) of its free parameters.
+
+    Relabels ``z`` to the EM labelling among classes that may exchange labels
+    (:func:`smm_ppl.choice.relabel_latent_class_draws`), computes every draw's
+    coefficients, class shares and ``log L_u`` of every unit, and hands them to
+    :func:`smm_ppl.diagnostics.assemble_inference_data`:
+
+    ``posterior``
+        ``z`` (chain, draw, parameter), coordinate ``parameter`` = the names
+        (``"time[2]"``, ``"membership[2]:const"``, ...); ``coefficients``
+        (chain, draw, class, feature), fixed ones included; ``shares`` (chain,
+        draw, class), the mean prior class probability over units.  Classes are
+        numbered ``1 .. K`` as in the names.
+    ``sample_stats`` (NUTS)
+        The sampler's statistics, and ``label_permutation`` (chain, draw, class)
+        when the draws were relabelled.
+    ``log_likelihood``
+        ``obs`` (chain, draw, unit): ``log L_u`` of every unit, coordinate
+        ``unit`` = the person ids in a panel, else the situation ids;
+        ``smm.loo``, ``smm.waic`` and ``arviz_stats.loo`` use it directly (one unit
+        is one observation).
+    ``observed_data``
+        ``choices`` (row): how often each available alternative was chosen, with
+        its ``situation`` and ``alternative`` ids as coordinates.
+    ``constant_data``
+        ``features`` (row, feature), ``covariates`` (unit, covariate),
+        ``unit_weights`` (unit), and the EM estimate the draws were labelled to
+        (``reference_z``, ``reference_coefficients``, ``reference_shares``).
+    """
+    data, pmap = result.data, result.parameter_map
+    z = np.asarray(z, dtype=np.float64)
+    perm = None
+    if relabel and exchangeable_classes(pmap):
+        z, perm = relabel_latent_class_draws(pmap, z, result.atoms)
+    coefficients, shares, ll = derived_draws(data.layout, pmap, z)
+    layout = data.layout
+    counts = np.asarray(layout.counts, dtype=np.float64)
+    if np.all(counts == np.round(counts)):
+        counts = counts.astype(np.int64)
+    coords = {
+        "chain": np.arange(z.shape[0]),
+        "draw": np.arange(z.shape[1]),
+        "parameter": list(pmap.names),
+        "class": np.arange(1, pmap.n_components + 1),
+        "feature": list(data.feature_names),
+        "unit": np.asarray(data.units),
+        "covariate": list(data.covariate_names),
+        "row": np.arange(layout.n_rows),
+        "situation": ("row", np.asarray(data.situations)[np.asarray(layout.situation)]),
+        "alternative": ("row", np.asarray(data.alternatives)),
+    }
+    groups = {
+        "posterior": {
+            "z": (("chain", "draw", "parameter"), z),
+            "coefficients": (("chain", "draw", "class", "feature"), coefficients),
+            "shares": (("chain", "draw", "class"), shares),
+        },
+        "log_likelihood": {"obs": (("chain", "draw", "unit"), ll)},
+        "observed_data": {"choices": (("row",), counts)},
+        "constant_data": {
+            "features": (("row", "feature"), np.asarray(layout.features, dtype=np.float64)),
+            "covariates": (("unit", "covariate"), np.asarray(data.covariates, dtype=np.float64)),
+            "unit_weights": (("unit",), np.asarray(layout.unit_weights, dtype=np.float64)),
+            "reference_z": (("parameter",), np.asarray(result.z, dtype=np.float64)),
+            "reference_coefficients": (("class", "feature"), np.asarray(result.atoms, dtype=np.float64)),
+            "reference_shares": (("class",), np.asarray(result.weights, dtype=np.float64)),
+        },
+    }
+    attrs = {"n_components": pmap.n_components, "em_log_likelihood": float(result.log_likelihood), **dict(attrs)}
+    return assemble_inference_data(
+        groups, coords, permutation=perm, class_dim="class", sample_stats=sample_stats, attrs=attrs
     )

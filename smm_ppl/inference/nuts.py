@@ -42,10 +42,19 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from .. import models
+from ..choice import ChoiceData, LatentClassResult
+from ..choice.bayes import (
+    DEFAULT_PRIOR_SCALE,
+    chain_starts,
+    prior_scales,
+    resolve_result,
+    start_covariance,
+)
 from ..core.params import SMMParams
 from ..core.prior import Prior
 from ..core.programs import jit_program
@@ -64,14 +73,20 @@ from ..core.validation import (
     validate_params,
 )
 from ..diagnostics import label_switching
+from ..em import EMResult
 from ..layouts import as_layout, bucketed, row_mesh
-from .idata import inference_data, reference_from_draws
+from ..models.latent_class import latent_class_model
+from .idata import inference_data, latent_class_inference_data, reference_from_draws
 from .init import chain_init_params, model_kwargs, resolve_init, sampler_prior
 from .predictive import with_posterior_predictive
 
 __all__ = [
     "sample_nuts",
+    "sample_latent_class",
+    "nuts_from_fit",
     "nuts_chains",
+    "run_chains",
+    "default_chain_method",
     "sample_stats",
     "NUTS_CONSTRAINTS",
     "CHAIN_METHODS",
@@ -164,22 +179,107 @@ def nuts_chains(potential, collect, settings: dict, name: str = "nuts"):
 
 
 @functools.lru_cache(maxsize=8)
-def _sampler(kwargs: tuple, settings: tuple):
-    """The compiled NUTS program of a model and its settings, kept across calls.
+def _sampler(model, kwargs: tuple, settings: tuple, sites: tuple):
+    """The compiled NUTS program of a model program, its keyword arguments and settings, kept across calls.
 
-    The layout is an argument of a model that masks rather than slices, so
-    data of the same shape bucket rerun the compiled program.  Returns
-    ``run(layout, z0, None, keys) -> (sites, fields)`` (:func:`nuts_chains`).
+    ``model(*args, **kwargs)`` is a NumPyro program (:func:`smm_ppl.models.mixture_model`,
+    :func:`smm_ppl.models.latent_class.latent_class_model`) whose positional arguments are the
+    program's data: the layout masks rather than slices, so data of the same shape bucket rerun the
+    compiled program.  Returns ``run(args, init_params, inverse_mass, keys) -> ({site: draws}, fields)``
+    (:func:`nuts_chains`), the draws of the (constrained or deterministic) ``sites``.
     """
     from numpyro.infer.util import constrain_fn, potential_energy
 
-    model = functools.partial(models.mixture_model, **_all_units(dict(kwargs)))
+    model = functools.partial(model, **dict(kwargs))
 
-    def collect(layout, z):
-        sites = constrain_fn(model, (layout,), {}, z, return_deterministic=True)
-        return {k: sites[k] for k in ("weights", "atoms")}
+    def collect(args, z):
+        values = constrain_fn(model, args, {}, z, return_deterministic=True)
+        return {k: values[k] for k in sites}
 
-    return nuts_chains(lambda layout, z: potential_energy(model, (layout,), {}, z), collect, dict(settings), "nuts")
+    return nuts_chains(lambda args, z: potential_energy(model, args, {}, z), collect, dict(settings), "nuts")
+
+
+#: The settings of a compiled sampler (its cache key).
+_SETTINGS = ("num_warmup", "num_samples", "target_accept_prob", "max_tree_depth", "dense_mass", "chain_method")
+
+
+def default_chain_method(chain_method: str | None, num_chains: int, mesh: Any = None) -> str:
+    """``chain_method``, or by default ``"parallel"`` when JAX has a device per chain (and no mesh), else
+    ``"vectorized"``."""
+    if chain_method is not None:
+        return chain_method
+    parallel = mesh is None and num_chains > 1 and jax.local_device_count() >= num_chains
+    return "parallel" if parallel else "vectorized"
+
+
+def run_chains(
+    model,
+    args: tuple,
+    init_params: dict,
+    keys,
+    options: dict,
+    sites: tuple,
+    *,
+    kwargs: dict | None = None,
+    inverse_mass: Any = None,
+    caller: str = "sample_nuts",
+):
+    """NUTS chains on a NumPyro model program: the one sampler of the package.
+
+    Parameters
+    ----------
+    model : callable
+        The model program, ``model(*args, **kwargs)``.
+    args : tuple
+        Its data (the layout first); arguments of the compiled program.
+    init_params : dict
+        Every chain's unconstrained start, ``{site: array (chains, ...)}``.
+    keys : array (chains, 2)
+    options : dict
+        The validated :data:`SAMPLER_CONSTRAINTS` (``num_warmup``,
+        ``num_samples``, ``target_accept_prob``, ``max_tree_depth``,
+        ``dense_mass``, ``jitter``, ``progress_bar``), ``chain_method`` resolved
+        (:func:`default_chain_method`).
+    sites : tuple of str
+        The sites every draw records.
+    kwargs : dict, optional
+        The model's settings (keys of the compiled program).
+    inverse_mass : array, optional
+        The warmup's first inverse mass matrix (default the identity).
+    caller : str
+        Names the progress lines.
+
+    Returns
+    -------
+    samples : dict of site -> array (chains, draws, ...)
+    stats : dict
+        The ArviZ ``sample_stats`` (:func:`sample_stats`).
+    attrs : dict
+        The posterior's attributes every NUTS run records (``sampling_time``:
+        seconds, compilation included).
+    """
+    settings = {k: options[k] for k in _SETTINGS}
+    run = _sampler(model, tuple(sorted((kwargs or {}).items())), tuple(sorted(settings.items())), tuple(sites))
+    say = Progress(options["progress_bar"], caller)
+    first = not run.is_compiled(args, init_params, inverse_mass, keys)
+    say(
+        f"{keys.shape[0]} chain(s) x ({settings['num_warmup']} warmup + {settings['num_samples']}) draws, "
+        f"{settings['chain_method']}"
+        + (": compiling the sampler for these settings (seconds to a minute), then sampling" if first else "")
+    )
+    t0 = time.perf_counter()
+    samples, fields = jax.block_until_ready(run(args, init_params, inverse_mass, keys))
+    elapsed = time.perf_counter() - t0
+    say(f"sampled in {elapsed:.1f} s")
+    attrs = {
+        "inference_library": "numpyro",
+        "inference": "nuts",
+        "chain_method": settings["chain_method"],
+        "jitter": options["jitter"],
+        "sampling_time": elapsed,
+        "num_warmup": settings["num_warmup"],
+    }
+    return samples, sample_stats(fields), attrs
 
 
 def _default_init(kwargs: dict, layout, keys) -> dict:
@@ -321,9 +421,7 @@ def sample_nuts(
             "chain_method='parallel' puts one chain on each device, and devices= splits the items over them: "
             "choose one. With devices=, use chain_method='vectorized' (the default then) or 'sequential'."
         )
-    if chain_method is None:
-        parallel = mesh is None and num_chains > 1 and jax.local_device_count() >= num_chains
-        chain_method = "parallel" if parallel else "vectorized"
+    chain_method = default_chain_method(chain_method, num_chains, mesh)
     if reference is not None:
         reference = check_params(reference, layout.n_features, name="reference")
         if reference.weights.shape[0] != K:
@@ -347,42 +445,25 @@ def sample_nuts(
     else:
         init_params = _default_init(kwargs, model_args[0], keys)
 
-    settings = dict(
-        target_accept_prob=o["target_accept_prob"],
-        max_tree_depth=o["max_tree_depth"],
-        dense_mass=o["dense_mass"],
-        num_warmup=o["num_warmup"],
-        num_samples=o["num_samples"],
-        chain_method=chain_method,
+    samples, stats, attrs = run_chains(
+        models.mixture_model,
+        model_args,
+        init_params,
+        keys,
+        {**o, "chain_method": chain_method},
+        ("weights", "atoms"),
+        kwargs=_all_units(kwargs),
     )
-    run = _sampler(tuple(sorted(kwargs.items())), tuple(sorted(settings.items())))
-    say = Progress(progress_bar, "sample_nuts")
-    first = not run.is_compiled(model_args[0], init_params, None, keys)
-    say(
-        f"{num_chains} chain(s) x ({o['num_warmup']} warmup + {o['num_samples']}) draws, {chain_method}"
-        + (": compiling the sampler for these settings (seconds to a minute), then sampling" if first else "")
-    )
-    t0 = time.perf_counter()
-    samples, fields = jax.block_until_ready(run(model_args[0], init_params, None, keys))
-    elapsed = time.perf_counter() - t0
-    say(f"sampled in {elapsed:.1f} s")
     weights = np.asarray(samples["weights"], dtype=np.float64)
     atoms = np.asarray(samples["atoms"], dtype=np.float64)
     if reference is None:
         reference = reference_from_draws(weights, atoms)
-    stats = sample_stats(fields)
-    attrs = {
-        "inference_library": "numpyro",
-        "inference": "nuts",
-        "init": init_name,
-        "chain_method": chain_method,
-        "ordered": int(ordered),
-        "jitter": o["jitter"],
-        "sampling_time": elapsed,
-        "num_warmup": o["num_warmup"],
-        "weights_concentration": o["prior"].weights_concentration,
-        "atoms_scale": o["prior"].atoms_scale,
-    }
+    attrs.update(
+        init=init_name,
+        ordered=int(ordered),
+        weights_concentration=o["prior"].weights_concentration,
+        atoms_scale=o["prior"].atoms_scale,
+    )
     idata = inference_data(
         layout, weights, atoms, relabel=o["relabel"], reference=reference, sample_stats=stats, attrs=attrs
     )
@@ -390,3 +471,119 @@ def sample_nuts(
         # Says so when the relabelling had to choose between close or empty classes (never averages in silence).
         label_switching(idata, warn=True, stacklevel=3)
     return with_posterior_predictive(idata, layout, posterior_predictive, jax.random.fold_in(key, 1))
+
+
+def sample_latent_class(
+    result_or_data: LatentClassResult | ChoiceData,
+    n_components: int | None = None,
+    *,
+    shared: Any = (),
+    fixed: dict | None = None,
+    num_chains: int = 2,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    seed: Any = 0,
+    jitter: float = 1.0,
+    relabel: bool = True,
+    prior_scale: Any = DEFAULT_PRIOR_SCALE,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    chain_method: str | None = None,
+    progress_bar: bool | None = None,
+):
+    """NUTS on the latent-class logit, every chain started at the EM estimate.
+
+    Parameters
+    ----------
+    result_or_data : LatentClassResult or ChoiceData
+        The EM fit to start from (:func:`smm_ppl.fit_latent_class`), or
+        choice data, fitted first with ``n_components``, ``shared``, ``fixed``
+        and ``seed``.
+    n_components : int, optional
+        Required with ChoiceData.
+    shared, fixed :
+        The specification, as in :func:`smm_ppl.fit_latent_class` (ChoiceData only).
+    num_chains, num_warmup, num_samples : int
+    seed : int or jax.random key
+    jitter : float, default 1.0
+        Chain ``c`` starts at ``z_hat + jitter * chol(cov) eps_c``, ``cov`` the
+        EM covariance: with 1, a draw from the MLE's asymptotic normal; 0
+        starts every chain at the MLE.  Where the covariance is singular, an
+        isotropic jitter of sd ``0.05 * jitter``.
+    relabel : bool, default True
+        Match every draw to the EM labelling among classes with the same
+        specification (see :mod:`smm_ppl.choice.bayes`); the permutations go to
+        ``sample_stats["label_permutation"]``.
+    prior_scale : float, array (P,) or dict, default 10
+        Prior sd of the free parameters (see :mod:`smm_ppl.models.latent_class`):
+        one for all, one per parameter, or ``{name: sd}`` (the others 10).
+    target_accept_prob, max_tree_depth, dense_mass :
+        NUTS settings.  The EM covariance (its diagonal unless ``dense_mass``)
+        is the first inverse mass matrix of the warmup.
+    chain_method : {"parallel", "vectorized", "sequential"}, optional
+        Default: "parallel" when JAX has ``num_chains`` devices, else "vectorized".
+    progress_bar : bool, optional
+        Default: on when standard error is a terminal.
+
+    Returns
+    -------
+    xarray.DataTree
+        See :func:`smm_ppl.inference.idata.latent_class_inference_data`:
+        posterior ``z``, ``coefficients``, ``shares``; sample_stats;
+        log_likelihood ``obs`` (one value per unit: per person in a panel);
+        observed_data; constant_data.  ``posterior.attrs`` records the
+        sampling time (seconds, compilation included).
+
+    Notes
+    -----
+    The sampler is :func:`run_chains`, as for :func:`sample_nuts`, on the model
+    program :func:`smm_ppl.models.latent_class.latent_class_model` (one sample
+    site ``"z"``, the free parameters in the order of
+    ``LatentClassResult.names``, the class summed out).
+    """
+    given = locals()
+    o = validate_params(SAMPLER_CONSTRAINTS, {name: given[name] for name in SAMPLER_CONSTRAINTS})
+    key_jitter, key_mcmc = jax.random.split(check_key(seed))
+    result = resolve_result(result_or_data, n_components, shared, fixed, seed)
+    pmap = result.parameter_map
+    starts = chain_starts(result, o["num_chains"], o["jitter"], key_jitter)
+    cov = start_covariance(result)
+    if cov is None:
+        cov = np.eye(pmap.n_params)
+    # The EM covariance as the first mass matrix: the warmup's first window then starts well scaled.
+    samples, stats, attrs = run_chains(
+        latent_class_model,
+        (result.data.layout, pmap, jnp.asarray(prior_scales(prior_scale, pmap.names))),
+        {"z": jnp.asarray(starts)},
+        jax.random.split(key_mcmc, o["num_chains"]),
+        {**o, "chain_method": default_chain_method(o["chain_method"], o["num_chains"])},
+        ("z",),
+        inverse_mass=jnp.asarray(cov if o["dense_mass"] else np.diag(cov).copy()),
+        caller="sample_latent_class",
+    )
+    attrs["init"] = "em"
+    return latent_class_inference_data(result, samples["z"], relabel=o["relabel"], sample_stats=stats, attrs=attrs)
+
+
+@functools.singledispatch
+def nuts_from_fit(fit: Any, **kwargs: Any):
+    """NUTS started at an EM fit, whichever model it is of: the fit chooses the entry point.
+
+    An :class:`smm_ppl.EMResult` runs :func:`sample_nuts` on its data
+    (``init=fit``), a :class:`smm_ppl.LatentClassResult`
+    :func:`sample_latent_class`; ``kwargs`` go to it (``num_chains``,
+    ``num_warmup``, ``num_samples``, ``seed``, ``progress_bar``, ...).
+    Returns the posterior ``DataTree``.
+    """
+    raise TypeError(
+        f"fit must be an EM result (smm.fit_em, smm.fit_latent_class) to start NUTS at, got {type(fit).__name__}."
+    )
+
+
+@nuts_from_fit.register(EMResult)
+def _nuts_from_em(fit: EMResult, **kwargs: Any):
+    return sample_nuts(fit.data.layout, None, fit.n_components, init=fit, **kwargs)
+
+
+nuts_from_fit.register(LatentClassResult, sample_latent_class)
