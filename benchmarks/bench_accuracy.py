@@ -93,11 +93,6 @@ def part_rate(args, fit_em) -> dict:
     d_w = K - 1
     z_true = free_coords(truth)
     rows = []
-    print(f"rate: p={p} L={L} K={K}, {args.seeds} seeds per N; truth weights {np.round(truth.weights, 3)}")
-    print(
-        f"  {'N':>8} {'err auto':>9} {'err oracle':>10} {'ratio med':>9} {'ratio mean':>10} "
-        f"{'MSE/trCRB auto':>14} {'oracle':>7} {'fails':>5}"
-    )
     for N in args.N:
         e_auto, e_orc, sq_auto, sq_orc, ratio, inits, ll_gap = [], [], [], [], [], [], []
         failures = 0
@@ -145,11 +140,7 @@ def part_rate(args, fit_em) -> dict:
             "winning_inits": {k: int(v) for k, v in zip(*np.unique(inits, return_counts=True))},
         }
         rows.append(row)
-        print(
-            f"  {N:>8,} {row['error_auto_mean']:9.4f} {row['error_oracle_mean']:10.4f} {row['ratio_median']:9.3f} "
-            f"{row['ratio_of_means']:10.3f} {row['efficiency_auto']:14.3f} {row['efficiency_oracle']:7.3f} "
-            f"{failures:5d}"
-        )
+        harness.progress(f"rate, N = {N:,}", row, "error_auto_mean", "ratio_median", "efficiency_auto", "failures")
     logN = np.log([r["N"] for r in rows])
     slopes = {}
     for key in ("error_auto_mean", "error_oracle_mean"):
@@ -157,10 +148,6 @@ def part_rate(args, fit_em) -> dict:
         slopes[key.replace("error_", "slope_").replace("_mean", "")] = float(np.polyfit(logN, y, 1)[0])
     rmse_crb = np.sqrt([r["trace_crb"] for r in rows])
     slopes["slope_sqrt_trace_crb"] = float(np.polyfit(logN, np.log(rmse_crb), 1)[0])
-    print(
-        f"  log-log slope of the mean error against N: auto {slopes['slope_auto']:.3f}, "
-        f"oracle {slopes['slope_oracle']:.3f} (target -0.5)"
-    )
     return {
         "design": {"p": p, "L": L, "K": K, "truth": truth.to_dict(), "seeds": args.seeds, "N": args.N},
         "rows": rows,
@@ -196,11 +183,6 @@ def part_success(args, fit_em) -> dict:
         methods = {m: kw for m, kw in methods.items() if m in args.methods}
     common = dict(max_iter=args.succ_max_iter, compute_standard_errors=False)
     rows = []
-    print(
-        f"success: p={args.succ_p} L={args.succ_L} N={args.succ_N:,}, {args.seeds} designs per K; "
-        f"success = final log-likelihood within {args.ll_tol} of the oracle's"
-    )
-    print(f"  {'K':>3} " + " ".join(f"{m:>12}" for m in methods) + f" {'time s':>7}")
     for K in args.K:
         t0 = time.perf_counter()
         hits = {m: [] for m in methods}
@@ -235,7 +217,7 @@ def part_success(args, fit_em) -> dict:
                 "failure_examples": sorted(set(reasons[m]))[:2],
             }
         rows.append(row)
-        print(f"  {K:>3} " + " ".join(f"{row[m]['success_rate']:>12.2f}" for m in methods) + f" {row['time_s']:7.1f}")
+        harness.progress(f"success, K = {K}", {m: row[m]["success_rate"] for m in methods}, *methods)
     return {
         "design": {
             "p": args.succ_p,
@@ -322,15 +304,10 @@ def measure(args) -> dict:
             result["rate"]["plot"] = plot_rate(result["rate"], args.out.parent)
         if "success" in result:
             result["success"]["plot"] = plot_success(result["success"], args.out.parent)
-    print(f"  accuracy wall time {result['wall_s']:.0f} s")
     return result
 
 
 def report(d) -> tuple[str, list[str]]:
-    if d is None:
-        return "_No result (run `python benchmarks/bench_accuracy.py`)._", []
-    if d.get("smoke"):
-        return harness.fields_table(d), []
     txt, head = [], []
     if "rate" in d:
         r = d["rate"]
@@ -359,18 +336,7 @@ def report(d) -> tuple[str, list[str]]:
         ]
         txt += [
             harness.table(
-                [
-                    "N",
-                    "error auto",
-                    "error oracle",
-                    "ratio (median)",
-                    "ratio of means",
-                    "ratio max",
-                    "within 5% of oracle",
-                    "MSE/tr(CRB) auto",
-                    "oracle",
-                    "seeds",
-                ],
+                "N | error auto | error oracle | ratio (median) | ratio of means | ratio max | within 5% of oracle | MSE/tr(CRB) auto | oracle | seeds",
                 rows,
             ),
             "",
@@ -473,6 +439,8 @@ BENCHMARK = harness.Benchmark(
         "methods": ["tensor", "random x2"],
     },
     timeout=2400,
+    required=True,
+    smoke_fields=True,
     heading="## 4. Accuracy",
 )
 

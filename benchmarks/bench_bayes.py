@@ -222,10 +222,6 @@ def measure(args) -> dict:
 
 
 def report(d) -> tuple[str, list[str]]:
-    if d is None:
-        return "_No result (run `python benchmarks/bench_bayes.py`)._", []
-    if d.get("smoke"):
-        return harness.fields_table(d), []
     des = d["design"]
     txt = [
         f"Same data (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, `N = {des['N']:,}`), same model "
@@ -252,9 +248,7 @@ def report(d) -> tuple[str, list[str]]:
                 "",
             ]
         )
-    txt += [
-        harness.table(["tool", "time s", "bulk ESS min", "bulk ESS median", "min ESS / s", "R-hat max", "note"], rows)
-    ]
+    txt += [harness.table("tool | time s | bulk ESS min | bulk ESS median | min ESS / s | R-hat max | note", rows)]
     head = []
     ag = d["tools"].get("agreement")
     if ag:
@@ -295,6 +289,8 @@ BENCHMARK = harness.Benchmark(
     # (the smoke test) the EM compilation is shared.
     smoke={"p": 200, "N": 2_000, "chains": 2, "warmup": 20, "draws": 20},
     timeout=2400,
+    required=True,
+    smoke_fields=True,
     heading="### Against biogeme's Bayesian estimation",
 )
 

@@ -124,7 +124,7 @@ def measure(args) -> dict:
 
 def report(res) -> tuple[str, list[str]]:
     """The panel latent-class logit on Train's Electricity data against lcl-choice and biogeme."""
-    if not res or not res.get("rows"):
+    if not res.get("rows"):
         return "", []
     smm_row = next((r for r in res["rows"] if r["peer"] == "smm"), None)
     rows, heads = [], []

@@ -67,7 +67,7 @@ def measure(args) -> dict:
 
 def report(res) -> tuple[str, list[str]]:
     """The quasi-Newton default against SQUAREM on Gaussian designs (no regression)."""
-    if not res or not res.get("summary"):
+    if not res.get("summary"):
         return "", []
     rows = []
     for line in res["summary"]:
@@ -85,7 +85,7 @@ def report(res) -> tuple[str, list[str]]:
         )
     args = res["args"]
     table = harness.table(
-        ["K", "default: max error ratio", "converged", "median s", "SQUAREM: max ratio", "converged", "median s"],
+        "K | default: max error ratio | converged | median s | SQUAREM: max ratio | converged | median s",
         rows,
     )
     intro = (

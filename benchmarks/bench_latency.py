@@ -186,8 +186,6 @@ def measure(args) -> dict:
 
 def report(res) -> tuple[str, list[str]]:
     """The steps a user waits for (fresh processes, compilation included) and the ratios against BFGS."""
-    if not res:
-        return "", []
     cold, warm, bfgs, flex = res["cold"], res["warm"], res["bfgs"], res.get("flexmix") or {}
     d = res["data"]
     rows = [
@@ -203,7 +201,7 @@ def report(res) -> tuple[str, list[str]]:
     ]
     if "fit_s" in flex:
         rows.append(["flexmix, 1 rep (fit; process wall)", f"{flex['fit_s']:.2f}; {flex['process_wall_s']:.2f}", ""])
-    table = harness.table(["step (fresh process, in order)", "empty cache (s)", "filled cache (s)"], rows)
+    table = harness.table("step (fresh process, in order) | empty cache (s) | filled cache (s)", rows)
     acc = res.get("acceptance", {})
     ratios = ", ".join(
         f"{k.replace('_', ' ')} {v:.2f}" + (f" (target <= {acc[k]})" if k in acc else "")

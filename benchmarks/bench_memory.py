@@ -61,8 +61,6 @@ def measure(args) -> dict:
 
 def report(res):
     """Peak resident memory of each stage, each run in its own process."""
-    if not res:
-        return "", []
     rows = []
     for st in res["stages"]:
         if st.get("status") != "ok":
@@ -82,7 +80,7 @@ def report(res):
                 note,
             ]
         )
-    table = harness.table(["stage", "peak RSS (GiB)", "x features", "stage s", "note"], rows)
+    table = harness.table("stage | peak RSS (GiB) | x features | stage s | note", rows)
     intro = (
         f"`p = {res['p']:,}`, `L = {res['L']}`, `K = {res['K']}`, `N = {res['n_obs']:,}`; the feature matrix is "
         f"{res['stages'][0].get('features_bytes', 0) / 2**20:.0f} MiB. `data` = simulate features and counts; "

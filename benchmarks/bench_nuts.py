@@ -147,9 +147,7 @@ def measure(args) -> dict:
 
 
 def report(d) -> tuple[str, list[str]]:
-    if d is None:
-        return "_No result from `benchmarks/bench_nuts.py`._", []
-    if d.get("smoke") or "summary" not in d:
+    if "summary" not in d:
         return harness.fields_table(d), []
     try:
         c, sm = d["design"], d["summary"]
@@ -198,6 +196,8 @@ BENCHMARK = harness.Benchmark(
     report=report,
     options=(harness.option("--seeds", type=int, default=None, help="number of simulated data sets"),),
     timeout=1800,
+    required=True,
+    smoke_fields=True,
     heading="## 3. Bayesian\n\n### Warm-started NUTS against NUTS from the default initialisation\n\n"
     "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):",
 )

@@ -242,8 +242,6 @@ def measure(args) -> dict:
         return fit_flexmix(X, n, K, workdir, timeout)
 
     # ---- shared design
-    print(f"\nshared design p={args.p} L={L} K={K}")
-    print(f"  {'tool':<9} {'N':>7} {'fit s':>9} {'wall s':>9} {'loglik (smm eval)':>18} {'gap':>9} {'err atoms':>9}")
     shared = {}
     for N in args.N:
         X, n, truth = make_data(args.p, N, seed=0)
@@ -273,10 +271,6 @@ def measure(args) -> dict:
     # ---- largest p each tool handles
     sweep = []
     if not args.no_scaling:
-        print(
-            f"\nlargest p: N={args.scale_N}, p doubling from {args.p}; a fit over {args.scale_limit:.0f} s "
-            f"or a failure ends a tool's sweep (total budget {args.scale_budget:.0f} s)"
-        )
         alive = {"smm", *[t for t in args.peers if t in available]}
         t_sweep = time.perf_counter()
         p = args.p
@@ -362,7 +356,6 @@ def _sweep_p(start: int, cap: int):
 def _redo_smm_sweep(args, t_start: float) -> dict:
     result = json.loads(args.out.read_text())
     sweep = [r for r in result.get("sweep", []) if r["tool"] != "smm"]
-    print(f"smm sweep only: N={args.scale_N}, p from {args.p} to {args.smm_max_p:,}")
     for p in _sweep_p(args.p, args.smm_max_p):
         X, n, truth = make_data(p, args.scale_N, seed=1)
         res = fit_smm(X, n, K_DEFAULT)
@@ -400,20 +393,11 @@ def _installed_only(tool):
 
 
 def _print_row(r):
-    if r.get("status") != "ok":
-        print(f"  {r['tool']:<9} {r['N']:>7} p={r['p']}: {r['status']} ({r.get('reason', '')[:120]})")
-        return
-    print(
-        f"  {r['tool']:<9} {r['N']:>7} {r['time_s']:9.2f} {r['wall_s']:9.2f} {r['log_likelihood']:18.4f} "
-        f"{r.get('log_likelihood_gap_to_smm', float('nan')):9.4f} {r['error_atoms']:9.4f}   p={r['p']}"
-    )
+    keys = ("time_s", "wall_s", "log_likelihood_gap_to_smm", "error_atoms") if r.get("status") == "ok" else ("reason",)
+    harness.progress(f"{r['tool']}, p = {r['p']:,}, N = {r['N']:,}: {r.get('status')}", r, *keys)
 
 
 def report(d) -> tuple[str, list[str]]:
-    if d is None:
-        return "_No result (run `python benchmarks/bench_peers.py`)._", []
-    if d.get("smoke"):
-        return harness.fields_table(d), []
     txt = []
     inst = [
         [name, v.get("status"), v.get("version", "–"), (v.get("reason") or "").replace("|", "/")[:200]]
@@ -422,7 +406,7 @@ def report(d) -> tuple[str, list[str]]:
     txt += [
         "Peer installation (by the script, into `benchmarks/_peers/`, never into the project):",
         "",
-        harness.table(["peer", "status", "version", "reason"], inst),
+        harness.table("peer | status | version | reason", inst),
         "",
     ]
     des = d["design"]
@@ -456,9 +440,7 @@ def report(d) -> tuple[str, list[str]]:
             ]
         )
     txt += [
-        harness.table(
-            ["tool", "N", "rows fed", "fit s", "wall s", "log-lik (smm eval)", "gap", "atom error", "status"], rows
-        ),
+        harness.table("tool | N | rows fed | fit s | wall s | log-lik (smm eval) | gap | atom error | status", rows),
         "",
     ]
     if d.get("sweep"):
@@ -495,7 +477,7 @@ def report(d) -> tuple[str, list[str]]:
                         f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/"),
                     ]
                 )
-        txt += [harness.table(["tool", "p", "fit s", "wall s", "gap", "atom error", "status"], rows), ""]
+        txt += [harness.table("tool | p | fit s | wall s | gap | atom error | status", rows), ""]
         txt += [
             "Largest p within the limit: "
             + ", ".join(f"{k}: {v:,}" if v else f"{k}: none" for k, v in d["largest_p"].items())
@@ -550,6 +532,8 @@ BENCHMARK = harness.Benchmark(
         ),
     ),
     timeout=3600,
+    required=True,
+    smoke_fields=True,
     heading="## 2. End-to-end fit against peer tools",
 )
 

@@ -357,7 +357,7 @@ def _save_row(cfg, tree, wall, bins, figures, path, rows, args, num_ranks, *, co
 
 def report(res) -> tuple[str, list[str]]:
     """SBC of NUTS, SVI and Laplace (bench_sbc.py): per configuration, uniformity and the worst scalar."""
-    rows = (res or {}).get("rows") or []
+    rows = res.get("rows") or []
     if not rows:
         return "", []
     d = res.get("design", {})

@@ -104,7 +104,9 @@ def run_case(part: str, p: int, L: int, K: int, devices: int, dtype: str, iters:
     try:
         out, wall = harness.in_fresh_process(case, part, p, L, K, devices, dtype, iters, env=env, timeout=timeout)
     except harness.ProcessFailed as err:
+        print(f"  {info}: FAILED\n{err.stderr}", flush=True)
         return {**info, "status": "failed", "stderr": err.stderr}
+    harness.progress(f"{part}, p = {p:,}, {devices} device(s), {dtype}", out, "first_seconds", "peak_rss_bytes")
     return {**info, **out, "status": "ok", "process_seconds": wall}
 
 
@@ -117,12 +119,10 @@ def measure(args) -> dict:
     p_memory = [p for p in args.p_memory if p <= args.max_p]
     result = {"smoke": args.smoke, "L": L, "K": K, "environment": harness.environment()}
 
-    print(f"strong scaling: p = {p_scaling:,}, L = {L}, K = {K}, {iters} EM iterations, float64")
     scaling = [run_case("scaling", p_scaling, L, K, d, "float64", iters, 3600) for d in (1, 2, 4)]
     base = scaling[0]
     for r in scaling:
         if r["status"] != "ok":
-            print(f"  {r['devices']} device(s): FAILED\n{r['stderr']}")
             continue
         r["compiled_ratio"] = r["compiled_seconds"] / base["compiled_seconds"]
         r["first_ratio"] = r["first_seconds"] / base["first_seconds"]
@@ -130,16 +130,8 @@ def measure(args) -> dict:
         r["atoms_gap"] = float(np.abs(np.asarray(r["atoms"]) - np.asarray(base["atoms"])).max())
         # Compiled time per iteration against reading the features twice: the bandwidth limit.
         r["iteration_over_floor"] = r["iteration_seconds"] / r["floor_seconds"]
-        print(
-            f"  {r['devices']} device(s): first fit {r['first_seconds']:6.2f} s (with compilation, "
-            f"{r['first_ratio']:.2f}x), compiled {r['compiled_seconds']:6.2f} s ({r['compiled_ratio']:.2f}x); "
-            f"agreement: log-likelihood {r['log_likelihood_gap']:.1e} relative, atoms {r['atoms_gap']:.1e}; "
-            f"an iteration = {r['iteration_over_floor']:.1f}x the memory-bound floor "
-            f"(two reads of the features at {r['bandwidth_gb_s']:.0f} GB/s)"
-        )
     result["scaling"] = scaling
 
-    print(f"precision: p = {p_precision:,}, L = {L}, K = {K}, to convergence")
     pair = [run_case("precision", p_precision, L, K, 1, dt, 2000, 3600) for dt in ("float64", "float32")]
     if all(r["status"] == "ok" for r in pair):
         hi, lo = pair
@@ -154,28 +146,12 @@ def measure(args) -> dict:
             "atoms_max_difference": float(diff.max()),
             "atoms_max_difference_in_se": in_se,
         }
-        print(
-            f"  float32 - float64 log-likelihood {gap:+.3e} ({gap / abs(hi['log_likelihood']):+.1e} relative); "
-            f"atoms differ by at most {diff.max():.1e} = {in_se:.3f} standard errors; iterations "
-            f"{hi['n_iter']} / {lo['n_iter']}; fit {hi['first_seconds']:.1f} s / {lo['first_seconds']:.1f} s"
-        )
     else:
         result["precision"] = pair
-        print("  FAILED\n" + "\n".join(r.get("stderr", "") for r in pair))
-
-    print(f"memory: float32 fits, L = {L}, K = {K}, {iters} iterations, no standard errors")
-    memory = []
-    for p in p_memory:
-        r = run_case("memory", p, L, K, 1, "float32", iters, 7200)
-        memory.append(r)
-        if r["status"] != "ok":
-            print(f"  p = {p:>10,}: FAILED\n{r['stderr'][-600:]}")
-            continue
-        r["peak_over_features"] = r["peak_rss_bytes"] / r["features_bytes"]
-        print(
-            f"  p = {p:>10,}: peak RSS {r['peak_rss_bytes'] / 2**30:6.2f} GiB = {r['peak_over_features']:5.1f} x the "
-            f"float32 features ({r['features_bytes'] / 2**30:.2f} GiB); fit {r['first_seconds']:.1f} s"
-        )
+    memory = [run_case("memory", p, L, K, 1, "float32", iters, 7200) for p in p_memory]
+    for r in memory:
+        if r["status"] == "ok":
+            r["peak_over_features"] = r["peak_rss_bytes"] / r["features_bytes"]
     result["memory"] = memory
     # The estimates themselves served the comparisons above; the saved figures are the gaps.
     for row in (
@@ -188,8 +164,6 @@ def measure(args) -> dict:
 
 def report(res):
     """Items over devices, float32 against float64, peak memory against p (``bench_scale.py``)."""
-    if not res or res.get("smoke"):
-        return (harness.fields_table(res), []) if res else ("", [])
     L, K = res["L"], res["K"]
     rows = [
         [
@@ -213,16 +187,7 @@ def report(res):
         "side on those cores, not from more hardware; the gaps are to the 1-device fit.",
         "",
         harness.table(
-            [
-                "devices",
-                "first fit s",
-                "x 1 device",
-                "compiled s",
-                "x 1 device",
-                "log-lik gap",
-                "atoms gap",
-                "iteration / bandwidth floor",
-            ],
+            "devices | first fit s | x 1 device | compiled s | x 1 device | log-lik gap | atoms gap | iteration / bandwidth floor",
             rows,
         ),
         "",
@@ -257,7 +222,7 @@ def report(res):
         f"**Peak memory of a float32 fit** (L = {L}, K = {K}, {res['memory'][0]['max_iter']} iterations from a "
         "given start, no standard errors; each p in its own process):",
         "",
-        harness.table(["p", "float32 features GiB", "peak RSS GiB", "x features", "fit s"], rows),
+        harness.table("p | float32 features GiB | peak RSS GiB | x features | fit s", rows),
         "",
     ]
     if res["environment"].get("backend") == "cpu":
@@ -288,6 +253,7 @@ BENCHMARK = harness.Benchmark(
     smoke={"L": 8, "K": 3, "iters": 10, "p_scaling": 20_000, "p_precision": 20_000, "p_memory": [10_000, 100_000]},
     timeout=7200,
     succeeded=lambda result: all(r["status"] == "ok" for r in result["scaling"] + result["memory"]),
+    smoke_fields=True,
     heading="## Scale: devices, precision, memory (`python benchmarks/bench_scale.py`)",
 )
 

@@ -231,7 +231,7 @@ def measure(args) -> dict:
 
 def report(res) -> tuple[str, list[str]]:
     """How often each criterion picks K_true (bench_select_k.py)."""
-    summary = (res or {}).get("summary") or []
+    summary = res.get("summary") or []
     if not summary:
         return "", []
     crit = res.get("criteria", ["loo_nuts", "loo_1se", "waic", "loo_laplace", "bic", "aic"])

@@ -7,8 +7,8 @@ A benchmark is a module ``benchmarks/bench_<name>.py`` with two functions,
   options;
 * ``report(result) -> (markdown, headlines)``: its section of
   ``benchmarks/RESULTS.md`` (under the benchmark's ``heading``) and its lines
-  among the headline figures, from the saved JSON alone (``result`` is
-  ``None`` where there is none; an empty section is left out),
+  among the headline figures, from the saved JSON alone (an empty section is
+  left out),
 
 registered with the harness::
 
@@ -90,6 +90,10 @@ class Benchmark:
     environment: bool = True
     #: What RESULTS.md puts above the report (Markdown: a heading, or a line under the previous section's).
     heading: str = ""
+    #: Whether RESULTS.md shows the section, saying so, where there is no result (else it leaves it out).
+    required: bool = False
+    #: Whether the report of a smoke run is the table of its fields (else ``report`` renders it).
+    smoke_fields: bool = False
     #: The script, where it is not the file that defines ``measure``.
     script: str | None = None
 
@@ -99,7 +103,15 @@ class Benchmark:
 
     def section(self, result: dict | None) -> tuple[str, list[str]]:
         """The heading and the report of ``result`` (nothing where the report is empty), and its headlines."""
-        body, headlines = self.report(result)
+        if not result:
+            body, headlines = (
+                (f"_No result (run `python benchmarks/{self.script_name}`)._" if self.required else ""),
+                [],
+            )
+        elif result.get("smoke") and self.smoke_fields:
+            body, headlines = fields_table(result), []
+        else:
+            body, headlines = self.report(result)
         body = f"{self.heading}\n\n{body}" if body and self.heading else body
         return body, [h for h in headlines if h]
 
@@ -243,6 +255,11 @@ def in_fresh_process(fn: Callable, *args, env: dict | None = None, timeout: floa
 # --------------------------------------------------------------------------- #
 
 
+def progress(label: str, row: dict, *keys: str) -> None:
+    """One line of a run's progress: ``label`` and the fields ``keys`` of ``row`` (the report comes at the end)."""
+    print(f"  {label}: " + ", ".join(f"{k} {fmt(row.get(k), '{:.4g}')}" for k in keys), flush=True)
+
+
 def environment() -> dict:
     """Machine and library versions, recorded with every result."""
     import jax
@@ -348,8 +365,9 @@ def fmt(x, spec: str = "{:.3g}") -> str:
         return str(x)
 
 
-def table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table."""
+def table(header: str | list[str], rows: list[list]) -> str:
+    """A Markdown table; ``header`` its column names, or them in one string, ``"a | b | c"``."""
+    header = header.split(" | ") if isinstance(header, str) else header
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)

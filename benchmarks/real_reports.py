@@ -11,7 +11,7 @@ import harness
 
 def report_real(res) -> tuple[str, list[str]]:
     """Fits on the real vocabulary design against the polished labelled oracle."""
-    if not res or not res.get("rows"):
+    if not res.get("rows"):
         return "", []
     rows = []
     for r in res["rows"]:
@@ -29,16 +29,7 @@ def report_real(res) -> tuple[str, list[str]]:
             ]
         )
     table = harness.table(
-        [
-            "case",
-            "K",
-            "oracle log-lik.",
-            "auto - oracle",
-            "converged (iterations)",
-            "auto wall s",
-            "labelled s",
-            "ratio",
-        ],
+        "case | K | oracle log-lik. | auto - oracle | converged (iterations) | auto wall s | labelled s | ratio",
         rows,
     )
     intro = (
@@ -51,7 +42,7 @@ def report_real(res) -> tuple[str, list[str]]:
 
 def report_map(res) -> tuple[str, list[str]]:
     """MAP fits on real designs (bench_map.py): the log posterior against the labelled MAP polished."""
-    rows = (res or {}).get("rows") or []
+    rows = res.get("rows") or []
     if not rows:
         return "", []
     lines = [
