@@ -31,7 +31,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -123,22 +122,15 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
         "--init-json",
         str(init),
     ]
-    t0 = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "reason": f"no result within {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    if r.returncode != 0 or not out.exists():
-        lines = (r.stderr or r.stdout or "").strip().splitlines()
-        return {"status": "failed", "reason": " | ".join(lines[-4:])[-600:], "wall_s": wall}
+    res = harness.run_script(cmd, out, timeout)
+    if res["status"] != "ok":
+        return res
     z = np.load(out)
     return {
-        "status": "ok",
+        **res,
         "weights": z["weights"],
         "atoms": z["atoms"],
         "seconds": float(z["time_s"]),
-        "wall_s": wall,
         "strategy": str(z["strategy"]),
     }
 

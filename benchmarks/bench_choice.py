@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,9 +85,9 @@ def run_peers(starts: int, peers: list[str]) -> list[dict]:
             "--out",
             out,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
-        if proc.returncode != 0 or not os.path.exists(out):
-            return [{"peer": p, "status": "failed", "reason": (proc.stderr or proc.stdout)[-2000:]} for p in peers]
+        run = harness.run_script(cmd, out, 7200)
+        if run["status"] != "ok":
+            return [{"peer": p, "status": "failed", "reason": run["reason"]} for p in peers]
         with open(out) as fh:
             payload = json.load(fh)
     rows = []

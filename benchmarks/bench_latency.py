@@ -22,10 +22,7 @@ Usage: ``python benchmarks/bench_latency.py [--smoke] [--no-flexmix] [--out PATH
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,27 +111,15 @@ def _fresh(fn, *args, env) -> dict:
 
 
 def _flexmix(x, n, workdir: Path) -> dict | None:
+    """flexmix, 1 rep, in R (as in bench_peers): the fit and the process's wall time."""
     if shutil.which("Rscript") is None:
         return None
-    sys.path.insert(0, str(harness.PEER_SCRIPTS))
-    import formats
+    from bench_peers import fit_flexmix  # here, not at the top: the fresh processes import this module
 
-    long = formats.expand_per_item(x, n)
-    csv = workdir / "flexmix_long.csv"
-    formats.write_csv(long, csv)
-    out = workdir / "flexmix.json"
-    t0 = time.perf_counter()
-    r = subprocess.run(
-        ["Rscript", str(harness.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K), "1", "0"],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    wall = time.perf_counter() - t0
-    if r.returncode != 0 or not out.exists():
-        return {"error": r.stderr[-500:]}
-    res = json.loads(out.read_text())
-    return {"process_wall_s": wall, "fit_s": res["time_fit_s"], "log_likelihood": res["log_likelihood_reported"]}
+    res = fit_flexmix(x, n, K, workdir, timeout=1800, nrep=1, seed=0)
+    if res["status"] != "ok":
+        return {"error": res["reason"]}
+    return {"process_wall_s": res["wall_s"], "fit_s": res["time_s"], "log_likelihood": res["log_likelihood_reported"]}
 
 
 def measure(args) -> dict:

@@ -32,7 +32,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -105,18 +104,11 @@ def fit_smm(X, n, K, seed=0) -> dict:
 
 
 def _subprocess_peer(cmd, out_json: Path, timeout: float) -> dict:
-    t0 = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_s": time.perf_counter() - t0, "reason": f"no result within {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    if r.returncode != 0 or not out_json.exists():
-        msg = (r.stderr or r.stdout or "").strip().splitlines()
-        return {"status": "failed", "wall_s": wall, "reason": " | ".join(msg[-4:])[-600:]}
+    res = harness.run_script(cmd, out_json, timeout)
+    if res["status"] != "ok":
+        return res
     out = json.loads(out_json.read_text())
-    out.update(status="ok", wall_s=wall, time_s=out["time_fit_s"])
-    return out
+    return {**out, **res, "time_s": out["time_fit_s"]}
 
 
 def fit_lcl(python: str, X, n, K, workdir: Path, timeout: float, seed: int = 0) -> dict:

@@ -223,6 +223,21 @@ print("RESULT " + json.dumps(harness.jsonable(fn(*json.loads(sys.argv[1])))))
 """
 
 
+def run_script(cmd: list[str], out: str | os.PathLike, timeout: float) -> dict:
+    """Run a peer's script (its own interpreter, R) that writes its result to ``out``: ``{"status": "ok",
+    "wall_s": ...}``, else ``"timeout"`` or ``"failed"`` with the ``reason`` (the end of its output)."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "wall_s": time.perf_counter() - t0, "reason": f"no result within {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not Path(out).exists():
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        return {"status": "failed", "wall_s": wall, "reason": " | ".join(lines[-4:])[-600:]}
+    return {"status": "ok", "wall_s": wall}
+
+
 def in_fresh_process(fn: Callable, *args, env: dict | None = None, timeout: float = 1800) -> tuple[dict, float]:
     """``(fn(*args), seconds)`` with ``fn`` run in a new Python interpreter: a compilation, an import or a peak
     memory of its own. ``fn`` is a module-level function of a benchmark (it imports what it uses), its arguments
