@@ -27,9 +27,9 @@ registered with the harness::
 
 The harness owns the command line (``--smoke``, ``--out`` and the declared
 options; the module's docstring is its help), the timers, running a function
-in a fresh Python process, the environment record, the JSON (written when
-``measure`` returns, and by ``save_json`` after every case of a long run) and
-printing the report. ``run_all.py`` runs each benchmark in its own process
+in a fresh Python process and a peer's script in its own interpreter, the
+environment record, the JSON (written when ``measure`` returns, and by
+``save_json`` after every case of a long run) and printing the report. ``run_all.py`` runs each benchmark in its own process
 and builds ``RESULTS.md`` from each one's ``report``.
 
 It puts the repository root on ``sys.path``, so that the benchmarks run from a
@@ -79,8 +79,8 @@ class Benchmark:
     """A measurement and its report, with what the harness needs to run it (see the module docstring)."""
 
     name: str
-    measure: Callable[[argparse.Namespace], dict | None] | None
-    report: Callable[[dict | None], tuple[str, list[str]]]
+    measure: Callable[[argparse.Namespace], dict | None] | None  # None: a script of its own (``script``)
+    report: Callable[[dict], tuple[str, list[str]]]
     options: tuple = ()
     smoke: dict = field(default_factory=dict)
     timeout: float = 1800.0
@@ -104,10 +104,8 @@ class Benchmark:
     def section(self, result: dict | None) -> tuple[str, list[str]]:
         """The heading and the report of ``result`` (nothing where the report is empty), and its headlines."""
         if not result:
-            body, headlines = (
-                (f"_No result (run `python benchmarks/{self.script_name}`)._" if self.required else ""),
-                [],
-            )
+            missing = f"_No result (run `python benchmarks/{self.script_name}`)._"
+            body, headlines = (missing if self.required else ""), []
         elif result.get("smoke") and self.smoke_fields:
             body, headlines = fields_table(result), []
         else:
