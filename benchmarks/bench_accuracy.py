@@ -35,25 +35,17 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import smm_ppl as smm  # noqa: E402
-from smm_ppl.layouts.items import log_mixture_probs  # noqa: E402
-
-import _common  # noqa: E402
-
-NAME = "accuracy"
-
+import smm_ppl as smm
+from smm_ppl.layouts.items import log_mixture_probs
 
 # --------------------------------------------------------------------------- #
 # Fisher information at the truth
@@ -101,11 +93,6 @@ def part_rate(args, fit_em) -> dict:
     d_w = K - 1
     z_true = free_coords(truth)
     rows = []
-    print(f"rate: p={p} L={L} K={K}, {args.seeds} seeds per N; truth weights {np.round(truth.weights, 3)}")
-    print(
-        f"  {'N':>8} {'err auto':>9} {'err oracle':>10} {'ratio med':>9} {'ratio mean':>10} "
-        f"{'MSE/trCRB auto':>14} {'oracle':>7} {'fails':>5}"
-    )
     for N in args.N:
         e_auto, e_orc, sq_auto, sq_orc, ratio, inits, ll_gap = [], [], [], [], [], [], []
         failures = 0
@@ -153,11 +140,7 @@ def part_rate(args, fit_em) -> dict:
             "winning_inits": {k: int(v) for k, v in zip(*np.unique(inits, return_counts=True))},
         }
         rows.append(row)
-        print(
-            f"  {N:>8,} {row['error_auto_mean']:9.4f} {row['error_oracle_mean']:10.4f} {row['ratio_median']:9.3f} "
-            f"{row['ratio_of_means']:10.3f} {row['efficiency_auto']:14.3f} {row['efficiency_oracle']:7.3f} "
-            f"{failures:5d}"
-        )
+        harness.progress(f"rate, N = {N:,}", row, "error_auto_mean", "ratio_median", "efficiency_auto", "failures")
     logN = np.log([r["N"] for r in rows])
     slopes = {}
     for key in ("error_auto_mean", "error_oracle_mean"):
@@ -165,10 +148,6 @@ def part_rate(args, fit_em) -> dict:
         slopes[key.replace("error_", "slope_").replace("_mean", "")] = float(np.polyfit(logN, y, 1)[0])
     rmse_crb = np.sqrt([r["trace_crb"] for r in rows])
     slopes["slope_sqrt_trace_crb"] = float(np.polyfit(logN, np.log(rmse_crb), 1)[0])
-    print(
-        f"  log-log slope of the mean error against N: auto {slopes['slope_auto']:.3f}, "
-        f"oracle {slopes['slope_oracle']:.3f} (target -0.5)"
-    )
     return {
         "design": {"p": p, "L": L, "K": K, "truth": truth.to_dict(), "seeds": args.seeds, "N": args.N},
         "rows": rows,
@@ -204,11 +183,6 @@ def part_success(args, fit_em) -> dict:
         methods = {m: kw for m, kw in methods.items() if m in args.methods}
     common = dict(max_iter=args.succ_max_iter, compute_standard_errors=False)
     rows = []
-    print(
-        f"success: p={args.succ_p} L={args.succ_L} N={args.succ_N:,}, {args.seeds} designs per K; "
-        f"success = final log-likelihood within {args.ll_tol} of the oracle's"
-    )
-    print(f"  {'K':>3} " + " ".join(f"{m:>12}" for m in methods) + f" {'time s':>7}")
     for K in args.K:
         t0 = time.perf_counter()
         hits = {m: [] for m in methods}
@@ -243,7 +217,7 @@ def part_success(args, fit_em) -> dict:
                 "failure_examples": sorted(set(reasons[m]))[:2],
             }
         rows.append(row)
-        print(f"  {K:>3} " + " ".join(f"{row[m]['success_rate']:>12.2f}" for m in methods) + f" {row['time_s']:7.1f}")
+        harness.progress(f"success, K = {K}", {m: row[m]["success_rate"] for m in methods}, *methods)
     return {
         "design": {
             "p": args.succ_p,
@@ -264,7 +238,7 @@ def part_success(args, fit_em) -> dict:
 # --------------------------------------------------------------------------- #
 
 
-def plot_rate(rate: dict, path: Path) -> None:
+def plot_rate(rate: dict, folder: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -290,11 +264,10 @@ def plot_rate(rate: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return harness.save_figure(fig, folder, "accuracy_rate.png", dpi=110)
 
 
-def plot_success(succ: dict, path: Path) -> None:
+def plot_success(succ: dict, folder: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,68 +288,161 @@ def plot_success(succ: dict, path: Path) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return harness.save_figure(fig, folder, "accuracy_success.png", dpi=110)
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="+", default=["rate", "success"], choices=["rate", "success"])
-    ap.add_argument("--seeds", type=int, default=20)
-    # rate
-    ap.add_argument("--N", type=int, nargs="+", default=[1_000, 3_000, 10_000, 30_000, 100_000])
-    ap.add_argument("--rate-p", type=int, default=500)
-    ap.add_argument("--rate-L", type=int, default=4)
-    ap.add_argument("--rate-K", type=int, default=3)
-    ap.add_argument("--rate-atoms-scale", type=float, default=1.0)
-    ap.add_argument("--rate-min-sep", type=float, default=1.5)
-    # success
-    ap.add_argument("--K", type=int, nargs="+", default=list(range(2, 11)))
-    ap.add_argument("--succ-p", type=int, default=500)
-    ap.add_argument("--succ-L", type=int, default=20)
-    ap.add_argument("--succ-N", type=int, default=100_000)
-    ap.add_argument("--succ-atoms-scale", type=float, default=0.4)
-    ap.add_argument("--succ-min-sep", type=float, default=1.2)
-    ap.add_argument("--succ-starts", type=int, default=8)
-    ap.add_argument("--succ-max-iter", type=int, default=1000)
-    ap.add_argument("--ll-tol", type=float, default=0.5)
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    if args.smoke:
-        args.seeds, args.N, args.rate_p, args.rate_L, args.rate_K = 2, [2_000, 8_000], 200, 3, 2
-        # Same shapes and max_iter as the rate part, so the compiled EM programs are shared.
-        args.K, args.succ_p, args.succ_L, args.succ_N, args.succ_starts, args.succ_max_iter = (
-            [2],
-            200,
-            3,
-            5_000,
-            2,
-            2000,
-        )
-        args.methods = ["tensor", "random x2"]
-
-    fit_em = smm.fit_em
+def measure(args) -> dict:
     t0 = time.perf_counter()
-    result = {"name": NAME, "smoke": bool(args.smoke), "environment": _common.environment()}
+    result = {"name": "accuracy", "smoke": bool(args.smoke)}
     if "rate" in args.parts:
-        result["rate"] = part_rate(args, fit_em)
+        result["rate"] = part_rate(args, smm.fit_em)
     if "success" in args.parts:
-        result["success"] = part_success(args, fit_em)
+        result["success"] = part_success(args, smm.fit_em)
     result["wall_s"] = time.perf_counter() - t0
-    out = _common.result_path(NAME, args.smoke, args.out)
     if not args.smoke:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if "rate" in result:
-            plot_rate(result["rate"], out.parent / "accuracy_rate.png")
-            result["rate"]["plot"] = "accuracy_rate.png"
+            result["rate"]["plot"] = plot_rate(result["rate"], args.out.parent)
         if "success" in result:
-            plot_success(result["success"], out.parent / "accuracy_success.png")
-            result["success"]["plot"] = "accuracy_success.png"
-    _common.save_json(result, NAME, out)
-    print(f"  accuracy wall time {result['wall_s']:.0f} s")
+            result["success"]["plot"] = plot_success(result["success"], args.out.parent)
     return result
 
 
+def report(d) -> tuple[str, list[str]]:
+    txt, head = [], []
+    if "rate" in d:
+        r = d["rate"]
+        des = r["design"]
+        txt += [
+            f"**Oracle ratio, efficiency, rate** (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, fixed "
+            f"design and truth, {des['seeds']} count vectors per N). Error = `max_k |theta_hat_k - theta_k|` "
+            "after matching; oracle = EM started at the truth; efficiency = MSE of "
+            "`(alpha_1..alpha_{K-1}, theta)` / trace of the inverse Fisher information of N draws at the truth.",
+            "",
+        ]
+        rows = [
+            [
+                f"{x['N']:,}",
+                harness.fmt(x["error_auto_mean"], "{:.4f}"),
+                harness.fmt(x["error_oracle_mean"], "{:.4f}"),
+                harness.fmt(x["ratio_median"], "{:.3f}"),
+                harness.fmt(x["ratio_of_means"], "{:.3f}"),
+                harness.fmt(x["ratio_max"], "{:.2f}"),
+                harness.fmt(100 * x["share_within_5pct_of_oracle"], "{:.0f}%"),
+                harness.fmt(x["efficiency_auto"], "{:.2f}"),
+                harness.fmt(x["efficiency_oracle"], "{:.2f}"),
+                f"{x['n_seeds']}" + (f" ({x['failures']} failed)" if x["failures"] else ""),
+            ]
+            for x in r["rows"]
+        ]
+        txt += [
+            harness.table(
+                "N | error auto | error oracle | ratio (median) | ratio of means | ratio max | within 5% of oracle | MSE/tr(CRB) auto | oracle | seeds",
+                rows,
+            ),
+            "",
+        ]
+        txt += [
+            f"Log-log slope of the mean error against N: auto **{r['slope_auto']:.3f}**, oracle "
+            f"{r['slope_oracle']:.3f}, sqrt(trace CRB) {r['slope_sqrt_trace_crb']:.3f} (target −0.5)."
+        ]
+        if r.get("plot"):
+            txt += ["", f"![error against N](results/{r['plot']})"]
+        last = r["rows"][-1]
+        effs = [x["efficiency_auto"] for x in r["rows"]]
+        head.append(
+            f"fit_em(init='auto') error / oracle error: median {min(x['ratio_median'] for x in r['rows']):.3f}–"
+            f"{max(x['ratio_median'] for x in r['rows']):.3f} over N = {r['rows'][0]['N']:,}–{last['N']:,}; "
+            f"log-log slope of the error {r['slope_auto']:.2f}; MSE / tr(CRB) "
+            f"{min(effs):.2f}–{max(effs):.2f} (`python benchmarks/bench_accuracy.py --parts rate`)"
+        )
+    if "success" in d:
+        s = d["success"]
+        des = s["design"]
+        txt += [
+            "",
+            f"**Success rate of each start against K** (`p = {des['p']}`, `L = {des['L']}`, `N = {des['N']:,}`, "
+            f"{des['seeds']} designs per K; success = EM from that start ends within {des['ll_tol']} "
+            f"log-likelihood units of the oracle (or above); at most {des['max_iter']} iterations; "
+            "`random` = random starts in the full space; `random x1` has the compute of one warm start, "
+            f"`random x{des['n_starts']}` that of `subspace x{des['n_starts']}`).",
+            "",
+        ]
+        rows = []
+        for x in s["rows"]:
+            rows.append(
+                [x["K"]]
+                + [
+                    harness.fmt(x[m]["success_rate"], "{:.2f}")
+                    + (f" ({x[m]['n_failed_to_start']} no start)" if x[m]["n_failed_to_start"] else "")
+                    for m in s["methods"]
+                ]
+                + [harness.fmt(x["time_s"], "{:.0f}")]
+            )
+        txt += [harness.table(["K"] + s["methods"] + ["time s"], rows)]
+        ex = {m: x[m]["failure_examples"] for x in s["rows"] for m in s["methods"] if x[m]["failure_examples"]}
+        if ex:
+            txt += [
+                "",
+                "Starts that could not be computed, e.g.: "
+                + "; ".join(f"{m}: {v[0]}" for m, v in ex.items()).replace("|", "/"),
+            ]
+        if s.get("plot"):
+            txt += ["", f"![success against K](results/{s['plot']})"]
+        Ks = [x["K"] for x in s["rows"]]
+        summary = "; ".join(f"{m} " + "/".join(f"{x[m]['success_rate']:.2f}" for x in s["rows"]) for m in s["methods"])
+        head.append(
+            "success rate of EM from each start (landing in the oracle's basin), K = "
+            + "/".join(str(k) for k in Ks)
+            + f": {summary} (`python benchmarks/bench_accuracy.py --parts success`)"
+        )
+    return "\n".join(txt), head
+
+
+BENCHMARK = harness.Benchmark(
+    name="accuracy",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--parts", nargs="+", default=["rate", "success"], choices=["rate", "success"]),
+        harness.option("--seeds", type=int, default=20),
+        # rate
+        harness.option("--N", type=int, nargs="+", default=[1_000, 3_000, 10_000, 30_000, 100_000]),
+        harness.option("--rate-p", type=int, default=500),
+        harness.option("--rate-L", type=int, default=4),
+        harness.option("--rate-K", type=int, default=3),
+        harness.option("--rate-atoms-scale", type=float, default=1.0),
+        harness.option("--rate-min-sep", type=float, default=1.5),
+        # success
+        harness.option("--K", type=int, nargs="+", default=list(range(2, 11))),
+        harness.option("--succ-p", type=int, default=500),
+        harness.option("--succ-L", type=int, default=20),
+        harness.option("--succ-N", type=int, default=100_000),
+        harness.option("--succ-atoms-scale", type=float, default=0.4),
+        harness.option("--succ-min-sep", type=float, default=1.2),
+        harness.option("--succ-starts", type=int, default=8),
+        harness.option("--succ-max-iter", type=int, default=1000),
+        harness.option("--ll-tol", type=float, default=0.5),
+    ),
+    # The success part with the rate part's shapes and max_iter, so that the compiled EM programs are shared.
+    smoke={
+        "seeds": 2,
+        "N": [2_000, 8_000],
+        "rate_p": 200,
+        "rate_L": 3,
+        "rate_K": 2,
+        "K": [2],
+        "succ_p": 200,
+        "succ_L": 3,
+        "succ_N": 5_000,
+        "succ_starts": 2,
+        "succ_max_iter": 2000,
+        "methods": ["tensor", "random x2"],
+    },
+    timeout=2400,
+    required=True,
+    smoke_fields=True,
+    heading="## 4. Accuracy",
+)
+
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

@@ -30,41 +30,20 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import numpy as np
 
-import numpy as np  # noqa: E402
+import smm_ppl as smm
+from smm_ppl.diagnostics import relabel_draws
 
-import smm_ppl as smm  # noqa: E402
-
-import _common  # noqa: E402
-
-sys.path.insert(0, str(_common.PEER_SCRIPTS))
+sys.path.insert(0, str(harness.PEER_SCRIPTS))
 import install  # noqa: E402
-
-NAME = "bayes"
-
-
-def relabel(weights, atoms, reference_atoms):
-    try:
-        from smm_ppl.diagnostics import relabel_draws
-
-        w, a, _ = relabel_draws(weights, atoms, reference_atoms)
-        return w, a
-    except ImportError:  # pragma: no cover - the diagnostics module is the other engineer's
-        w = np.asarray(weights).copy()
-        a = np.asarray(atoms).copy()
-        for idx in np.ndindex(w.shape[:-1]):
-            perm = smm.match_components(a[idx], reference_atoms)
-            w[idx], a[idx] = w[idx][perm], a[idx][perm]
-        return w, a
 
 
 def summarise(weights: np.ndarray, atoms: np.ndarray, seconds: float, reference: smm.SMMParams) -> dict:
@@ -72,7 +51,7 @@ def summarise(weights: np.ndarray, atoms: np.ndarray, seconds: float, reference:
     import arviz_base
     import arviz_stats
 
-    w, a = relabel(weights, atoms, reference.atoms)
+    w, a, _ = relabel_draws(weights, atoms, reference.atoms)
     K, L = a.shape[-2:]
     # The last weight is implied by the others: leave it out of the ESS/R-hat table.
     scal = {f"w{k}": w[..., k] for k in range(K - 1)}
@@ -111,17 +90,8 @@ def agreement(a: dict, b: dict) -> dict:
 
 
 def run_smm(X, n, K, em_res, chains, warmup, draws, seed) -> dict:
-    t0 = time.perf_counter()
-    idata = (
-        smm.sample_nuts(
-            X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=False
-        )
-        if hasattr(smm, "sample_nuts")
-        else __import__("smm_ppl.inference", fromlist=["sample_nuts"]).sample_nuts(
-            X, n, K, init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=False
-        )
-    )
-    seconds = time.perf_counter() - t0
+    kw = dict(init=em_res, num_chains=chains, num_warmup=warmup, num_samples=draws, seed=seed, progress_bar=False)
+    idata, seconds = harness.timed(smm.sample_nuts, X, n, K, **kw)
     post = idata.posterior
     return {
         "weights": np.asarray(post["weights"].values),
@@ -139,7 +109,7 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
     init.write_text(json.dumps(em_params.to_numpy().to_dict()))
     cmd = [
         python,
-        str(_common.PEER_SCRIPTS / "run_biogeme_bayes.py"),
+        str(harness.PEER_SCRIPTS / "run_biogeme_bayes.py"),
         str(data),
         str(out),
         str(K),
@@ -152,54 +122,27 @@ def run_biogeme(python: str, X, n, K, em_params: smm.SMMParams, chains, warmup, 
         "--init-json",
         str(init),
     ]
-    t0 = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "reason": f"no result within {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    if r.returncode != 0 or not out.exists():
-        lines = (r.stderr or r.stdout or "").strip().splitlines()
-        return {"status": "failed", "reason": " | ".join(lines[-4:])[-600:], "wall_s": wall}
+    res = harness.run_script(cmd, out, timeout)
+    if res["status"] != "ok":
+        return res
     z = np.load(out)
     return {
-        "status": "ok",
+        **res,
         "weights": z["weights"],
         "atoms": z["atoms"],
         "seconds": float(z["time_s"]),
-        "wall_s": wall,
         "strategy": str(z["strategy"]),
     }
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--p", type=int, default=100)
-    ap.add_argument("--L", type=int, default=3)
-    ap.add_argument("--K", type=int, default=2)
-    ap.add_argument("--N", type=int, default=5_000)
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--timeout", type=float, default=1200.0)
-    ap.add_argument("--no-install", action="store_true")
-    ap.add_argument("--smoke", action="store_true", help="no install; tiny smm NUTS; checks the summary code")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    if args.smoke:
-        # p, L, K as in bench_accuracy --smoke: in one process (the smoke test) the EM compilation is shared.
-        args.p, args.N, args.chains, args.warmup, args.draws = 200, 2_000, 2, 20, 20
+def measure(args) -> dict:
     t_start = time.perf_counter()
-    out_path = _common.result_path(NAME, args.smoke, args.out)
-
     X = smm.simulate_features(args.seed, args.p, args.L)
     base = smm.simulate_params(args.seed + 1, args.K, args.L, atoms_scale=1.0, min_separation=1.5)
     w = np.linspace(1.0, 1.5, args.K)
     truth = smm.SMMParams(w / w.sum(), base.atoms)
     n = smm.simulate_counts(args.seed + 2, X, truth, args.N)
-    fit_em = smm.fit_em
-    em_res = fit_em(X, n, args.K, init="auto", seed=args.seed)
+    em_res = smm.fit_em(X, n, args.K, init="auto", seed=args.seed)
     reference = em_res.params
 
     print(
@@ -215,17 +158,13 @@ def main(argv=None) -> dict:
         half = args.draws // 2
         a = summarise(s["weights"][:, :half], s["atoms"][:, :half], s["seconds"], reference)
         b = summarise(s["weights"][:, half:], s["atoms"][:, half:], s["seconds"], reference)
-        result = {
-            "name": NAME,
+        return {
+            "name": "bayes",
             "smoke": True,
-            "environment": _common.environment(),
             "tools": tools,
             "self_agreement": agreement(a, b),
             "wall_s": time.perf_counter() - t_start,
         }
-        _print(tools)
-        _common.save_json(result, NAME, out_path)
-        return result
 
     peer = (
         install.ensure_biogeme()
@@ -254,11 +193,9 @@ def main(argv=None) -> dict:
             tools["biogeme"] = b
     else:
         tools["biogeme"] = {"status": "not installable", "reason": peer.get("reason")}
-    _print(tools)
-    result = {
-        "name": NAME,
+    return {
+        "name": "bayes",
         "smoke": False,
-        "environment": _common.environment(),
         "design": {
             "p": args.p,
             "L": args.L,
@@ -274,29 +211,80 @@ def main(argv=None) -> dict:
         "tools": tools,
         "wall_s": time.perf_counter() - t_start,
     }
-    _common.save_json(result, NAME, out_path)
-    return result
 
 
-def _print(tools):
-    print(f"  {'tool':<8} {'time s':>8} {'ESS min':>8} {'ESS med':>8} {'ESS/s min':>9} {'R-hat max':>9}")
+def report(d) -> tuple[str, list[str]]:
+    des = d["design"]
+    txt = [
+        f"Same data (`p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`, `N = {des['N']:,}`), same model "
+        f"and priors, {des['chains']} chains × ({des['warmup']} warm-up + {des['draws']} draws), both started at "
+        "the EM estimate; draws relabelled to it. Time = the sampling call, compilation included.",
+        "",
+    ]
+    rows = []
     for name in ("smm", "biogeme"):
-        t = tools.get(name)
+        t = d["tools"].get(name)
         if not t:
             continue
         if t.get("status") != "ok":
-            print(f"  {name:<8} {t['status']}: {t.get('reason', '')[:200]}")
+            rows.append([name, t.get("status"), "–", "–", "–", "–", (t.get("reason") or "")[:160].replace("|", "/")])
             continue
-        print(
-            f"  {name:<8} {t['time_s']:8.1f} {t['ess_bulk_min']:8.0f} {t['ess_bulk_median']:8.0f} "
-            f"{t['ess_bulk_min_per_s']:9.2f} {t['rhat_max']:9.3f}"
+        rows.append(
+            [
+                name,
+                harness.fmt(t["time_s"], "{:.1f}"),
+                harness.fmt(t["ess_bulk_min"], "{:.0f}"),
+                harness.fmt(t["ess_bulk_median"], "{:.0f}"),
+                harness.fmt(t["ess_bulk_min_per_s"], "{:.2f}"),
+                harness.fmt(t["rhat_max"], "{:.3f}"),
+                "",
+            ]
         )
-    if "agreement" in tools:
-        print(
-            f"  posterior means agree within {tools['agreement']['max_mean_difference_in_sd']:.2f} posterior sd; "
-            f"sd ratio biogeme/smm in [{tools['agreement']['sd_ratio_min']:.2f}, {tools['agreement']['sd_ratio_max']:.2f}]"
+    txt += [harness.table("tool | time s | bulk ESS min | bulk ESS median | min ESS / s | R-hat max | note", rows)]
+    head = []
+    ag = d["tools"].get("agreement")
+    if ag:
+        txt += [
+            "",
+            f"Posterior means agree within {ag['max_mean_difference_in_sd']:.2f} posterior sd; "
+            f"posterior sd ratio biogeme/smm in [{ag['sd_ratio_min']:.2f}, {ag['sd_ratio_max']:.2f}].",
+        ]
+        s, b = d["tools"]["smm"], d["tools"]["biogeme"]
+        head.append(
+            f"NUTS, same model and draws: smm {s['time_s']:.0f} s (min ESS/s {s['ess_bulk_min_per_s']:.1f}) vs "
+            f"biogeme {b['time_s']:.0f} s (min ESS/s {b['ess_bulk_min_per_s']:.2f}); "
+            f"posterior means within {ag['max_mean_difference_in_sd']:.2f} sd (`python benchmarks/bench_bayes.py`)"
         )
+    elif "biogeme" in d["tools"]:
+        head.append(f"biogeme Bayesian: {d['tools']['biogeme'].get('status')} (`python benchmarks/bench_bayes.py`)")
+    txt += ["", f"biogeme install: {d['peer'].get('status')} {d['peer'].get('version', '')}"]
+    return "\n".join(txt), head
 
+
+BENCHMARK = harness.Benchmark(
+    name="bayes",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--p", type=int, default=100),
+        harness.option("--L", type=int, default=3),
+        harness.option("--K", type=int, default=2),
+        harness.option("--N", type=int, default=5_000),
+        harness.option("--chains", type=int, default=4),
+        harness.option("--warmup", type=int, default=500),
+        harness.option("--draws", type=int, default=500),
+        harness.option("--seed", type=int, default=0),
+        harness.option("--timeout", type=float, default=1200.0),
+        harness.option("--no-install", action="store_true"),
+    ),
+    # No install: a tiny smm NUTS and the summary code. p, L, K as in bench_accuracy --smoke: in one process
+    # (the smoke test) the EM compilation is shared.
+    smoke={"p": 200, "N": 2_000, "chains": 2, "warmup": 20, "draws": 20},
+    timeout=2400,
+    required=True,
+    smoke_fields=True,
+    heading="### Against biogeme's Bayesian estimation",
+)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

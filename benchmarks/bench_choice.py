@@ -18,17 +18,15 @@ Writes ``benchmarks/results/choice.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
-import _common
+import harness
 
-DATA = _common.ROOT / "tests" / "data" / "electricity.csv.gz"
+DATA = harness.ROOT / "tests" / "data" / "electricity.csv.gz"
 VARS = ["pf", "cl", "loc", "wk", "tod", "seas"]
 
 
@@ -43,12 +41,7 @@ def fit_smm(data_path: str, starts: int) -> dict:
     t_import = time.perf_counter() - t0
     frame = pd.read_csv(data_path)
     data = smm.choice_data(frame, situation="chid", alternative="alt", choice="choice", features=VARS, person="id")
-    t1 = time.perf_counter()
-    fit = smm.fit_latent_class(data, 2, n_starts=starts, seed=0)
-    t_first = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    again = smm.fit_latent_class(data, 2, n_starts=starts, seed=0)
-    t_compiled = time.perf_counter() - t2
+    fit, again, t_first, t_compiled = harness.twice(smm.fit_latent_class, data, 2, n_starts=starts, seed=0)
     assert abs(again.log_likelihood - fit.log_likelihood) < 1e-9
     order = np.argsort(fit.weights)  # classes ordered by share, smallest first, as the peers' report
     return {
@@ -69,23 +62,12 @@ def fit_smm(data_path: str, starts: int) -> dict:
 
 
 def run_smm_fresh(starts: int) -> dict:
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, SMM_PPL_COMPILATION_CACHE=cache)  # an empty cache: what a new user waits for
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, __file__, "--worker", "--starts", str(starts)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1800,
-        )
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"peer": "smm", "status": "failed", "reason": proc.stderr[-2000:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall_s"] = wall
-    out["status"] = "ok"
-    return out
+    with tempfile.TemporaryDirectory() as cache:  # an empty cache: what a new user waits for
+        try:
+            out, wall = harness.in_fresh_process(fit_smm, str(DATA), starts, env={"SMM_PPL_COMPILATION_CACHE": cache})
+        except harness.ProcessFailed as err:
+            return {"peer": "smm", "status": "failed", "reason": err.stderr}
+    return {**out, "wall_s": wall, "status": "ok"}
 
 
 def run_peers(starts: int, peers: list[str]) -> list[dict]:
@@ -93,7 +75,7 @@ def run_peers(starts: int, peers: list[str]) -> list[dict]:
         out = os.path.join(tmp, "peers.json")
         cmd = [
             sys.executable,
-            str(_common.PEER_SCRIPTS / "run_electricity_peers.py"),
+            str(harness.PEER_SCRIPTS / "run_electricity_peers.py"),
             "--peers",
             *peers,
             "--starts",
@@ -103,9 +85,9 @@ def run_peers(starts: int, peers: list[str]) -> list[dict]:
             "--out",
             out,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
-        if proc.returncode != 0 or not os.path.exists(out):
-            return [{"peer": p, "status": "failed", "reason": (proc.stderr or proc.stdout)[-2000:]} for p in peers]
+        run = harness.run_script(cmd, out, 7200)
+        if run["status"] != "ok":
+            return [{"peer": p, "status": "failed", "reason": run["reason"]} for p in peers]
         with open(out) as fh:
             payload = json.load(fh)
     rows = []
@@ -118,52 +100,87 @@ def run_peers(starts: int, peers: list[str]) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--starts", type=int, default=10)
-    ap.add_argument("--peers", nargs="*", default=["lcl", "biogeme"])
-    ap.add_argument("--smoke", action="store_true", help="2 starts, smm only, in this process")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    if args.worker:
-        print(json.dumps(fit_smm(str(DATA), args.starts)))
-        return 0
-    starts = 2 if args.smoke else args.starts
+def measure(args) -> dict:
+    starts = args.starts
     if args.smoke:  # in this process: checks the code path, not the cold-start time
-        t0 = time.perf_counter()
-        smm_row = dict(fit_smm(str(DATA), starts), status="ok")
-        smm_row["wall_s"] = time.perf_counter() - t0
+        row, wall = harness.timed(fit_smm, str(DATA), starts)
+        smm_row = {**row, "status": "ok", "wall_s": wall}
     else:
         smm_row = run_smm_fresh(starts)
     rows = [smm_row] + ([] if args.smoke else run_peers(starts, args.peers))
     ref = smm_row.get("loglik")
-    print(f"Electricity, 2-class panel latent-class logit, {starts} starts per tool")
-    print(f"{'tool':10s} {'log-likelihood':>15s} {'gap vs smm':>11s} {'wall s':>8s} {'wall / smm':>10s}")
     for r in rows:
         if r.get("status", "ok") != "ok" or r.get("loglik") is None:
-            print(f"{r['peer']:10s} {r.get('status')}: {str(r.get('reason', ''))[:200]}")
             continue
         gap = r["loglik"] - ref if ref is not None else float("nan")
         wall = r.get("wall_s")
         ratio = wall / smm_row["wall_s"] if wall and smm_row.get("wall_s") else float("nan")
         r["gap_vs_smm"] = gap
         r["wall_ratio_vs_smm"] = ratio
-        print(f"{r['peer']:10s} {r['loglik']:15.3f} {gap:+11.4f} {wall:8.1f} {ratio:10.2f}")
-    if smm_row.get("status") == "ok":
-        print(
-            f"smm: first fit {smm_row['fit_first_s']:.1f} s (compilation included), "
-            f"compiled {smm_row['fit_compiled_s']:.2f} s, import {smm_row['import_s']:.1f} s"
-        )
-    result = {"benchmark": "choice", "data": "Train's Electricity (361 persons x 12 situations)", "starts": starts}
-    result.update({"rows": rows, "environment": _common.environment()})
-    out = args.out or (_common.SMOKE_RESULTS if args.smoke else _common.RESULTS) / "choice.json"
-    os.makedirs(os.path.dirname(str(out)), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump(result, fh, indent=2, default=float)
-    print(f"-> {out}")
-    return 0
+    data = "Train's Electricity (361 persons x 12 situations)"
+    return {"benchmark": "choice", "data": data, "starts": starts, "rows": rows}
 
+
+def report(res) -> tuple[str, list[str]]:
+    """The panel latent-class logit on Train's Electricity data against lcl-choice and biogeme."""
+    if not res.get("rows"):
+        return "", []
+    smm_row = next((r for r in res["rows"] if r["peer"] == "smm"), None)
+    rows, heads = [], []
+    for r in res["rows"]:
+        if r.get("status") != "ok" or r.get("loglik") is None:
+            rows.append([r["peer"], "–", "–", "–", "–", str(r.get("reason", r.get("status")))[:120]])
+            continue
+        ratio = r.get("wall_ratio_vs_smm")
+        note = (
+            f"compiled fit {r['fit_compiled_s']:.2f} s"
+            if r["peer"] == "smm"
+            else f"{r.get('fits', r.get('starts', ''))} fits"
+            if r.get("fits")
+            else ""
+        )
+        rows.append(
+            [
+                f"{r['peer']} {r.get('version', '')}".strip(),
+                f"{r['loglik']:.3f}",
+                f"{r.get('gap_vs_smm', 0.0):+.4f}",
+                f"{r['wall_s']:.1f}",
+                f"{ratio:.2f}" if ratio is not None else "–",
+                note,
+            ]
+        )
+        if r["peer"] != "smm" and ratio is not None:
+            heads.append(f"{r['peer']} {r['wall_s']:.0f} s (gap {r.get('gap_vs_smm', 0.0):+.3f})")
+    table = harness.table(["tool", "log-likelihood", "gap vs smm", "wall s", "wall / smm", ""], rows)
+    intro = (
+        f"{res.get('data', 'Electricity')}: 2 classes drawn once per person, six class-specific coefficients, "
+        f"constant membership; {res['starts']} starts per tool. Wall time = a fresh process (interpreter, imports, "
+        "and for smm JAX compilation with an empty cache) in the same run (`python benchmarks/bench_choice.py`)."
+    )
+    head = []
+    if smm_row and smm_row.get("status") == "ok":
+        head = [
+            f"Electricity panel latent-class logit: smm {smm_row['wall_s']:.0f} s wall, "
+            f"{smm_row['fit_compiled_s']:.2f} s compiled; "
+            + "; ".join(heads)
+            + (" (see the section's note on these times)" if res.get("notes") else "")
+        ]
+    notes = "".join(f"\n\nNote: {n}" for n in res.get("notes", []))
+    return intro + "\n\n" + table + notes, head
+
+
+BENCHMARK = harness.Benchmark(
+    name="choice",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--starts", type=int, default=10),
+        harness.option("--peers", nargs="*", default=["lcl", "biogeme"]),
+    ),
+    smoke={"starts": 2},  # smm only, in this process: the code path, not the cold-start time
+    timeout=7200,
+    heading="## Choice data: a panel latent-class logit against its peers",
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.main(BENCHMARK)

@@ -11,87 +11,109 @@ baseline is the size of the feature matrix itself, measured in the same run.
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
-import time
-
-from _common import environment, result_path, save_json
-
-STAGE = r"""
-import json, resource, sys, time, warnings
-import numpy as np
-warnings.simplefilter("ignore")  # the capped fit warns that it did not converge
-import smm_ppl as smm
-p, L, K, stage = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-X = smm.simulate_features(0, p, L)
-truth = smm.simulate_params(1, K, L, atoms_scale=0.4, min_separation=0.8)
-counts = smm.simulate_counts(2, X, truth, 1_000_000)
-t0 = time.perf_counter()
-out = {}
-if stage == "warmstarts":
-    smm.estimate_subspace(X, counts, K)
-    smm.tensor_init(X, counts, K, seed=0)
-    smm.mom_init(X, counts, min(K, 3), seed=0)
-    smm.subspace_random_inits(X, counts, K, 16, seed=0)
-elif stage == "fit_em":
-    # Memory does not grow with the iteration count; cap it so the stage takes minutes, not an hour.
-    res = smm.fit_em(X, counts, K, init="auto", seed=0, max_iter=100)
-    out = {"n_iter": res.n_iter, "converged": bool(res.converged), "init": res.init,
-           "error": smm.parameter_error(res.params, truth)}
-out.update(seconds=time.perf_counter() - t0, peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-           features_bytes=X.nbytes)
-print(json.dumps(out))
-"""
+import harness
 
 
-def run_stage(p: int, L: int, K: int, stage: str) -> dict:
+def stage(p: int, L: int, K: int, part: str) -> dict:
+    """One stage, in a fresh process: its seconds and the process's peak resident set size."""
+    import resource
+    import time
+    import warnings
+
+    warnings.simplefilter("ignore")  # the capped fit warns that it did not converge
+    import smm_ppl as smm
+
+    X = smm.simulate_features(0, p, L)
+    truth = smm.simulate_params(1, K, L, atoms_scale=0.4, min_separation=0.8)
+    counts = smm.simulate_counts(2, X, truth, 1_000_000)
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", STAGE, str(p), str(L), str(K), stage], capture_output=True, text=True, timeout=1800
-    )
-    if proc.returncode != 0:
-        return {"stage": stage, "status": "failed", "stderr": proc.stderr[-2000:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out.update(stage=stage, status="ok", wall_seconds=time.perf_counter() - t0)
-    return out
+    out = {}
+    if part == "warmstarts":
+        smm.estimate_subspace(X, counts, K)
+        smm.tensor_init(X, counts, K, seed=0)
+        smm.mom_init(X, counts, min(K, 3), seed=0)
+        smm.subspace_random_inits(X, counts, K, 16, seed=0)
+    elif part == "fit_em":
+        # Memory does not grow with the iteration count; cap it so the stage takes minutes, not an hour.
+        res = smm.fit_em(X, counts, K, init="auto", seed=0, max_iter=100)
+        out = {
+            "n_iter": res.n_iter,
+            "converged": bool(res.converged),
+            "init": res.init,
+            "error": smm.parameter_error(res.params, truth),
+        }
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {**out, "seconds": time.perf_counter() - t0, "peak_rss_bytes": peak, "features_bytes": X.nbytes}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="tiny size (p = 20,000, L = 8)")
-    ap.add_argument("--out", help="output JSON path")
-    args = ap.parse_args(argv)
-    p, L, K = (20_000, 8, 4) if args.smoke else (1_000_000, 64, 8)
+def measure(args) -> dict:
+    p, L, K = args.p, args.L, args.K
     print(f"peak memory at p = {p:,}, L = {L}, K = {K}, N = 1,000,000 (each stage in its own process)")
     stages = []
-    for stage in ("data", "warmstarts", "fit_em"):
-        r = run_stage(p, L, K, stage)
-        stages.append(r)
-        if r["status"] != "ok":
-            print(f"  {stage:10s} FAILED\n{r['stderr']}")
-            continue
-        ratio = r["peak_rss_bytes"] / r["features_bytes"]
-        extra = (
-            f"  ({r['n_iter']} iterations, start {r['init']}, converged {r['converged']})" if stage == "fit_em" else ""
-        )
-        print(
-            f"  {stage:10s} peak RSS {r['peak_rss_bytes'] / 2**30:6.2f} GiB = {ratio:5.1f} x the features "
-            f"({r['features_bytes'] / 2**20:.0f} MiB); stage {r['seconds']:.1f} s{extra}"
-        )
-    result = {
-        "p": p,
-        "L": L,
-        "K": K,
-        "n_obs": 1_000_000,
-        "smoke": args.smoke,
-        "stages": stages,
-        "environment": environment(),
-    }
-    save_json(result, "memory", result_path("memory", args.smoke, args.out))
-    return 0 if all(s["status"] == "ok" for s in stages) else 1
+    for name in ("data", "warmstarts", "fit_em"):
+        try:
+            out, wall = harness.in_fresh_process(stage, p, L, K, name)
+            stages.append({**out, "stage": name, "status": "ok", "wall_seconds": wall})
+        except harness.ProcessFailed as err:
+            stages.append({"stage": name, "status": "failed", "stderr": err.stderr})
+    return {"p": p, "L": L, "K": K, "n_obs": 1_000_000, "smoke": args.smoke, "stages": stages}
 
+
+def report(res):
+    """Peak resident memory of each stage, each run in its own process."""
+    rows = []
+    for st in res["stages"]:
+        if st.get("status") != "ok":
+            rows.append([st["stage"], "failed", "–", "–", "–"])
+            continue
+        note = (
+            f"{st['n_iter']} iterations, start {st['init']}, converged {st['converged']}"
+            if st["stage"] == "fit_em"
+            else ""
+        )
+        rows.append(
+            [
+                st["stage"],
+                f"{st['peak_rss_bytes'] / 2**30:.2f}",
+                f"{st['peak_rss_bytes'] / st['features_bytes']:.1f}",
+                f"{st['seconds']:.1f}",
+                note,
+            ]
+        )
+    table = harness.table("stage | peak RSS (GiB) | x features | stage s | note", rows)
+    intro = (
+        f"`p = {res['p']:,}`, `L = {res['L']}`, `K = {res['K']}`, `N = {res['n_obs']:,}`; the feature matrix is "
+        f"{res['stages'][0].get('features_bytes', 0) / 2**20:.0f} MiB. `data` = simulate features and counts; "
+        "`warmstarts` = that plus the subspace, tensor, MoM (K = 3) and 16 subspace random starts; "
+        '`fit_em` = that plus `fit_em(init="auto", max_iter=100)` with standard errors (memory does not grow '
+        "with the iteration count)."
+    )
+    fit = [st for st in res["stages"] if st["stage"] == "fit_em" and st.get("status") == "ok"]
+    head = (
+        [
+            f"peak memory of fit_em(init='auto') at p = {res['p']:,}, L = {res['L']}, K = {res['K']}: "
+            f"{fit[0]['peak_rss_bytes'] / 2**30:.1f} GiB (`python benchmarks/bench_memory.py`)"
+        ]
+        if fit
+        else []
+    )
+    return intro + "\n\n" + table, head
+
+
+BENCHMARK = harness.Benchmark(
+    name="memory",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--p", type=int, default=1_000_000),
+        harness.option("--L", type=int, default=64),
+        harness.option("--K", type=int, default=8),
+    ),
+    smoke={"p": 20_000, "L": 8, "K": 4},
+    timeout=1800,
+    succeeded=lambda result: all(s["status"] == "ok" for s in result["stages"]),
+    heading="## Memory at p = 10^6 items, L = 64 (`python benchmarks/bench_memory.py`)",
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.main(BENCHMARK)

@@ -18,47 +18,18 @@ run), minimum bulk ESS, ESS per second of each, and the number of divergences.
 
     python benchmarks/bench_nuts.py            # full run, writes benchmarks/results/nuts.json
     python benchmarks/bench_nuts.py --smoke    # seconds: tiny sizes, scratch output
-    python benchmarks/bench_nuts.py --out path.json
+    python benchmarks/bench_nuts.py --seeds 2 --out path.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
 import warnings
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import smm_ppl as smm  # noqa: E402
-from smm_ppl import diagnostics as D  # noqa: E402
-
-
-def _environment() -> dict:
-    try:
-        import _common
-
-        return _common.environment()
-    except Exception:  # pragma: no cover - shared plumbing not present
-        import platform
-
-        import jax
-
-        return {"python": platform.python_version(), "jax": jax.__version__, "backend": jax.default_backend()}
-
-
-def _result_path(smoke: bool, out: str | None) -> Path:
-    if out:
-        return Path(out)
-    if smoke:
-        return HERE / "_peers" / "smoke" / "nuts.json"
-    return HERE / "results" / "nuts.json"
+import smm_ppl as smm
+from smm_ppl import diagnostics as D
 
 
 def _problem(seed: int, p: int, L: int, K: int, N: int):
@@ -69,8 +40,8 @@ def _problem(seed: int, p: int, L: int, K: int, N: int):
 
 
 def _run(X, n, K, init, reference, seed, cfg) -> dict:
-    t0 = time.perf_counter()
-    idata = smm.sample_nuts(
+    idata, wall = harness.timed(
+        smm.sample_nuts,
         X,
         n,
         K,
@@ -82,7 +53,6 @@ def _run(X, n, K, init, reference, seed, cfg) -> dict:
         seed=seed,
         progress_bar=False,
     )
-    wall = time.perf_counter() - t0
     r = D.rhat(idata)["max"]
     r_raw = D.rhat(idata, raw=True)["max"]
     ess = D.ess(idata)["min"]
@@ -99,13 +69,7 @@ def _run(X, n, K, init, reference, seed, cfg) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one seed (seconds)")
-    ap.add_argument("--out", default=None, help="JSON output path")
-    ap.add_argument("--seeds", type=int, default=None, help="number of simulated data sets")
-    args = ap.parse_args(argv)
-
+def measure(args) -> dict:
     if args.smoke:
         cfg = dict(p=100, L=2, K=2, N=5000, chains=2, warmup=60, draws=60, seeds=1)
     else:
@@ -118,9 +82,7 @@ def main(argv=None) -> int:
     runs = []
     for s in range(cfg["seeds"]):
         X, n, truth = _problem(s, cfg["p"], cfg["L"], K, cfg["N"])
-        t0 = time.perf_counter()
-        em = smm.fit_em(X, n, K, seed=s)
-        em_s = time.perf_counter() - t0
+        em, em_s = harness.timed(smm.fit_em, X, n, K, seed=s)
         row = {"seed": s, "em_s": em_s, "em_error_atoms": smm.parameter_error(em.params, truth)["atoms"]}
         for name, init in (("warm", em), ("default", None)):
             # Every sample_nuts call compiles its NumPyro program (the data are baked in as
@@ -170,31 +132,75 @@ def main(argv=None) -> int:
         / max(summary["default"]["median_ess_per_sampling_s"], 1e-12),
         "median_em_s": float(np.median([r["em_s"] for r in runs])),
     }
-    result = {
+    return {
         "benchmark": "bench_nuts",
         "smoke": bool(args.smoke),
         "design": cfg,
         "summary": summary,
         "runs": runs,
-        "environment": _environment(),
         "notes": (
             "Both variants relabelled to the EM estimate; wall_s includes the per-call compilation, "
             "sampling_s subtracts it (wall time of a 5+5 iteration run); "
             "the warm variant's total cost adds median_em_s for the EM fit."
         ),
     }
-    print(json.dumps(summary, indent=2))
-    path = _result_path(args.smoke, args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def report(d) -> tuple[str, list[str]]:
+    if "summary" not in d:
+        return harness.fields_table(d), []
     try:
-        import _common
+        c, sm = d["design"], d["summary"]
+        keys = [
+            ("fraction_all_chains_agree", "all chains agree (R-hat < 1.01)", "{:.2f}"),
+            ("fraction_raw_rhat_below_1.01", "raw R-hat < 1.01 (no relabelling)", "{:.2f}"),
+            ("median_max_rhat", "median max R-hat", "{:.3f}"),
+            ("median_min_ess", "median min bulk ESS", "{:.0f}"),
+            ("median_wall_s", "median wall s (compilation included)", "{:.1f}"),
+            ("median_ess_per_s", "median min ESS / s", "{:.2f}"),
+            ("median_sampling_s", "median sampling s (compilation subtracted)", "{:.1f}"),
+            ("median_ess_per_sampling_s", "median min ESS / sampling s", "{:.2f}"),
+            ("total_divergences", "divergences (all runs)", "{:d}"),
+            ("median_error_vs_truth", "median posterior-mean atom error", "{:.4f}"),
+        ]
+        rows = [
+            [label, harness.fmt(sm["warm"].get(k), fmt), harness.fmt(sm["default"].get(k), fmt)]
+            for k, label, fmt in keys
+        ]
+        txt = [
+            f"`p = {c['p']}`, `L = {c['L']}`, `K = {c['K']}`, `N = {c['N']:,}`, {c['chains']} chains × "
+            f"({c['warmup']} + {c['draws']}), {c['seeds']} data sets; both relabelled to the EM estimate.",
+            "",
+            harness.table(["", "warm start (EM)", "default init"], rows),
+            "",
+        ]
+        r = sm["ratios"]
+        txt += [
+            f"Ratios (same run): min ESS per second warm / default {r['ess_per_s_warm_over_default']:.2f} "
+            f"(per sampling second {r['ess_per_sampling_s_warm_over_default']:.2f}); wall time default / warm "
+            f"{r['wall_time_default_over_warm']:.2f}; the EM fit itself took {r['median_em_s']:.2f} s (median)."
+        ]
+        head = [
+            f"NUTS warm-started at EM vs default init: chains agree in {sm['warm']['fraction_all_chains_agree']:.0%} vs "
+            f"{sm['default']['fraction_all_chains_agree']:.0%} of data sets; min ESS/s ratio warm/default "
+            f"{r['ess_per_s_warm_over_default']:.2f} (`python benchmarks/bench_nuts.py`)"
+        ]
+        return "\n".join(txt), head
+    except (KeyError, TypeError):
+        return harness.fields_table(d), []
 
-        _common.save_json(result, "nuts", path)
-    except ImportError:  # pragma: no cover
-        path.write_text(json.dumps(result, indent=2, default=float) + "\n")
-        print(f"  saved {path}")
-    return 0
 
+BENCHMARK = harness.Benchmark(
+    name="nuts",
+    measure=measure,
+    report=report,
+    options=(harness.option("--seeds", type=int, default=None, help="number of simulated data sets"),),
+    timeout=1800,
+    required=True,
+    smoke_fields=True,
+    heading="## 3. Bayesian\n\n### Warm-started NUTS against NUTS from the default initialisation\n\n"
+    "From `python benchmarks/bench_nuts.py` (the inference module's benchmark):",
+)
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    harness.main(BENCHMARK)

@@ -31,27 +31,21 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import numpy as np
 
-import numpy as np  # noqa: E402
+import smm_ppl as smm
 
-import smm_ppl as smm  # noqa: E402
-
-import _common  # noqa: E402
-
-sys.path.insert(0, str(_common.PEER_SCRIPTS))
+sys.path.insert(0, str(harness.PEER_SCRIPTS))
 import formats  # noqa: E402
 import install  # noqa: E402
 
-NAME = "peers"
 L_DEFAULT, K_DEFAULT = 3, 2
 
 
@@ -94,13 +88,7 @@ def evaluate(X, n, truth, weights, atoms) -> dict:
 
 
 def fit_smm(X, n, K, seed=0) -> dict:
-    fit_em = smm.fit_em
-    t0 = time.perf_counter()
-    res = fit_em(X, n, K, init="auto", seed=seed)
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = fit_em(X, n, K, init="auto", seed=seed)
-    warm = time.perf_counter() - t0
+    _, res, cold, warm = harness.twice(smm.fit_em, X, n, K, init="auto", seed=seed)
     return {
         "status": "ok",
         "time_s": warm,
@@ -116,18 +104,11 @@ def fit_smm(X, n, K, seed=0) -> dict:
 
 
 def _subprocess_peer(cmd, out_json: Path, timeout: float) -> dict:
-    t0 = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_s": time.perf_counter() - t0, "reason": f"no result within {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
-    if r.returncode != 0 or not out_json.exists():
-        msg = (r.stderr or r.stdout or "").strip().splitlines()
-        return {"status": "failed", "wall_s": wall, "reason": " | ".join(msg[-4:])[-600:]}
+    res = harness.run_script(cmd, out_json, timeout)
+    if res["status"] != "ok":
+        return res
     out = json.loads(out_json.read_text())
-    out.update(status="ok", wall_s=wall, time_s=out["time_fit_s"])
-    return out
+    return {**out, **res, "time_s": out["time_fit_s"]}
 
 
 def fit_lcl(python: str, X, n, K, workdir: Path, timeout: float, seed: int = 0) -> dict:
@@ -137,7 +118,7 @@ def fit_lcl(python: str, X, n, K, workdir: Path, timeout: float, seed: int = 0) 
     out.unlink(missing_ok=True)
     np.savez(data, features=X, counts=n)
     res = _subprocess_peer(
-        [python, str(_common.PEER_SCRIPTS / "run_lcl.py"), str(data), str(out), str(K), "--seed", str(seed)],
+        [python, str(harness.PEER_SCRIPTS / "run_lcl.py"), str(data), str(out), str(K), "--seed", str(seed)],
         out,
         timeout,
     )
@@ -154,7 +135,7 @@ def fit_flexmix(X, n, K, workdir: Path, timeout: float, nrep: int = 3, seed: int
     out = workdir / "flexmix_out.json"
     out.unlink(missing_ok=True)
     res = _subprocess_peer(
-        ["Rscript", str(_common.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K), str(nrep), str(seed)],
+        ["Rscript", str(harness.PEER_SCRIPTS / "run_flexmix.R"), str(csv), str(out), str(K), str(nrep), str(seed)],
         out,
         timeout,
     )
@@ -210,9 +191,6 @@ def smoke() -> dict:
         and conv["error_atoms"] < 1e-12
     )
     checks["ok"] = bool(ok)
-    print("peers smoke: layouts and conversions", "OK" if ok else "MISMATCH")
-    for k, v in checks.items():
-        print(f"  {k}: {v}")
     return checks
 
 
@@ -227,42 +205,12 @@ def _row(tool, p, N, res, ev, smm_ll) -> dict:
     return row
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--p", type=int, default=50)
-    ap.add_argument("--N", type=int, nargs="+", default=[5_000, 20_000])
-    ap.add_argument("--peers", nargs="+", default=["lcl", "flexmix"], choices=["lcl", "flexmix"])
-    ap.add_argument("--timeout", type=float, default=900.0, help="per peer fit on the shared design (s)")
-    ap.add_argument("--no-scaling", action="store_true")
-    ap.add_argument("--scale-N", type=int, default=5_000)
-    ap.add_argument("--scale-limit", type=float, default=120.0, help="a fit slower than this ends a peer's sweep (s)")
-    ap.add_argument("--scale-budget", type=float, default=600.0, help="total seconds for the p sweep")
-    ap.add_argument("--smm-max-p", type=int, default=1_000_000)
-    ap.add_argument("--no-install", action="store_true", help="use peers only if already installed")
-    ap.add_argument("--smoke", action="store_true", help="no installs: layouts and conversions only")
-    ap.add_argument(
-        "--redo-smm-sweep",
-        action="store_true",
-        help="only rerun smm's part of the p sweep and update the saved results in place",
-    )
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
+def measure(args) -> dict:
     t_start = time.perf_counter()
-    out_path = _common.result_path(NAME, args.smoke, args.out)
-
     if args.smoke:
-        result = {
-            "name": NAME,
-            "smoke": True,
-            "environment": _common.environment(),
-            "checks": smoke(),
-            "wall_s": time.perf_counter() - t_start,
-        }
-        _common.save_json(result, NAME, out_path)
-        return result
-
+        return {"name": "peers", "smoke": True, "checks": smoke(), "wall_s": time.perf_counter() - t_start}
     if args.redo_smm_sweep:
-        return _redo_smm_sweep(args, out_path, t_start)
+        return _redo_smm_sweep(args, t_start)
 
     # ---- peers: install or report
     peers = {}
@@ -286,8 +234,6 @@ def main(argv=None) -> dict:
         return fit_flexmix(X, n, K, workdir, timeout)
 
     # ---- shared design
-    print(f"\nshared design p={args.p} L={L} K={K}")
-    print(f"  {'tool':<9} {'N':>7} {'fit s':>9} {'wall s':>9} {'loglik (smm eval)':>18} {'gap':>9} {'err atoms':>9}")
     shared = {}
     for N in args.N:
         X, n, truth = make_data(args.p, N, seed=0)
@@ -317,10 +263,6 @@ def main(argv=None) -> dict:
     # ---- largest p each tool handles
     sweep = []
     if not args.no_scaling:
-        print(
-            f"\nlargest p: N={args.scale_N}, p doubling from {args.p}; a fit over {args.scale_limit:.0f} s "
-            f"or a failure ends a tool's sweep (total budget {args.scale_budget:.0f} s)"
-        )
         alive = {"smm", *[t for t in args.peers if t in available]}
         t_sweep = time.perf_counter()
         p = args.p
@@ -377,9 +319,8 @@ def main(argv=None) -> dict:
         ]
         largest[tool] = max(ok) if ok else None
     result = {
-        "name": NAME,
+        "name": "peers",
         "smoke": False,
-        "environment": _common.environment(),
         "design": {"p": args.p, "L": L, "K": K, "N": args.N, "truth": truth_params().to_dict()},
         "peers": peers,
         "shared": rows,
@@ -393,8 +334,6 @@ def main(argv=None) -> dict:
         "largest_p": largest,
         "wall_s": time.perf_counter() - t_start,
     }
-    print("\nlargest p within the limit:", largest)
-    _common.save_json(result, NAME, out_path)
     return result
 
 
@@ -406,10 +345,9 @@ def _sweep_p(start: int, cap: int):
     yield cap
 
 
-def _redo_smm_sweep(args, out_path: Path, t_start: float) -> dict:
-    result = json.loads(out_path.read_text())
+def _redo_smm_sweep(args, t_start: float) -> dict:
+    result = json.loads(args.out.read_text())
     sweep = [r for r in result.get("sweep", []) if r["tool"] != "smm"]
-    print(f"smm sweep only: N={args.scale_N}, p from {args.p} to {args.smm_max_p:,}")
     for p in _sweep_p(args.p, args.smm_max_p):
         X, n, truth = make_data(p, args.scale_N, seed=1)
         res = fit_smm(X, n, K_DEFAULT)
@@ -431,8 +369,6 @@ def _redo_smm_sweep(args, out_path: Path, t_start: float) -> dict:
     result["largest_p"]["smm"] = max(ok) if ok else None
     result["sweep_settings"]["smm_max_p"] = args.smm_max_p
     result["wall_s_smm_sweep_redo"] = time.perf_counter() - t_start
-    print("largest p within the limit:", result["largest_p"])
-    _common.save_json(result, NAME, out_path)
     return result
 
 
@@ -449,14 +385,149 @@ def _installed_only(tool):
 
 
 def _print_row(r):
-    if r.get("status") != "ok":
-        print(f"  {r['tool']:<9} {r['N']:>7} p={r['p']}: {r['status']} ({r.get('reason', '')[:120]})")
-        return
-    print(
-        f"  {r['tool']:<9} {r['N']:>7} {r['time_s']:9.2f} {r['wall_s']:9.2f} {r['log_likelihood']:18.4f} "
-        f"{r.get('log_likelihood_gap_to_smm', float('nan')):9.4f} {r['error_atoms']:9.4f}   p={r['p']}"
-    )
+    keys = ("time_s", "wall_s", "log_likelihood_gap_to_smm", "error_atoms") if r.get("status") == "ok" else ("reason",)
+    harness.progress(f"{r['tool']}, p = {r['p']:,}, N = {r['N']:,}: {r.get('status')}", r, *keys)
 
+
+def report(d) -> tuple[str, list[str]]:
+    txt = []
+    inst = [
+        [name, v.get("status"), v.get("version", "–"), (v.get("reason") or "").replace("|", "/")[:200]]
+        for name, v in d["peers"].items()
+    ]
+    txt += [
+        "Peer installation (by the script, into `benchmarks/_peers/`, never into the project):",
+        "",
+        harness.table("peer | status | version | reason", inst),
+        "",
+    ]
+    des = d["design"]
+    txt += [
+        f"**Shared design** `p = {des['p']}`, `L = {des['L']}`, `K = {des['K']}`. "
+        "Every tool's estimate is evaluated with `smm.log_likelihood` on the same counts "
+        "(`sum_j n_j log pi_j`); gap = that minus smm's. Fit time is measured by each tool around its "
+        "fit call (smm: second call, compiled; its first call including JIT compilation in brackets); "
+        "wall = the whole subprocess (import, data layout, fit).",
+        "",
+    ]
+    rows = []
+    for r in d["shared"]:
+        if r.get("status") != "ok":
+            rows.append([r["tool"], f"{r['N']:,}", "–", "–", "–", "–", "–", "–", r.get("status")])
+            continue
+        t = harness.fmt(r["time_s"], "{:.2f}")
+        if r["tool"] == "smm":
+            t += f" ({harness.fmt(r.get('time_cold_s'), '{:.1f}')})"
+        rows.append(
+            [
+                r["tool"],
+                f"{r['N']:,}",
+                f"{r.get('n_rows', '–'):,}" if isinstance(r.get("n_rows"), int) else "–",
+                t,
+                harness.fmt(r.get("wall_s"), "{:.1f}"),
+                harness.fmt(r["log_likelihood"], "{:.3f}"),
+                harness.fmt(r.get("log_likelihood_gap_to_smm"), "{:+.4f}"),
+                harness.fmt(r["error_atoms"], "{:.4f}"),
+                "ok",
+            ]
+        )
+    txt += [
+        harness.table("tool | N | rows fed | fit s | wall s | log-lik (smm eval) | gap | atom error | status", rows),
+        "",
+    ]
+    if d.get("sweep"):
+        s = d["sweep_settings"]
+        txt += [
+            f"**Largest p** (N = {s['N']:,}; p doubles until a fit takes over {s['limit_s']:.0f} s or fails; "
+            f"smm capped at p = {s['smm_max_p']:,}):",
+            "",
+        ]
+        rows = []
+        for r in d["sweep"]:
+            if r.get("status") == "ok":
+                over = r["time_s"] > s["limit_s"]
+                rows.append(
+                    [
+                        r["tool"],
+                        f"{r['p']:,}",
+                        harness.fmt(r["time_s"], "{:.2f}"),
+                        harness.fmt(r.get("wall_s"), "{:.1f}"),
+                        harness.fmt(r.get("log_likelihood_gap_to_smm"), "{:+.3f}"),
+                        harness.fmt(r.get("error_atoms"), "{:.3f}"),
+                        f"ok, over the {s['limit_s']:.0f} s limit" if over else "ok",
+                    ]
+                )
+            else:
+                rows.append(
+                    [
+                        r["tool"],
+                        f"{r['p']:,}",
+                        "–",
+                        harness.fmt(r.get("wall_s"), "{:.1f}"),
+                        "–",
+                        "–",
+                        f"{r.get('status')}: {(r.get('reason') or '')[:80]}".replace("|", "/"),
+                    ]
+                )
+        txt += [harness.table("tool | p | fit s | wall s | gap | atom error | status", rows), ""]
+        txt += [
+            "Largest p within the limit: "
+            + ", ".join(f"{k}: {v:,}" if v else f"{k}: none" for k, v in d["largest_p"].items())
+        ]
+    head = []
+    by = {(r["tool"], r["N"]): r for r in d["shared"]}
+    for N in d["design"]["N"]:
+        sm = by.get(("smm", N))
+        parts = []
+        for tool in ("lcl", "flexmix"):
+            r = by.get((tool, N))
+            if r and r.get("status") == "ok" and sm:
+                parts.append(f"{tool} {r['time_s']:.1f} s (gap {r['log_likelihood_gap_to_smm']:+.3f})")
+            elif r:
+                parts.append(f"{tool} {r.get('status')}")
+        if sm:
+            cold = f" (first call, with JIT compilation, {sm['time_cold_s']:.1f} s)" if sm["time_cold_s"] > 1 else ""
+            head.append(
+                f"p = {d['design']['p']}, N = {N:,}: smm {sm['time_s']:.2f} s{cold} vs "
+                + ", ".join(parts)
+                + " (`python benchmarks/bench_peers.py`)"
+            )
+    if d.get("sweep") and d.get("largest_p"):
+        head.append(
+            "Largest p handled within the limit: "
+            + ", ".join(f"{k} {v:,}" if v else f"{k} none" for k, v in d["largest_p"].items())
+        )
+    return "\n".join(txt), head
+
+
+BENCHMARK = harness.Benchmark(
+    name="peers",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--p", type=int, default=50),
+        harness.option("--N", type=int, nargs="+", default=[5_000, 20_000]),
+        harness.option("--peers", nargs="+", default=["lcl", "flexmix"], choices=["lcl", "flexmix"]),
+        harness.option("--timeout", type=float, default=900.0, help="per peer fit on the shared design (s)"),
+        harness.option("--no-scaling", action="store_true"),
+        harness.option("--scale-N", type=int, default=5_000),
+        harness.option(
+            "--scale-limit", type=float, default=120.0, help="a fit slower than this ends a peer's sweep (s)"
+        ),
+        harness.option("--scale-budget", type=float, default=600.0, help="total seconds for the p sweep"),
+        harness.option("--smm-max-p", type=int, default=1_000_000),
+        harness.option("--no-install", action="store_true", help="use peers only if already installed"),
+        harness.option(
+            "--redo-smm-sweep",
+            action="store_true",
+            help="only rerun smm's part of the p sweep and update the saved results in place",
+        ),
+    ),
+    timeout=3600,
+    required=True,
+    smoke_fields=True,
+    heading="## 2. End-to-end fit against peer tools",
+)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

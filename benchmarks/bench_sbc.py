@@ -34,25 +34,16 @@ short keeps what it finished).
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import smm_ppl as smm
 
-import smm_ppl as smm  # noqa: E402
-
-import _common  # noqa: E402
-
-NAME = "sbc"
 PARTS = ("nuts", "broken", "approx")
 
 
@@ -266,25 +257,17 @@ def save_by_n_figure(rows: list[dict], folder: Path) -> str | None:
     axes[0].legend()
     fig.suptitle("SBC of the approximate posteriors, K = 2: median and range over the 6 scalars")
     fig.tight_layout()
-    return _common.save_figure(fig, folder, "sbc_by_n.png")
+    return harness.save_figure(fig, folder, "sbc_by_n.png")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="a few replications of short chains (seconds)")
-    ap.add_argument("--out", default=None, help="JSON output path")
-    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    ap.add_argument("--only", nargs="+", default=None, help="run only these configurations (by name)")
-    ap.add_argument("--sims", type=int, default=None, help="replications per configuration (default 400)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--chunk", type=int, default=50, help="replications per saved chunk")
-    args = ap.parse_args(argv)
+def measure(args) -> dict | None:
     sims = args.sims or (4 if args.smoke else 400)
     num_ranks, bins = (19, 5) if args.smoke else (99, 20)
-    path = _common.result_path(NAME, args.smoke, args.out)
+    path = args.out
     figures = path.parent
-    previous = json.loads(path.read_text()) if path.exists() and not args.smoke else {}
+    previous = (None if args.smoke else harness.load_json(path)) or {}
     rows = {r["name"]: r for r in previous.get("rows", [])}
+    result = None
     warnings.simplefilter("ignore")
     configs = [c for c in _configs(args.parts, sims, args.smoke) if not args.only or c["name"] in args.only]
     if args.smoke:
@@ -293,7 +276,7 @@ def main(argv=None):
     for cfg in configs:
         print(f"=== {cfg['name']}", flush=True)
         target = cfg.get("sims", sims)
-        store = _common.PEERS_DIR / ("sbc_smoke" if args.smoke else "sbc_trees") / f"{cfg['name']}.nc"
+        store = harness.PEERS_DIR / ("sbc_smoke" if args.smoke else "sbc_trees") / f"{cfg['name']}.nc"
         if args.smoke and store.exists():
             store.unlink()  # a smoke run starts afresh
         tree, wall = _load_tree(store, target, args.chunk)
@@ -307,10 +290,11 @@ def main(argv=None):
             tree.attrs["wall_s"] = wall
             store.parent.mkdir(parents=True, exist_ok=True)
             tree.to_netcdf(store, engine="h5netcdf")
-            rows = _save_row(
+            result = _save_row(
                 cfg, tree, wall, bins, figures, path, rows, args, num_ranks, complete=_done(tree) >= target
             )
-    return {"rows": list(rows.values())}
+            rows = {r["name"]: r for r in result["rows"]}
+    return result or previous or None
 
 
 def _done(tree) -> int:
@@ -356,20 +340,79 @@ def _save_row(cfg, tree, wall, bins, figures, path, rows, args, num_ranks, *, co
         f"sd ratio {worst['sd_ratio']:.2f})",
         flush=True,
     )
-    if path.exists() and not args.smoke:
+    if not args.smoke:
         # Another part may run beside this one (in another process): keep the rows it saved meanwhile.
-        rows = {**rows, **{r["name"]: r for r in json.loads(path.read_text()).get("rows", [])}}
+        rows = {**rows, **{r["name"]: r for r in (harness.load_json(path) or {}).get("rows", [])}}
     rows[cfg["name"]] = row
     result = {
         "smoke": bool(args.smoke),
         "design": {"p": 40, "L": 2, "seed": args.seed, "num_ranks": num_ranks, "bins": bins, "alpha": 0.001},
-        "environment": _common.environment(),
+        "environment": harness.environment(),
         "rows": list(rows.values()),
         "plot_by_n": save_by_n_figure(list(rows.values()), figures),
     }
-    _common.save_json(result, NAME, path)
-    return rows
+    harness.save_json(result, path)  # after every chunk: a run cut short keeps what it finished
+    return result
 
+
+def report(res) -> tuple[str, list[str]]:
+    """SBC of NUTS, SVI and Laplace (bench_sbc.py): per configuration, uniformity and the worst scalar."""
+    rows = res.get("rows") or []
+    if not rows:
+        return "", []
+    d = res.get("design", {})
+    lines = [
+        f"Prior SBC on a fixed design (softmax mixture: p = {d.get('p')} items, L = {d.get('L')}; latent-class logit: "
+        "100 persons x 4 situations x 3 alternatives, prior sd 1): parameters from the model's prior, data simulated "
+        f"from them, fitted with the same prior; each true scalar ranked among {d.get('num_ranks')} thinned draws. "
+        f"Uniform = every scalar's chi-square test ({d.get('bins')} bins) has a Bonferroni-corrected p >= "
+        f"{d.get('alpha')}. sd ratio = the fit's posterior sd over the true posterior's implied by the 90 % "
+        "intervals' coverage (1: calibrated; < 1: intervals too narrow); failures = replications whose fit could "
+        "not run (Laplace at a singular Hessian), excluded from the ranks. Times on the shared 2-core CPU, several "
+        "configurations at once: `python benchmarks/bench_sbc.py --parts nuts` reruns the 400-replication runs "
+        "(chunks of 50, resumable), `--parts broken`, `--parts approx` the others.",
+        "",
+        "| configuration | method | K | N | replications | failures | uniform | min p (Bonf.) | coverage 90 % "
+        "(min–max) | sd ratio (min–max) | s / replication | wall s | figure |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cov = [s["coverage_90"] for s in r["scalars"]]
+        sd = [s["sd_ratio"] for s in r["scalars"]]
+        lines.append(
+            f"| {r['name']} | {r['method']} ({r['labels']}) | {r['K']} | {harness.fmt(r.get('N'), '{:,}')} | "
+            f"{r['n_simulations']} | {r['failures']} | {'yes' if r['all_uniform'] else '**no**'} | "
+            f"{r['min_p_bonferroni']:.2g} | {min(cov):.2f}–{max(cov):.2f} | {min(sd):.2f}–{max(sd):.2f} | "
+            f"{r['seconds_per_replication']:.2f} | {r['wall_s']:.0f} | `results/{r.get('plot', '')}` |"
+        )
+    if res.get("plot_by_n"):
+        lines += ["", f"![SBC of the approximations against N](results/{res['plot_by_n']})"]
+    nuts = [r for r in rows if r["method"] == "nuts"]
+    head = []
+    if nuts:
+        ok = sum(r["all_uniform"] for r in nuts)
+        sizes = ", ".join(f"{r['name']}: {r['n_simulations']}" for r in nuts)
+        head.append(
+            f"SBC: NUTS uniform in {ok} of {len(nuts)} configurations (replications {sizes}) "
+            "(`python benchmarks/bench_sbc.py`)"
+        )
+    return "\n".join(lines), head
+
+
+BENCHMARK = harness.Benchmark(
+    name="sbc",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--parts", nargs="+", choices=PARTS, default=list(PARTS)),
+        harness.option("--only", nargs="+", default=None, help="run only these configurations (by name)"),
+        harness.option("--sims", type=int, default=None, help="replications per configuration (default 400)"),
+        harness.option("--seed", type=int, default=0),
+        harness.option("--chunk", type=int, default=50, help="replications per saved chunk"),
+    ),
+    timeout=14400,
+    heading="## Simulation-based calibration (`python benchmarks/bench_sbc.py`)",
+)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

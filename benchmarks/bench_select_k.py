@@ -28,27 +28,18 @@ Dirichlet(5) (no class below a few percent, mostly).
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import numpy as np
 
-import numpy as np  # noqa: E402
+import smm_ppl as smm
+from smm_ppl.selection import n_free_parameters
 
-import smm_ppl as smm  # noqa: E402
-from smm_ppl.selection import n_free_parameters  # noqa: E402
-
-import _common  # noqa: E402
-
-NAME = "select_k"
 CRITERIA = ("loo_nuts", "loo_1se", "waic", "loo_laplace", "bic", "aic")
-VOCAB = _common.ROOT / "tests" / "data" / "vocab_en_de_fr.npz"
+VOCAB = harness.ROOT / "tests" / "data" / "vocab_en_de_fr.npz"
 
 
 def design(kind: str, p: int, L: int, seed: int) -> np.ndarray:
@@ -168,17 +159,10 @@ def save_figure(summary: list[dict], folder: Path) -> str:
             ax.set_ylabel("share picking K_true")
     axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
-    return _common.save_figure(fig, folder, "select_k.png")
+    return harness.save_figure(fig, folder, "select_k.png")
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="one tiny data set per design (seconds)")
-    ap.add_argument("--out", default=None, help="JSON output path")
-    ap.add_argument("--seeds", type=int, default=None, help="data sets per (design, N, K_true) cell (default 2)")
-    ap.add_argument("--designs", nargs="+", default=["gaussian", "real"], choices=["gaussian", "real"])
-    ap.add_argument("--n-obs", nargs="+", type=int, default=None)
-    args = ap.parse_args(argv)
+def measure(args) -> dict:
     if args.smoke:
         cfg = dict(
             p=40,
@@ -203,10 +187,23 @@ def main(argv=None):
         cfg["seeds"] = args.seeds
     if args.n_obs:
         cfg["Ns"] = args.n_obs
-    path = _common.result_path(NAME, args.smoke, args.out)
-    previous = json.loads(path.read_text()) if path.exists() and not args.smoke else {}
+    previous = (None if args.smoke else harness.load_json(args.out)) or {}
     done = {(r["design"], r["N"], r["K_true"], r["seed"]): r for r in previous.get("runs", [])}
     warnings.simplefilter("ignore")
+
+    def result():
+        runs = list(done.values())
+        summary = table(runs)
+        return {
+            "smoke": bool(args.smoke),
+            "config": {k: v for k, v in cfg.items()},
+            "criteria": list(CRITERIA),
+            "environment": harness.environment(),
+            "summary": summary,
+            "runs": runs,
+            "plot": save_figure(summary, args.out.parent),
+        }
+
     for seed in range(cfg["seeds"]):
         for kind in args.designs:
             for N in cfg["Ns"]:
@@ -228,20 +225,55 @@ def main(argv=None):
                         + f"{' (LOO uncertain)' if r['loo_uncertain'] else ''} [{r['wall_s']:.0f} s]",
                         flush=True,
                     )
-                    runs = list(done.values())
-                    summary = table(runs)
-                    result = {
-                        "smoke": bool(args.smoke),
-                        "config": {k: v for k, v in cfg.items()},
-                        "criteria": list(CRITERIA),
-                        "environment": _common.environment(),
-                        "summary": summary,
-                        "runs": runs,
-                    }
-                    result["plot"] = save_figure(summary, path.parent)
-                    _common.save_json(result, NAME, path)
-    return {"summary": table(list(done.values()))}
+                    harness.save_json(result(), args.out)  # after every data set: a long run keeps them
+    return result()
 
+
+def report(res) -> tuple[str, list[str]]:
+    """How often each criterion picks K_true (bench_select_k.py)."""
+    summary = res.get("summary") or []
+    if not summary:
+        return "", []
+    crit = res.get("criteria", ["loo_nuts", "loo_1se", "waic", "loo_laplace", "bic", "aic"])
+    lines = [
+        "Share of simulated data sets in which each criterion picked the true K (candidates K = 1 .. max(3, K_true + 2)). "
+        "loo_nuts: "
+        "count-weighted PSIS-LOO from NUTS; loo_1se: the smallest K within 2 dse of LOO's best; waic: from NUTS; "
+        "loo_laplace: PSIS-LOO from the Laplace posterior; bic/aic: from the maximum likelihood fit. "
+        "LOO uncertain = a smaller K within 2 dse of LOO's best.",
+        "",
+        "| design | N | K_true | data sets | " + " | ".join(crit) + " | LOO uncertain |",
+        "|---|---|---|---|" + "---|" * len(crit) + "---|",
+    ]
+    for r in summary:
+        lines.append(
+            f"| {r['design']} | {r['N']:,} | {r['K_true']} | {r['n']} | "
+            + " | ".join(f"{r[c]:.2f}" for c in crit)
+            + f" | {r['loo_uncertain']:.2f} |"
+        )
+    if res.get("plot"):
+        lines += ["", f"![K selection](results/{res['plot']})"]
+    overall = {c: sum(r[c] * r["n"] for r in summary) / max(1, sum(r["n"] for r in summary)) for c in crit}
+    head = [
+        "choosing K (share picking K_true over all cells): "
+        + ", ".join(f"{c} {overall[c]:.2f}" for c in crit)
+        + " (`python benchmarks/bench_select_k.py`)"
+    ]
+    return "\n".join(lines), head
+
+
+BENCHMARK = harness.Benchmark(
+    name="select_k",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--seeds", type=int, default=None, help="data sets per (design, N, K_true) cell (default 2)"),
+        harness.option("--designs", nargs="+", default=["gaussian", "real"], choices=["gaussian", "real"]),
+        harness.option("--n-obs", nargs="+", type=int, default=None),
+    ),
+    timeout=14400,
+    heading="## Choosing K, measured (`python benchmarks/bench_select_k.py`)",
+)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

@@ -16,22 +16,14 @@ log-likelihood gap to the truth) is recorded alongside.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from pathlib import Path
+import harness  # isort: skip  (first: it puts the repository on sys.path)
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import smm_ppl as smm  # noqa: E402
-from smm_ppl.core.whitening import fit_whitening  # noqa: E402
-from smm_ppl.data.likelihood import log_likelihood_jax  # noqa: E402
-
-import _common  # noqa: E402
+import smm_ppl as smm
+from smm_ppl.core.whitening import fit_whitening
+from smm_ppl.data.likelihood import log_likelihood_jax
 
 
 def design(seed: int, p: int, L: int, K: int, n_obs: int, radius: float = 1.3):
@@ -49,25 +41,8 @@ def design(seed: int, p: int, L: int, K: int, n_obs: int, radius: float = 1.3):
     return X, counts, truth, wh
 
 
-def best_of(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        jax.block_until_ready(jax.tree_util.tree_leaves(out))
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
-
-
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="tiny size (p = 2,000, L = 6, K = 3)")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/warmstart.json)")
-    args = ap.parse_args(argv)
-
-    p, L, K, N = (2_000, 6, 3, 100_000) if args.smoke else (20_000, 10, 5, 1_000_000)
-    repeats = 2 if args.smoke else args.repeats
+def measure(args) -> dict:
+    p, L, K, N, repeats = args.p, args.L, args.K, args.N, args.repeats
     X, n, truth, wh = design(0, p, L, K, N)
     w = n / n.sum()
 
@@ -75,8 +50,8 @@ def main(argv=None) -> dict:
     wj, aj = jnp.asarray(truth.weights), jnp.asarray(truth.atoms)
     ll_jit = jax.jit(log_likelihood_jax)
     ll_jit(xj, nj, wj, aj).block_until_ready()
-    t_pass = best_of(lambda: X.T @ w, max(repeats, 20))
-    t_ll = best_of(lambda: ll_jit(xj, nj, wj, aj), max(repeats, 20))
+    t_pass = harness.best_time(lambda: X.T @ w, max(repeats, 20))
+    t_ll = harness.best_time(lambda: ll_jit(xj, nj, wj, aj), max(repeats, 20))
     ll_truth = float(ll_jit(xj, nj, wj, aj))
 
     starts = {
@@ -86,13 +61,9 @@ def main(argv=None) -> dict:
         "subspace_random_inits(20)": lambda: smm.subspace_random_inits(X, n, K, 20, seed=0),
     }
     rows = {}
-    print(f"warm starts at p = {p}, L = {L}, K = {K}, N = {N} ({'smoke' if args.smoke else 'full'})")
-    print(f"  baselines: one pass X.T @ w {t_pass * 1e3:.3f} ms; one log-likelihood {t_ll * 1e3:.3f} ms")
     for name, fn in starts.items():
-        t0 = time.perf_counter()
-        out = fn()  # compile
-        t_first = time.perf_counter() - t0
-        t = best_of(fn, repeats)
+        out, t_first = harness.timed(fn)  # compilation included
+        t = harness.best_time(fn, repeats)
         row = {"seconds": t, "first_call_seconds": t_first, "ratio_to_pass": t / t_pass, "ratio_to_loglik": t / t_ll}
         if isinstance(out, smm.SMMParams) and np.ndim(out.weights) == 1:
             beta_hat = out.atoms @ wh.root
@@ -103,28 +74,36 @@ def main(argv=None) -> dict:
             row["weight_error"] = err["weights"]
             row["loglik_gap_per_obs"] = (ll_truth - smm.log_likelihood(X, n, out)) / N
         rows[name] = row
-        extra = (
-            f"; atom error {row['atom_error_whitened']:.3f}, weight error {row['weight_error']:.3f}"
-            if "atom_error_whitened" in row
-            else ""
-        )
-        print(
-            f"  {name:28s} {t * 1e3:8.1f} ms  (first call {t_first:.2f} s)  "
-            f"= {row['ratio_to_pass']:.0f} x one pass, {row['ratio_to_loglik']:.0f} x one log-likelihood{extra}"
-        )
 
-    result = {
+    return {
         "benchmark": "warmstart",
         "smoke": bool(args.smoke),
         "design": {"n_items": p, "n_features": L, "n_components": K, "n_obs": N, "atom_norm_whitened": 1.3},
         "baseline_seconds": {"one_pass_XTw": t_pass, "one_loglik": t_ll},
         "warm_starts": rows,
-        "environment": _common.environment(),
     }
-    out = _common.result_path("warmstart", args.smoke, args.out)
-    _common.save_json(result, "warmstart", out)
-    return result
 
+
+def report(result) -> tuple[str, list[str]]:
+    """Every field: each start's time, as ratios to the two baselines, and its accuracy."""
+    return harness.fields_table(result), []
+
+
+BENCHMARK = harness.Benchmark(
+    name="warmstart",
+    measure=measure,
+    report=report,
+    options=(
+        harness.option("--p", type=int, default=20_000),
+        harness.option("--L", type=int, default=10),
+        harness.option("--K", type=int, default=5),
+        harness.option("--N", type=int, default=1_000_000),
+        harness.option("--repeats", type=int, default=5),
+    ),
+    smoke={"p": 2_000, "L": 6, "K": 3, "N": 100_000, "repeats": 2},
+    timeout=1200,
+    heading="## Warm starts (the warm-start module's benchmark, `python benchmarks/bench_warmstart.py`)",
+)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

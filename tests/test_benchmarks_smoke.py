@@ -1,10 +1,11 @@
-"""Smoke run of each benchmark script (issue 7): tiny sizes, no installs, JSON with sane fields.
+"""Smoke run of each benchmark (issue 7): tiny sizes, no installs; the JSON has the fields its report needs.
 
-The scripts are imported and their ``main([...])`` called in this process (one
-JAX start-up for all of them); each writes its JSON to a temporary folder.
-The peers and biogeme are never installed here: ``bench_peers --smoke`` checks
-the long data layouts and parameter conversions against ``smm.log_likelihood``,
-``bench_bayes --smoke`` runs a tiny NUTS and the summary code only.
+Each benchmark's ``BENCHMARK`` is run through the harness (``harness.run``) in this process (one JAX
+start-up for all of them); each writes its JSON to a temporary folder. Each test asserts properties of the
+measurement (finite, positive, derived as the script says) and that the benchmark's ``report`` renders its
+RESULTS.md table, with its columns, from that JSON. The peers and biogeme are never installed here:
+``bench_peers --smoke`` checks the long data layouts and parameter conversions against
+``smm.log_likelihood``, ``bench_bayes --smoke`` runs a tiny NUTS and the summary code only.
 """
 
 from __future__ import annotations
@@ -29,25 +30,63 @@ def _load(name):
     return importlib.import_module(name)
 
 
+def _smoke(module: str, tmp_path, *argv: str) -> tuple[object, dict]:
+    """A benchmark's smoke run through the harness: the benchmark and the JSON it saved."""
+    bench = _load(module).BENCHMARK
+    out = tmp_path / f"{bench.name}.json"
+    _load("harness").run(bench, ["--smoke", "--out", str(out), *argv])
+    return bench, json.loads(out.read_text())
+
+
+def _columns(markdown: str) -> list[list[str]]:
+    """The header of every Markdown table in ``markdown``."""
+    lines = markdown.splitlines()
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line, below in zip(lines, lines[1:])
+        if line.startswith("|") and below.startswith("|---")
+    ]
+
+
+def _renders(bench, result, *columns: str) -> tuple[str, list[str]]:
+    """The benchmark's RESULTS.md section of ``result``: under its heading, a table with these columns."""
+    body, head = bench.section(result)
+    assert body.startswith(bench.heading)
+    assert any(set(columns) <= set(header) for header in _columns(body)), (columns, _columns(body))
+    return body, head
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def test_harness_command_line(tmp_path):
+    """--smoke sets the benchmark's smoke sizes over its options; the JSON goes where --out says, else to the
+    scratch folder (a smoke run) or the committed results."""
+    harness = _load("harness")
+    bench = _load("bench_em").BENCHMARK
+    args = harness.parse(bench, ["--smoke", "--p", "123"])
+    assert (args.p, args.L, args.K) == (20_000, 8, 3) and args.out == harness.SMOKE_RESULTS / "em.json"
+    args = harness.parse(bench, ["--p", "123", "--out", str(tmp_path / "x.json")])
+    assert (args.p, args.L, args.smoke) == (123, 32, False) and args.out == tmp_path / "x.json"
+    assert harness.parse(bench, []).out == harness.RESULTS / "em.json"
+
+
 def test_em_scaling_smoke(tmp_path):
-    out = tmp_path / "em_scaling.json"
-    res = _load("bench_em_scaling").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
-    assert saved["smoke"] is True and len(saved["rows"]) == len(res["rows"]) >= 1
+    bench, saved = _smoke("bench_em_scaling", tmp_path)
+    assert saved["smoke"] is True and len(saved["rows"]) >= 1
     for r in saved["rows"]:
         for key in ("two_passes_s", "estep_s", "em_iteration_s", "ratio_iteration_to_two_passes"):
             assert _finite(r[key]) and r[key] > 0, key
+        assert r["ratio_iteration_to_two_passes"] == r["em_iteration_s"] / r["two_passes_s"]
         assert 0 <= r["share_rest"] <= 1
+    body, (head,) = _renders(bench, {**saved, "smoke": False}, "p", "two passes (ms)", "EM iteration (ms)", "rest")
+    assert f"{saved['rows'][-1]['ratio_iteration_to_two_passes']:.2f}×" in head
 
 
 def test_peers_smoke_layouts_match_smm_log_likelihood(tmp_path):
-    out = tmp_path / "peers.json"
-    _load("bench_peers").main(["--smoke", "--out", str(out)])
-    checks = json.loads(out.read_text())["checks"]
+    bench, saved = _smoke("bench_peers", tmp_path)
+    checks = saved["checks"]
     assert checks["ok"] is True
     ll = checks["log_likelihood_smm"]
     assert _finite(ll) and ll < 0
@@ -55,6 +94,8 @@ def test_peers_smoke_layouts_match_smm_log_likelihood(tmp_path):
     assert checks["log_likelihood_per_item_layout"] == pytest.approx(ll, rel=1e-10)
     assert checks["rows_per_observation_layout"] == checks["expected_rows_per_observation"]
     assert checks["rows_per_item_layout"] == checks["expected_rows_per_item"]
+    body, _ = _renders(bench, saved, "field", "value")
+    assert "| checks.ok | True |" in body
 
 
 def test_peer_layouts_other_parameters():
@@ -82,21 +123,20 @@ def test_peer_layouts_other_parameters():
 
 
 def test_bayes_smoke(tmp_path):
-    out = tmp_path / "bayes.json"
-    _load("bench_bayes").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
+    bench, saved = _smoke("bench_bayes", tmp_path)
     t = saved["tools"]["smm"]
     assert t["status"] == "ok"
     assert _finite(t["time_s"]) and t["time_s"] > 0
     assert _finite(t["ess_bulk_min"]) and t["ess_bulk_min"] > 0
+    assert t["ess_bulk_min_per_s"] == pytest.approx(t["ess_bulk_min"] / t["time_s"])
     assert _finite(t["rhat_max"])
     assert _finite(saved["self_agreement"]["max_mean_difference_in_sd"])
+    body, _ = _renders(bench, saved, "field", "value")
+    assert "| tools.smm.rhat_max |" in body
 
 
 def test_accuracy_smoke(tmp_path):
-    out = tmp_path / "accuracy.json"
-    _load("bench_accuracy").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
+    bench, saved = _smoke("bench_accuracy", tmp_path)
     rate = saved["rate"]
     for r in rate["rows"]:
         assert r["n_seeds"] >= 1
@@ -108,41 +148,57 @@ def test_accuracy_smoke(tmp_path):
     for r in succ["rows"]:
         for m in succ["methods"]:
             assert 0.0 <= r[m]["success_rate"] <= 1.0
+    full = {**saved, "smoke": False}
+    _renders(bench, full, "N", "error auto", "error oracle", "ratio (median)", "MSE/tr(CRB) auto", "seeds")
+    body, head = _renders(bench, full, "K", *succ["methods"], "time s")
+    assert len(head) == 2 and f"{rate['slope_auto']:.2f}" in head[0]
 
 
 def test_run_all_report_from_smoke_results(tmp_path):
-    """run_all writes RESULTS.md from whatever results are there (here: a fresh smoke peers run)."""
+    """run_all writes RESULTS.md from whatever results are there (here: a fresh smoke peers run) with every
+    benchmark's report: the sections without a result say so, those without one are left out."""
     run_all = _load("run_all")
-    _load("bench_peers").main(["--smoke", "--out", str(tmp_path / "peers.json")])
+    _smoke("bench_peers", tmp_path)
     assert run_all.main(["--report-only", "--results-dir", str(tmp_path)]) == 0
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "# smm-ppl benchmark results" in text and "## 2. End-to-end fit against peer tools" in text
+    assert text.startswith("# smm-ppl benchmark results")
+    section = text.split("## 2. End-to-end fit against peer tools")[1].split("\n## ")[0]
+    assert "| checks.ok | True |" in section
+    assert "_No result (run `python benchmarks/bench_accuracy.py`)._" in text
+    assert "## Memory" not in text
 
 
 def test_em_smoke(tmp_path):
-    out = tmp_path / "em.json"
-    _load("bench_em").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
-    assert saved["smoke"] is True
+    bench, saved = _smoke("bench_em", tmp_path)
+    assert saved["smoke"] is True and "environment" not in saved
     for key in ("two_passes_s", "em_iteration_gradient_s", "ratio_iteration_to_two_passes"):
         assert _finite(saved[key]) and saved[key] > 0, key
+    assert saved["ratio_iteration_to_two_passes"] == saved["em_iteration_gradient_s"] / saved["two_passes_s"]
+    body, _ = _renders(bench, saved, "field", "value")
+    assert f"| ratio_iteration_to_two_passes | {saved['ratio_iteration_to_two_passes']:.4g} |" in body
 
 
 def test_warmstart_smoke(tmp_path):
-    out = tmp_path / "warmstart.json"
-    _load("bench_warmstart").main(["--smoke", "--repeats", "1", "--out", str(out)])
-    text = out.read_text()
-    assert "tensor" in text and "mom" in text
-    assert "NaN" not in text
+    """Every warm start has its compiled time, as ratios to the two baselines of the same run, and those that
+    return parameters their accuracy."""
+    bench, saved = _smoke("bench_warmstart", tmp_path, "--repeats", "1")
+    base = saved["baseline_seconds"]
+    assert set(saved["warm_starts"]) >= {"mom_init", "tensor_init", "estimate_subspace"}
+    for name, row in saved["warm_starts"].items():
+        assert _finite(row["seconds"]) and row["seconds"] > 0, name
+        assert row["ratio_to_pass"] == row["seconds"] / base["one_pass_XTw"]
+        assert row["ratio_to_loglik"] == row["seconds"] / base["one_loglik"]
+    for name in ("mom_init", "tensor_init"):
+        assert _finite(saved["warm_starts"][name]["atom_error_whitened"]), name
+    body, _ = _renders(bench, saved, "field", "value")
+    assert "| warm_starts.tensor_init.ratio_to_pass |" in body
 
 
 def test_nuts_smoke(tmp_path):
     """Every run holds the figures the script claims, derived as it says; the summary is its runs'."""
     import numpy as np
 
-    out = tmp_path / "nuts.json"
-    assert _load("bench_nuts").main(["--smoke", "--out", str(out)]) == 0
-    saved = json.loads(out.read_text())
+    bench, saved = _smoke("bench_nuts", tmp_path)
     design, runs, summary = saved["design"], saved["runs"], saved["summary"]
     assert saved["smoke"] is True and len(runs) == design["seeds"] >= 1
     for variant in ("warm", "default"):
@@ -165,26 +221,31 @@ def test_nuts_smoke(tmp_path):
         ratios["wall_time_default_over_warm"] == summary["default"]["median_wall_s"] / summary["warm"]["median_wall_s"]
     )
     assert ratios["median_em_s"] == float(np.median([run["em_s"] for run in runs])) > 0
+    _, (head,) = _renders(bench, {**saved, "smoke": False}, "", "warm start (EM)", "default init")
+    assert f"{ratios['ess_per_s_warm_over_default']:.2f}" in head
 
 
 def test_memory_smoke(tmp_path):
-    out = tmp_path / "memory.json"
-    assert _load("bench_memory").main(["--smoke", "--out", str(out)]) == 0
-    saved = json.loads(out.read_text())
-    assert [s["stage"] for s in saved["stages"]] == ["data", "warmstarts", "fit_em"]
-    for s in saved["stages"]:
-        assert s["status"] == "ok" and s["peak_rss_bytes"] > s["features_bytes"] > 0
+    """Each stage in its own process: its own peak memory, above the features it holds, growing by stage."""
+    bench, saved = _smoke("bench_memory", tmp_path)
+    stages = saved["stages"]
+    assert [s["stage"] for s in stages] == ["data", "warmstarts", "fit_em"]
+    for s in stages:
+        assert s["status"] == "ok" and s["peak_rss_bytes"] > s["features_bytes"] == saved["p"] * saved["L"] * 8
+        assert s["wall_seconds"] > s["seconds"] >= 0
+    assert bench.succeeded(saved)
+    body, (head,) = _renders(bench, saved, "stage", "peak RSS (GiB)", "x features", "stage s")
+    assert f"{stages[-1]['peak_rss_bytes'] / 2**30:.1f} GiB" in head
 
 
 def test_choice_smoke(tmp_path):
     """The panel latent-class benchmark's smm side on Electricity, and its RESULTS section."""
-    out = tmp_path / "choice.json"
-    _load("bench_choice").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
+    bench, saved = _smoke("bench_choice", tmp_path)
     (row,) = saved["rows"]
     assert row["peer"] == "smm" and row["status"] == "ok" and row["converged"]
     assert row["loglik"] == pytest.approx(-4526.829, abs=1e-3)  # two starts reach the ten-start optimum
-    body, head = _load("run_all").section_choice(saved)
+    assert row["wall_s"] > row["fit_first_s"] > 0 and row["fit_compiled_s"] > 0
+    body, head = _renders(bench, saved, "tool", "log-likelihood", "gap vs smm", "wall s", "wall / smm")
     assert "| smm" in body and "-4526.829" in body and head
 
 
@@ -192,9 +253,7 @@ def test_scale_smoke(tmp_path):
     """Issue 15 at smoke sizes: the items split over 1, 2 and 4 devices give the same fit, float32 agrees
     with float64, each peak memory is against the feature matrix it was measured with, and the report
     (RESULTS.md) shows those figures."""
-    out = tmp_path / "scale.json"
-    assert _load("bench_scale").main(["--smoke", "--out", str(out)]) == 0
-    saved = json.loads(out.read_text())
+    bench, saved = _smoke("bench_scale", tmp_path)
     L, K = saved["L"], saved["K"]
     assert saved["smoke"] is True
     scaling = saved["scaling"]
@@ -219,23 +278,33 @@ def test_scale_smoke(tmp_path):
     for r in memory:
         assert r["dtype"] == "float32" and r["features_bytes"] == r["p"] * L * 4
         assert r["peak_over_features"] == r["peak_rss_bytes"] / r["features_bytes"] > 1
-    body, head = _load("run_all").section_scale({**saved, "smoke": False})
+    assert bench.succeeded(saved)
+    _renders(bench, {**saved, "smoke": False}, "devices", "first fit s", "compiled s", "log-lik gap")
+    body, head = _renders(bench, {**saved, "smoke": False}, "p", "float32 features GiB", "peak RSS GiB")
     assert f"{memory[-1]['p']:,}" in body and f"{pr['atoms_max_difference_in_se']:.3f}" in body and len(head) == 2
 
 
 def test_sbc_smoke(tmp_path):
-    out = tmp_path / "sbc.json"
-    _load("bench_sbc").main(["--smoke", "--out", str(out)])
-    rows = json.loads(out.read_text())["rows"]
+    bench, saved = _smoke("bench_sbc", tmp_path)
+    rows = saved["rows"]
     assert {r["name"] for r in rows} >= {"nuts_k2_ordered", "laplace_n100"}
     for r in rows:
         assert r["n_simulations"] + r["failures"] == 4 and r["scalars"]
         assert all(0 <= s["p_value"] <= 1 for s in r["scalars"])
+        assert r["all_uniform"] == all(s["p_bonferroni"] >= saved["design"]["alpha"] for s in r["scalars"])
+    body, _ = _renders(bench, saved, "configuration", "method", "replications", "uniform", "sd ratio (min–max)")
+    assert all(f"| {r['name']} |" in body for r in rows)
 
 
 def test_select_k_smoke(tmp_path):
-    out = tmp_path / "select_k.json"
-    _load("bench_select_k").main(["--smoke", "--out", str(out)])
-    saved = json.loads(out.read_text())
-    assert saved["summary"] and all(0 <= r["bic"] <= 1 for r in saved["summary"])
-    assert (tmp_path / saved["plot"]).exists()
+    """Each cell's share is the share of its data sets whose criterion picked K_true."""
+    bench, saved = _smoke("bench_select_k", tmp_path)
+    runs, criteria = saved["runs"], saved["criteria"]
+    assert saved["summary"]
+    for cell in saved["summary"]:
+        mine = [r for r in runs if (r["design"], r["N"], r["K_true"]) == (cell["design"], cell["N"], cell["K_true"])]
+        assert cell["n"] == len(mine) >= 1
+        for c in criteria:
+            assert cell[c] == sum(r["choice"][c] == cell["K_true"] for r in mine) / len(mine), c
+    body, (head,) = _renders(bench, saved, "design", "N", "K_true", "data sets", *criteria, "LOO uncertain")
+    assert all(c in head for c in criteria)
