@@ -87,6 +87,8 @@ def _jsonable(obj):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
+    if isinstance(obj, os.PathLike):  # e.g. an --out argument in vars(args)
+        return os.fspath(obj)
     if isinstance(obj, (np.floating,)):
         obj = float(obj)
     if isinstance(obj, (np.integer,)):
