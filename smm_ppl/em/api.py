@@ -75,9 +75,12 @@ class EMResult(NamedTuple):
         concentrates on and the remedy (``prior=``).
     init : str
         The start that won: ``"mom"``, ``"tensor"``, ``"subspace[i]"``,
-        ``"random[i]"``, ``"user"`` or ``"user[i]"``.
+        ``"random[i]"``, ``"user"`` or ``"user[i]"``; in a MAP fit with
+        several starts, ``"<start>@annealed"`` when it won after the path of
+        priors (docs/math.md#multiple-starts).
     init_params : SMMParams
-        That start's parameters, before any EM iteration.
+        That start's parameters, before any EM iteration (for an annealed
+        winner, before its path of priors).
     standard_errors : SMMParams or None
         From the observed information (see :func:`smm_ppl.standard_errors`);
         ``None`` when not requested, NaN where the information is singular.
@@ -246,6 +249,10 @@ def fit_em(
         start ``short_iter`` iterations, then the better half twice as long,
         ...; ``selection`` says why the winner won), the winner continued.
         With ``K = 1`` (a concave problem) one start, the plain MNL fit.
+        With a ``prior`` (and ``max_iter >= 600``) every start also enters the
+        selection after a path of priors (100, then 10 times the prior's
+        precision; named ``"<start>@annealed"``), which tracks a mode as the
+        classes sharpen (docs/math.md#multiple-starts).
         ``"mom"``/``"tensor"``/``"split"``/``"clusters"``: that start;
         ``"subspace"``/``"random"``: ``n_starts`` random starts in the
         subspace / full space.  Parameters (optionally with a leading starts
@@ -436,12 +443,15 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             ConvergenceWarning,
             stacklevel=3,
         )
-    S = len(starts.names)
+    S = len(outcome.ll_start)
+    origin = np.arange(S) if outcome.origin is None else np.asarray(outcome.origin)
+    annealed = np.zeros(S, bool) if outcome.annealed is None else np.asarray(outcome.annealed)
+    names = [starts.names[o] + ("@annealed" if a else "") for o, a in zip(origin, annealed)]
     # A MAP fit's values are the log posterior per observation up to the prior's normalising constant.
     shift = 0.0 if prior is None else prior.log_normaliser(*outcome.atoms.shape)
     rows = [
         {
-            "name": starts.names[i],
+            "name": names[i],
             "log_likelihood_start": float(outcome.ll_start[i] * N + shift),
             "log_likelihood_short": float(outcome.ll_short[i] * N + shift),
             "iterations": int(outcome.iterations[i]),
@@ -478,9 +488,10 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         # The trace is in the fit's precision; the reported value is exact to float64 at the estimate.
         log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
     best = outcome.best
+    start = int(origin[best])
     # The moment checks look at every item: not where each process holds only its own.
     assumptions = None if prepared.process_local else check_moment_assumptions(prepared, weights, outcome.atoms)
-    _warn_assumptions(assumptions, starts.names[best], opts["init"])
+    _warn_assumptions(assumptions, starts.names[start], opts["init"])
     return EMResult(
         params=SMMParams(weights, atoms),
         log_likelihood=log_likelihood,
@@ -488,15 +499,15 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
         n_iter=int(outcome.n_iter),
         converged=outcome.converged and not runaways,
         stop_reason=stop_reason,
-        init=starts.names[best],
-        init_params=SMMParams(starts.params.weights[best].copy(), starts.params.atoms[best].copy()),
+        init=names[best],
+        init_params=SMMParams(starts.params.weights[start].copy(), starts.params.atoms[start].copy()),
         standard_errors=se,
         n_obs=int(round(N)) if prepared.process_local else prepared.layout.n_obs,
         starts=rows,
         collapsed=collapsed,
         m_step=opts["m_step"],
         acceleration=opts["acceleration"],
-        selection=outcome.selection.replace(f"start {best} ", f"{starts.names[best]} ", 1),
+        selection=outcome.selection.replace(f"start {best} ", f"{names[best]} ", 1),
         assumptions=assumptions,
         prior=prior,
         objective="log_likelihood" if prior is None else "log_posterior",

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ..core.prior import scale_penalty
 from ..core.programs import jit_program, on_device
 from ..layouts import Layout
 from .kernel import decrement, em_init, em_update, slack
@@ -328,7 +329,12 @@ def run(
 
 
 class StartsOutcome(NamedTuple):
-    """What :func:`run_starts` found (log-likelihoods per observation)."""
+    """What :func:`run_starts` found (log-likelihoods per observation).
+
+    One entry per candidate: the starts, then (a MAP fit with several starts)
+    each start again after the path of priors (:data:`ANNEAL_FACTORS`);
+    ``origin`` says which start a candidate came from.
+    """
 
     best: int
     ll_start: np.ndarray  # (S,)
@@ -341,12 +347,27 @@ class StartsOutcome(NamedTuple):
     iterations: np.ndarray  # (S,) iterations each start ran in the selection
     outcomes: list  # (S,) str: why each start was kept or dropped
     selection: str  # why the winner won
+    origin: np.ndarray = None  # (S,) int: the start each candidate came from
+    annealed: np.ndarray = None  # (S,) bool: whether it came along the path of priors
 
 
 #: Successive halving keeps at most this share of the starts after each round.
 HALVING_KEEP = 0.5
 #: Iterations over which a start's recent gain per iteration is measured.
 _RECENT = 5
+
+
+#: A MAP fit with several starts also takes each start along a path of priors, the prior's
+#: precision times these factors (its atoms' scale over ``sqrt(factor)``), before the
+#: selection compares the results with the starts themselves (docs/math.md#multiple-starts).
+#: On real designs the log posterior has many local modes, which a start run under the
+#: prior itself falls into at once; under a stronger prior the classes stay diffuse, the
+#: landscape is smoother, and relaxing the prior step by step tracks a mode as it sharpens.
+ANNEAL_FACTORS = (100.0, 10.0)
+#: Iterations at each step of that path (every start runs them).
+ANNEAL_ITER = (50, 100)
+#: The path is taken only with at least this ``max_iter`` (it leaves the rest for the selection and the winner).
+ANNEAL_MIN_ITER = 4 * sum(ANNEAL_ITER)
 
 
 #: Log-likelihoods this close (relative) rank as equal, the earlier start first: round-off
@@ -430,17 +451,44 @@ def run_starts(
     atoms = np.array(atoms0, dtype=np.float64)
     say = progress if progress is not None else (lambda _: None)
 
-    def call(idx, n_short, max_long):
+    def call(idx, n_short, max_long, w=None, a=None, pen=penalty):
+        w, a = (weights, atoms) if w is None else (w, a)
         args, statics = _schedule_args(
-            layout, weights[idx], atoms[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm, penalty
+            layout, w[idx], a[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm, pen
         )
         if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
             say("compiling EM for this shape bucket first (seconds, once per process)")
         return _run_schedule_jit(*args, **statics)
 
+    def short_runs(idx, n_short, w=None, a=None, pen=penalty):
+        """``n_short`` iterations of each start in ``idx`` (several calls of at most the starts' own bucket, so
+        that more candidates than starts compile nothing new): the end weights, atoms, the values at the start
+        and the end, and the traces."""
+        pieces = np.array_split(idx, -(-len(idx) // starts_bucket(S0)))  # each of two starts at least
+        parts = [call(piece, n_short, 0, w, a, pen) for piece in pieces]
+
+        def cat(field):
+            return np.concatenate([np.asarray(getattr(o, field))[: len(pc)] for o, pc in zip(parts, pieces)])
+
+        return cat("end_weights"), cat("end_atoms"), cat("ll_start"), cat("ll_short"), cat("end_traces")
+
+    S0 = S
+    origin, annealed = np.arange(S), np.zeros(S, bool)
+    offset = np.zeros(S, int)  # iterations a candidate ran before the selection (along the path of priors)
+    if penalty is not None and S > 1 and max_iter >= ANNEAL_MIN_ITER:
+        w_path, a_path = weights.copy(), atoms.copy()
+        every = np.arange(S)
+        for factor, n in zip(ANNEAL_FACTORS, ANNEAL_ITER):
+            say(f"EM: the path of priors: {S} starts, {n} iterations each under the prior's precision x {factor:g}")
+            w_path, a_path, *_ = short_runs(every, n, w_path, a_path, scale_penalty(penalty, factor))
+        weights, atoms = np.concatenate([weights, w_path]), np.concatenate([atoms, a_path])
+        origin, annealed = np.concatenate([origin, origin]), np.concatenate([annealed, ~annealed])
+        offset = np.concatenate([offset, np.full(S, sum(ANNEAL_ITER))])
+        S = 2 * S
+
     ll_start = np.full(S, np.nan)
     ll_last = np.full(S, np.nan)
-    iterations = np.zeros(S, int)
+    iterations = offset.copy()
     traces: list = [[] for _ in range(S)]
     outcomes = [""] * S
     alive = np.arange(S)
@@ -449,16 +497,14 @@ def run_starts(
         n = min(budget, max_iter - spent)
         rnd += 1
         say(f"EM: round {rnd} of the start selection: {len(alive)} starts, {n} iterations each")
-        out = call(alive, n, 0)
-        m = len(alive)
+        end_w, end_a, starts_ll, short_ll, ends = short_runs(alive, n)
         if rnd == 1:
-            ll_start[alive] = np.asarray(out.ll_start)[:m]
+            ll_start[alive] = starts_ll
             for i in alive:
                 traces[i].append(ll_start[i])
-        ll_last[alive] = np.asarray(out.ll_short)[:m]
-        weights[alive] = np.asarray(out.end_weights)[:m]
-        atoms[alive] = np.asarray(out.end_atoms)[:m]
-        ends = np.asarray(out.end_traces)
+        ll_last[alive] = short_ll
+        weights[alive] = end_w
+        atoms[alive] = end_a
         for j, i in enumerate(alive):
             traces[i].extend(ends[j, 1 : n + 1].tolist())
         iterations[alive] += n
@@ -485,8 +531,9 @@ def run_starts(
     else:
         selection = "a single start"
         outcomes[0] = "the only start"
-    say(f"EM: the winner to convergence (at most {max_iter - spent} more iterations)")
-    out = call(np.array([best]), 1, max_iter - spent)
+    left = max(max_iter - spent - int(offset[best]), 0)
+    say(f"EM: the winner to convergence (at most {left} more iterations)")
+    out = call(np.array([best]), 1, left)
     n_long = int(out.t)
     trace = np.asarray(out.trace)[: n_long + 1]  # on the host: a device slice compiles per length
     if S == 1:
@@ -500,9 +547,11 @@ def run_starts(
         np.asarray(out.state.weights, dtype=np.float64),
         np.asarray(out.state.atoms, dtype=np.float64),
         trace,
-        spent + n_long,
+        spent + int(offset[best]) + n_long,
         bool(out.done),
         iterations,
         outcomes,
         selection,
+        origin,
+        annealed,
     )
