@@ -225,3 +225,16 @@ def test_auto_follows_a_path_of_priors_into_the_oracles_mode(seed):
     assert res.init.endswith("@annealed")
     assert max_relative_decrease(res.trace) <= slack(np.float64)
     assert {r["name"] for r in res.starts} >= {"split", "split@annealed"}
+
+
+def test_a_gaussian_design_takes_no_path_of_priors():
+    """Where the moment starts' assumptions hold, the landscape is benign: no candidate is annealed (the path
+    would multiply a small fit's time), and the MAP still matches the one from the truth."""
+    X = smm.simulate_features(0, n_items=800, n_features=3)
+    truth = smm.SMMParams(np.array([0.4, 0.6]), np.array([[1.0, -0.5, 0.3], [-0.6, 0.7, -0.2]]))
+    n = smm.simulate_counts(1, X, truth, 20_000)
+    prior = smm.Prior()
+    res = fit(X, n, 2, init="auto", seed=0, prior=prior, compute_standard_errors=False)
+    oracle = fit(X, n, 2, init=truth, prior=prior, compute_standard_errors=False)
+    assert not any(r["name"].endswith("@annealed") for r in res.starts)
+    assert res.converged and res.log_posterior >= oracle.log_posterior - 1.0

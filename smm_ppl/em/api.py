@@ -377,6 +377,9 @@ def fit_em(
         progress=say,
         n_obs=prepared.total_weight,
         penalty=penalty,
+        # Where the moment assumptions hold the landscape is benign and the path would only cost time
+        # (5-10x on a small fit); on real designs the log posterior has many local modes.
+        prior_path=_far_from_gaussian(prepared),
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:

@@ -431,6 +431,7 @@ def run_starts(
     progress: Callable[[str], None] | None = None,
     n_obs: float = 1.0,
     penalty: Any = None,
+    prior_path: bool = False,
 ) -> StartsOutcome:
     """Choose among the starts by successive halving, then continue the winner to convergence.
 
@@ -443,7 +444,9 @@ def run_starts(
     ``n_obs`` scales the log-likelihoods in those lines and in the reasons.
     With ``penalty`` (a :class:`~smm_ppl.core.prior.Penalty`, a MAP fit) every
     value compared, recorded and reported is the log posterior per
-    observation, up to the prior's normalising constant.
+    observation, up to the prior's normalising constant.  ``prior_path``
+    (with ``penalty`` and several starts): each start also goes along the path
+    of priors (:data:`ANNEAL_FACTORS`) and enters the selection beside itself.
     """
     S = int(np.shape(weights0)[0])
     buffer = iterations_bucket(max_iter)
@@ -475,7 +478,7 @@ def run_starts(
     S0 = S
     origin, annealed = np.arange(S), np.zeros(S, bool)
     offset = np.zeros(S, int)  # iterations a candidate ran before the selection (along the path of priors)
-    if penalty is not None and S > 1 and max_iter >= ANNEAL_MIN_ITER:
+    if prior_path and penalty is not None and S > 1 and max_iter >= ANNEAL_MIN_ITER:
         w_path, a_path = weights.copy(), atoms.copy()
         every = np.arange(S)
         for factor, n in zip(ANNEAL_FACTORS, ANNEAL_ITER):
