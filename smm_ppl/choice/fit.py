@@ -170,7 +170,6 @@ class NewtonEMState(NamedTuple):
     objective: jax.Array  # () the log-likelihood, less sum(precision z^2) / 2 for a MAP fit
     decrement: jax.Array  # () the Newton decrement at the iterate the last step left (inf: no Newton step)
     accepted: jax.Array  # () bool: the last step found an ascent
-    newton_ok: jax.Array  # () bool: the observed information was positive definite there
 
 
 class NewtonEMInfo(NamedTuple):
@@ -186,7 +185,7 @@ def _newton_em_init(problem, z, precision) -> NewtonEMState:
     """The state at ``z``; ``problem`` is ``(pmap, layout)``, ``precision`` (P,) the prior's (zeros: ML)."""
     pmap, layout = problem
     f0 = _objective(pmap, layout, precision)(z)
-    return NewtonEMState(z, f0, jnp.asarray(jnp.inf, f0.dtype), jnp.bool_(True), jnp.bool_(False))
+    return NewtonEMState(z, f0, jnp.asarray(jnp.inf, f0.dtype), jnp.bool_(True))
 
 
 def _newton_em_step(problem, state: NewtonEMState, step_size, precision) -> tuple[NewtonEMState, NewtonEMInfo]:
@@ -209,7 +208,7 @@ def _newton_em_step(problem, state: NewtonEMState, step_size, precision) -> tupl
     dec = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
     f = _objective(pmap, layout, precision)
     zn, fn, accepted = _line_search(f, z, state.objective, g, [d_newton, d_em], [ok_newton, ok_em])
-    return NewtonEMState(zn, fn, dec, accepted, ok_newton), NewtonEMInfo(dec, accepted)
+    return NewtonEMState(zn, fn, dec, accepted), NewtonEMInfo(dec, accepted)
 
 
 def _newton_em_params(state: NewtonEMState) -> tuple:
@@ -217,8 +216,8 @@ def _newton_em_params(state: NewtonEMState) -> tuple:
 
 
 def _newton_em_stop(problem, old, new: NewtonEMState, prev_dll, tol, precision, check):
-    """Stop at a Newton decrement below ``tol`` (converged) or where no ascent step was found (not, unless the
-    decrement was within ``1e3 tol``: round-off at the maximum)."""
+    """Stop at a Newton decrement below ``tol`` (converged), or where no ascent step was found (converged only
+    if that decrement was below ``tol`` too)."""
     converged = new.decrement < tol
     return converged | ~new.accepted, converged, jnp.abs(new.objective - old.objective)
 
