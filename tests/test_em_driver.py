@@ -105,3 +105,28 @@ def test_the_single_start_runner_is_the_fit_without_starts(problem):
     res = fit_quiet(X, n, 3, init=POOR, max_iter=25, tol=0.0, acceleration="squarem")
     assert out.n_iter == res.n_iter == 25
     np.testing.assert_allclose(np.asarray(out.trace) * res.n_obs, res.trace, rtol=1e-13)
+
+
+def test_every_start_to_convergence_is_each_start_run_alone(problem):
+    """run_starts(halving=False), the choice model's schedule, on the mixture: each start runs under the
+    stopping rule as em.run runs it alone, and the best of them wins."""
+    from smm_ppl.data.prepared import prepare
+
+    X, n, truth = problem
+    prep = prepare(X, n)
+    algorithm = smm.em.em_algorithm("gradient", "squarem")
+    weights = np.stack([truth.weights, POOR.weights])
+    atoms = np.stack([prep.whitening.to_whitened(a) for a in (truth.atoms, POOR.atoms)])
+    tol, max_iter = 1e-8, 300
+    out = smm.em.run_starts(
+        prep.em_layout, (weights, atoms), tol=tol, max_iter=max_iter, step_size=1.0, short_iter=5,
+        algorithm=algorithm, halving=False,
+    )  # fmt: skip
+    for i in range(2):
+        alone = smm.em.run(prep.em_layout, weights[i], atoms[i], tol, max_iter, 1.0, algorithm=algorithm)
+        assert out.iterations[i] == alone.n_iter and out.starts_converged[i] == bool(alone.converged)
+        np.testing.assert_allclose(out.ll_short[i], alone.trace[-1], rtol=1e-13)
+    assert out.starts_converged.all() and out.converged
+    assert out.best == int(np.argmax(out.ll_short))
+    np.testing.assert_allclose(out.trace[-1], out.ll_short[out.best], rtol=0)
+    assert out.n_iter == out.iterations[out.best] == out.trace.size - 1

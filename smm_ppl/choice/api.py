@@ -17,9 +17,9 @@ from scipy import stats
 
 from ..core.prior import Prior, check_prior
 from ..core.validation import check_positive_float, check_positive_int
-from ..em import INIT_NAMES, ConvergenceWarning, fit_components
+from ..em import INIT_NAMES, ConvergenceWarning, fit_components, run_starts
 from .data import ChoiceData
-from .fit import partition_starts, run_starts
+from .fit import NEWTON_EM, derivatives, newton_decrement, partition_starts
 from .spec import ChoiceModel, LatentClassSpec, ParameterMap, model_map, shorthand_model
 
 __all__ = ["LatentClassResult", "fit_latent_class", "latent_class_log_likelihood", "DEFAULT_STARTS"]
@@ -648,26 +648,38 @@ def fit_latent_class(
             starts = np.zeros((1, pmap.n_params))
         else:
             starts = partition_starts(n_starts, pmap, layout, seed)
-    out, at_estimate = run_starts(starts, pmap, layout, max_iter=max_iter, tol=tol, precision=precision)
-    lls = np.asarray(out.ll)  # the objective: the log posterior (up to its constant) for a MAP fit
-    lls_rank = np.where(np.isfinite(lls), lls, -np.inf)
-    best = int(np.argmax(lls_rank))
-    z = np.asarray(out.z)[best]
+    plain = pmap.without_names()
+    out = run_starts(
+        (plain, layout),
+        (starts,),
+        tol=tol,
+        max_iter=max_iter,
+        step_size=1.0,
+        short_iter=max_iter,
+        algorithm=NEWTON_EM,
+        penalty=np.zeros(pmap.n_params) if precision is None else precision,
+        halving=False,
+        dtype=np.float64,
+    )
+    lls = out.ll_short  # the objective: the log posterior (up to its constant) for a MAP fit
+    best = out.best
+    (z,) = out.params
     table = pd.DataFrame(
         {
             "log_likelihood" if prior is None else "log_posterior": lls
             if prior is None
             else lls + _log_prior_constant(prior, pmap),
-            "iterations": np.asarray(out.iterations),
-            "converged": np.asarray(out.converged),
+            "iterations": out.iterations,
+            "converged": out.starts_converged,
         },
         index=pd.Index(range(len(lls)), name="start"),
     )
     table["won"] = table.index == best
+    at_estimate = _derivatives(jnp.asarray(z), plain, layout)
     info = np.asarray(at_estimate.information)
     scores = np.asarray(at_estimate.unit_scores)
-    converged = bool(np.asarray(out.converged)[best])
-    trace = np.asarray(out.trace)[best]
+    converged = out.converged
+    trace = out.trace
     if prior is not None:
         trace = trace + _log_prior_constant(prior, pmap)
     log_likelihood = float(at_estimate.ll)
@@ -679,7 +691,7 @@ def fit_latent_class(
         z=z,
         log_likelihood=log_likelihood,
         converged=converged and not runaways,
-        n_iter=int(np.asarray(out.iterations)[best]),
+        n_iter=out.n_iter,
         starts=table,
         information=info,
         unit_scores=scores,
@@ -691,7 +703,7 @@ def fit_latent_class(
     if runaways:
         warnings.warn(runaway_message(runaways), ConvergenceWarning, stacklevel=2)
     elif not converged:
-        decrement = float(np.asarray(out.decrement)[best])
+        decrement = newton_decrement(at_estimate, z, np.zeros(pmap.n_params) if precision is None else precision)
         reason = (
             f"Newton decrement {decrement:.3g} > tol={tol:g}"
             if np.isfinite(decrement)
@@ -714,6 +726,9 @@ def fit_latent_class(
             stacklevel=2,
         )
     return result
+
+
+_derivatives = jax.jit(derivatives)
 
 
 @jax.jit

@@ -17,10 +17,13 @@ likelihood:
   iterations).
 
 Armijo backtracking on the observed log-likelihood along the Newton direction,
-then along the EM direction, keeps every accepted step monotone; the loop
-stops at a Newton decrement below ``tol`` (the distance to the local maximum
-in log-likelihood units).  The starts run one after the other inside one
-compiled program.
+then along the EM direction, keeps every accepted step monotone; a run stops
+at a Newton decrement below ``tol`` (the distance to the local maximum in
+log-likelihood units), or where no ascent step is found.  That step is
+:data:`NEWTON_EM`, an :class:`~smm_ppl.em.driver.EMAlgorithm` over ``(z,)``:
+the :mod:`smm_ppl.em` driver runs the starts, one after the other inside its
+one compiled program, each to convergence (``run_starts(...,
+halving=False)``).
 
 Starts (``init="auto"``): persons split along directions of their scores under
 the one-class logit (the leading direction of taste heterogeneity first, then
@@ -38,15 +41,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ..em.driver import EMAlgorithm
 from .spec import ParameterMap, pooled_map
 
 __all__ = [
-    "LoopInfo",
-    "maximise",
+    "NewtonEMState",
+    "NEWTON_EM",
+    "newton_decrement",
     "newton_concave",
     "Derivatives",
     "derivatives",
-    "run_starts",
     "partition_starts",
 ]
 
@@ -54,15 +58,6 @@ __all__ = [
 MAX_HALVINGS = 12
 #: Armijo constant.
 ARMIJO = 1e-4
-
-
-class LoopInfo(NamedTuple):
-    z: jax.Array
-    ll: jax.Array
-    iterations: jax.Array
-    converged: jax.Array
-    decrement: jax.Array
-    trace: jax.Array  # (max_iter + 1,) the log-likelihood after each iteration, NaN past the last
 
 
 def total_ll(z, pmap: ParameterMap, layout) -> jax.Array:
@@ -168,40 +163,78 @@ def _line_search(f, z, f0, g, directions, valid):
     return zn, fn, accepted
 
 
-def maximise(z0, pmap: ParameterMap, layout, *, max_iter: int, tol: float, precision=None) -> LoopInfo:
-    """The EM/Newton loop from one start (pure, jittable, vmappable).
+class NewtonEMState(NamedTuple):
+    """One start of the safeguarded EM/Newton iteration: the free parameters and what the last step found."""
+
+    z: jax.Array  # (P,)
+    objective: jax.Array  # () the log-likelihood, less sum(precision z^2) / 2 for a MAP fit
+    decrement: jax.Array  # () the Newton decrement at the iterate the last step left (inf: no Newton step)
+    accepted: jax.Array  # () bool: the last step found an ascent
+
+
+class NewtonEMInfo(NamedTuple):
+    decrement: jax.Array
+    accepted: jax.Array
+
+
+def _objective(pmap: ParameterMap, layout, precision):
+    return lambda z: total_ll(z, pmap, layout) - 0.5 * jnp.sum(precision * z * z)
+
+
+def _newton_em_init(problem, z, precision) -> NewtonEMState:
+    """The state at ``z``; ``problem`` is ``(pmap, layout)``, ``precision`` (P,) the prior's (zeros: ML)."""
+    pmap, layout = problem
+    f0 = _objective(pmap, layout, precision)(z)
+    return NewtonEMState(z, f0, jnp.asarray(jnp.inf, f0.dtype), jnp.bool_(True))
+
+
+def _newton_em_step(problem, state: NewtonEMState, step_size, precision) -> tuple[NewtonEMState, NewtonEMInfo]:
+    """One iteration: Newton where the observed information is positive definite, else the EM direction.
 
     With ``precision`` (P,), the prior precision of each free parameter (a
-    ``Normal(0, 1 / precision)`` prior; 0 leaves a parameter flat), the loop
-    maximises the log posterior ``ll - sum(precision z^2) / 2`` (up to a
+    ``Normal(0, 1 / precision)`` prior; 0 leaves a parameter flat), the
+    objective is the log posterior ``ll - sum(precision z^2) / 2`` (up to a
     constant): the prior adds ``-precision z`` to the gradient and
-    ``diag(precision)`` to both informations.  ``LoopInfo.ll`` and the trace
-    are then that objective.
+    ``diag(precision)`` to both informations.  ``step_size`` is unused (the
+    line search chooses it).
     """
-    precision = jnp.zeros_like(z0) if precision is None else jnp.asarray(precision, z0.dtype)
-    f = lambda z: total_ll(z, pmap, layout) - 0.5 * jnp.sum(precision * z * z)  # noqa: E731
+    pmap, layout = problem
+    z = state.z
+    d = derivatives(z, pmap, layout)
+    g = d.grad - precision * z
     curvature = jnp.diag(precision)
+    d_newton, ok_newton = _solve(d.information + curvature, g)
+    d_em, ok_em = _solve(d.complete_information + curvature, g)
+    dec = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
+    f = _objective(pmap, layout, precision)
+    zn, fn, accepted = _line_search(f, z, state.objective, g, [d_newton, d_em], [ok_newton, ok_em])
+    return NewtonEMState(zn, fn, dec, accepted), NewtonEMInfo(dec, accepted)
 
-    def step(carry):
-        z, ll, it, _, _, trace = carry
-        d = derivatives(z, pmap, layout)
-        g = d.grad - precision * z
-        d_newton, ok_newton = _solve(d.information + curvature, g)
-        d_em, ok_em = _solve(d.complete_information + curvature, g)
-        decrement = jnp.where(ok_newton, 0.5 * jnp.dot(g, d_newton), jnp.inf)
-        zn, lln, accepted = _line_search(f, z, ll, g, [d_newton, d_em], [ok_newton, ok_em])
-        converged = (decrement < tol) | (~accepted & ok_newton & (decrement < 1e3 * tol))
-        return zn, lln, it + 1, converged | ~accepted, decrement, trace.at[it + 1].set(lln)
 
-    def cond(carry):
-        _, _, it, stop, _, _ = carry
-        return (it < max_iter) & ~stop
+def _newton_em_params(state: NewtonEMState) -> tuple:
+    return (state.z,)
 
-    ll0 = f(z0)
-    trace = jnp.full(max_iter + 1, jnp.nan, dtype=ll0.dtype).at[0].set(ll0)
-    init = (z0, ll0, jnp.int32(0), jnp.bool_(False), jnp.asarray(jnp.inf, z0.dtype), trace)
-    z, ll, it, _, decrement, trace = lax.while_loop(cond, step, init)
-    return LoopInfo(z, ll, it, decrement < tol, decrement, trace)
+
+def _newton_em_stop(problem, old, new: NewtonEMState, prev_dll, tol, precision, check):
+    """Stop at a Newton decrement below ``tol`` (converged), or where no ascent step was found (converged only
+    if that decrement was below ``tol`` too)."""
+    converged = new.decrement < tol
+    return converged | ~new.accepted, converged, jnp.abs(new.objective - old.objective)
+
+
+#: The safeguarded EM/Newton iteration over ``(z,)``, run by :func:`smm_ppl.em.driver.run_starts` on the
+#: problem ``(pmap, layout)`` with the prior precision (P,) as its penalty.
+NEWTON_EM = EMAlgorithm(_newton_em_init, _newton_em_step, _newton_em_params, _newton_em_stop)
+
+
+def newton_decrement(d: Derivatives, z, precision) -> float:
+    """The Newton decrement of the objective at ``z`` from its :class:`Derivatives` (inf where the information
+    plus the prior's curvature is not positive definite)."""
+    z = jnp.asarray(z)
+    precision = jnp.asarray(precision, z.dtype)
+    g = d.grad - precision * z
+    step, ok = _solve(d.information + jnp.diag(precision), g)
+    return float(jnp.where(ok, 0.5 * jnp.dot(g, step), jnp.inf))
 
 
 def newton_concave(value, grad_and_information, z0, *, max_iter: int = 50, tol: float = 1e-10):
@@ -220,31 +253,6 @@ def newton_concave(value, grad_and_information, z0, *, max_iter: int = 50, tol: 
 
     z, _, _, _ = lax.while_loop(cond, step, (z0, value(z0), jnp.int32(0), jnp.bool_(False)))
     return z
-
-
-def _maximise_each(starts, pmap: ParameterMap, layout, max_iter: int, tol, precision) -> tuple[LoopInfo, Derivatives]:
-    # lax.map, not vmap: each start runs its own loop and line searches, where
-    # a vmapped loop would run every start for as long as the slowest one needs.
-    out = lax.map(lambda z0: maximise(z0, pmap, layout, max_iter=max_iter, tol=tol, precision=precision), starts)
-    best = jnp.argmax(jnp.where(jnp.isfinite(out.ll), out.ll, -jnp.inf))
-    return out, derivatives(out.z[best], pmap, layout)
-
-
-_maximise_starts = jax.jit(_maximise_each, static_argnames=("max_iter",))
-
-
-def run_starts(
-    starts: np.ndarray, pmap: ParameterMap, layout, *, max_iter: int, tol: float, precision: Any = None
-) -> tuple[LoopInfo, Derivatives]:
-    """Every start through the loop, one after the other in one compiled program (per shape).
-
-    Returns every start's :class:`LoopInfo` and the :class:`Derivatives` (of
-    the log-likelihood alone) at the best one.  ``precision`` (P,): the
-    prior's, for a MAP fit (:func:`maximise`); ``None`` is maximum likelihood.
-    """
-    starts = jnp.asarray(starts)
-    precision = jnp.zeros(starts.shape[1], starts.dtype) if precision is None else jnp.asarray(precision, starts.dtype)
-    return _maximise_starts(starts, pmap.without_names(), layout, max_iter, tol, precision)
 
 
 def _m_step_from(h, pmap: ParameterMap, layout, z_init):

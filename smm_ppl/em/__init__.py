@@ -8,8 +8,9 @@ One module per idea, re-exported here name by name:
 - :mod:`.lbfgs` — quasi-Newton (L-BFGS) acceleration, the EM step as its preconditioner.
 - :mod:`.greedy` — the data-driven starts (``split``, ``clusters``).
 - :mod:`.assumptions` — whether the moment starts' assumptions hold at an estimate.
-- :mod:`.driver` — algorithms as ``init``/``step`` pairs, the one jitted loop (stopping
-  rule, short runs of every start, the best continued), padded to shape buckets.
+- :mod:`.driver` — algorithms as ``init``/``step`` pairs over any parameter tuple, with their
+  stopping test (the mixture's by default), the one jitted loop (short runs of every start,
+  the best continued; or every start to convergence), padded to shape buckets.
 - :mod:`.starts` — the registry of starting points (one vocabulary of names).
 - :mod:`.api` — :func:`fit_em` and :class:`EMResult`; :func:`fit_components`, the EM fit chosen by the data.
 """

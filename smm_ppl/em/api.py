@@ -367,8 +367,7 @@ def fit_em(
     _warn_starts(starts, init)
     outcome = run_starts(
         prepared.em_layout,
-        starts.params.weights,
-        prepared.whitening.to_whitened(starts.params.atoms),
+        (starts.params.weights, prepared.whitening.to_whitened(starts.params.atoms)),
         tol=opts["tol"],
         max_iter=opts["max_iter"],
         step_size=opts["step_size"],
@@ -422,7 +421,8 @@ def _warn_starts(starts: Starts, init: Any) -> None:
 def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: dict) -> EMResult:
     """Map back to original coordinates, warn, add standard errors: the :class:`EMResult`."""
     N = prepared.total_weight
-    weights = outcome.weights / outcome.weights.sum()
+    white_weights, white_atoms = outcome.params
+    weights = white_weights / white_weights.sum()
     collapsed = tuple(int(k) for k in np.flatnonzero(weights < WEIGHT_FLOOR))
     if collapsed:
         warnings.warn(
@@ -434,7 +434,7 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
     prior = opts["prior"]
     # Without a prior, a class that ran off means there is no maximum: say so, whether EM stopped at max_iter
     # or where the gains fell below the tolerance.
-    runaways = [] if prior is not None or prepared.process_local else runaway_classes(prepared, weights, outcome.atoms)
+    runaways = [] if prior is not None or prepared.process_local else runaway_classes(prepared, weights, white_atoms)
     stop_reason = "no_maximum" if runaways else ("tol" if outcome.converged else "max_iter")
     if runaways:
         warnings.warn(runaway_message(runaways), ConvergenceWarning, stacklevel=3)
@@ -451,7 +451,7 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
     annealed = np.zeros(S, bool) if outcome.annealed is None else np.asarray(outcome.annealed)
     names = [starts.names[o] + ("@annealed" if a else "") for o, a in zip(origin, annealed)]
     # A MAP fit's values are the log posterior per observation up to the prior's normalising constant.
-    shift = 0.0 if prior is None else prior.log_normaliser(*outcome.atoms.shape)
+    shift = 0.0 if prior is None else prior.log_normaliser(*white_atoms.shape)
     rows = [
         {
             "name": names[i],
@@ -475,25 +475,25 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
     ]
     se = None
     if opts["compute_standard_errors"] and runaways:  # no maximum, no curvature to speak of: said above
-        se = SMMParams(np.full(weights.shape, np.nan), np.full(outcome.atoms.shape, np.nan))
+        se = SMMParams(np.full(weights.shape, np.nan), np.full(white_atoms.shape, np.nan))
     elif opts["compute_standard_errors"]:
-        se = whitened_standard_errors(prepared, weights, outcome.atoms, prior=prior)
+        se = whitened_standard_errors(prepared, weights, white_atoms, prior=prior)
     trace = outcome.trace * N
-    atoms = prepared.whitening.to_original(outcome.atoms)
+    atoms = prepared.whitening.to_original(white_atoms)
     log_likelihood = float(trace[-1])
     log_posterior = None
     if prior is not None:
         # The trace holds the log posterior per observation up to the prior's normalising constant.
-        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
+        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, white_atoms))
         log_posterior = log_likelihood + prior.log_density(weights, atoms)
         trace = trace + shift
     elif prepared.em_layout.features.dtype != np.float64:
         # The trace is in the fit's precision; the reported value is exact to float64 at the estimate.
-        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, outcome.atoms))
+        log_likelihood = float(layout_log_likelihood(prepared.em_layout, weights, white_atoms))
     best = outcome.best
     start = int(origin[best])
     # The moment checks look at every item: not where each process holds only its own.
-    assumptions = None if prepared.process_local else check_moment_assumptions(prepared, weights, outcome.atoms)
+    assumptions = None if prepared.process_local else check_moment_assumptions(prepared, weights, white_atoms)
     _warn_assumptions(assumptions, starts.names[start], opts["init"])
     return EMResult(
         params=SMMParams(weights, atoms),

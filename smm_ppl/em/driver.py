@@ -11,6 +11,13 @@ of the same program.
 
 The starts run one after the other, so memory does not grow with their
 number: the E-step arrays of one start are alive at a time.
+
+The driver knows nothing of mixtures beyond the defaults of
+:class:`EMAlgorithm`: the parameters are a tuple of arrays (the mixture's
+``(weights, atoms)``, the choice model's ``(z,)``) and each algorithm brings
+its stopping test.  ``run_starts(..., halving=False)`` runs every start to
+its own convergence instead of the successive halving (the choice model's
+starts table reports each start's optimum).
 """
 
 from __future__ import annotations
@@ -59,17 +66,50 @@ _MIN_STARTS_BUCKET = 32
 _MIN_ITER_BUCKET = 1 << (DEFAULT_MAX_ITER - 1).bit_length()
 
 
-class EMAlgorithm(NamedTuple):
-    """An EM variant as a pair of pure functions (BlackJAX style).
+def mixture_params(state) -> tuple:
+    """A mixture state's parameters, ``(weights, atoms)``: the positional parameters of its ``init``."""
+    return state.weights, state.atoms
 
-    ``init(layout, weights, atoms, penalty) -> state`` and ``step(layout,
-    state, step_size, penalty) -> (state, info)``; every state has
-    ``weights``, ``atoms``, ``ll`` and ``objective`` (the log-likelihood, plus
-    the log prior of ``penalty``, a :class:`~smm_ppl.core.prior.Penalty` or ``None``).
+
+def mixture_stop(layout, old, new, prev_dll, tol, penalty, check):
+    """The mixture's stopping test: :func:`_converged`'s projection, confirmed by the gradient.
+
+    The confirmation costs two passes, so it runs only where ``check`` (the
+    long run) and the projection says stop.  Returns ``(stop, converged,
+    dll)``; a mixture run that stops has converged.
+    """
+    projected, stuck, dll = _converged(old, new, prev_dll, tol)
+    confirmed = lax.cond(
+        check & projected & ~stuck,
+        lambda: decrement(layout, new.weights, new.atoms, penalty) < tol * jnp.abs(new.objective),
+        lambda: projected,
+    )
+    stop = stuck | confirmed
+    return stop, stop, dll
+
+
+class EMAlgorithm(NamedTuple):
+    """An EM variant as pure functions (BlackJAX style), over any parameter tuple.
+
+    ``init(layout, *params, penalty) -> state`` and ``step(layout, state,
+    step_size, penalty) -> (state, info)``; every state has ``objective`` (the
+    log-likelihood, plus the log prior of ``penalty``, a
+    :class:`~smm_ppl.core.prior.Penalty` or ``None``, per observation or in
+    total: the driver only compares it).  ``params(state)`` returns the tuple
+    of arrays ``init`` takes (the mixture's ``(weights, atoms)``, the choice
+    model's ``(z,)``); ``stop(layout, old, new, prev_dll, tol, penalty,
+    check) -> (stop, converged, dll)`` is the algorithm's stopping test after
+    the step ``old -> new`` (``dll``, the change of the objective, is handed
+    back as ``prev_dll`` at the next step; ``check`` says whether the driver
+    will use the verdict, so that costly confirmations can be skipped).
+    ``layout`` is whatever the functions need of the data (a
+    :class:`~smm_ppl.layouts.Layout` for the mixture), a pytree.
     """
 
     init: Callable
     step: Callable
+    params: Callable = mixture_params
+    stop: Callable = mixture_stop
 
 
 def _plain_init(layout, weights, atoms, penalty=None):
@@ -145,29 +185,40 @@ class _Schedule(NamedTuple):
     best: jax.Array  # () int
     best_ll: jax.Array  # ()
     best_trace: jax.Array  # (short_buffer + 1,)
-    best_weights: jax.Array  # (K,)
-    best_atoms: jax.Array  # (K, L)
+    best_params: tuple  # the best start's parameters at the end of its short run
     trace: jax.Array  # (buffer + 1,) the long run, its start at 0
     done: jax.Array  # () bool
+    converged: jax.Array  # () bool: the long run stopped converged
     prev_dll: jax.Array  # ()
-    end_weights: jax.Array  # (S, K) each start at the end of its short run
-    end_atoms: jax.Array  # (S, K, L)
+    end_params: tuple  # (S, ...) each start's parameters at the end of its short run
     end_traces: jax.Array  # (S, short_buffer + 1) each start's short run
+    end_t: jax.Array  # (S,) int: iterations of each start's short run
+    end_converged: jax.Array  # (S,) bool: each start's short run stopped converged (``to_convergence``)
+
+
+def _tree_where(c, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(c, x, y), a, b)
 
 
 def _run_schedule(
-    layout, weights0, atoms0, n_starts, n_short, tol, max_long, step_size, penalty, *, short_buffer, buffer, algorithm
-):
+    layout, params0, n_starts, n_short, tol, max_long, step_size, penalty, *, short_buffer, buffer, algorithm,
+    to_convergence=False,
+):  # fmt: skip
     """Short runs of ``n_short`` iterations of starts ``0 .. n_starts - 1`` (when ``n_starts > 1``),
     then the best continued for at most ``max_long`` iterations under the stopping rule.
 
     One loop, one copy of the step: at the end of a short run the state is
     re-initialised (behind a ``lax.cond``) at the next start or, after the
-    last, at the best start's short-run result.
+    last, at the best start's short-run result.  ``params0`` is the tuple of
+    the starts' parameters, each with the starts' axis first.  With
+    ``to_convergence`` (static) every start runs, even a single one, and its
+    run ends at the algorithm's stopping test or after ``n_short``
+    iterations, whichever comes first.
     """
-    S = weights0.shape[0]
-    n_first = jnp.where(n_starts > 1, n_starts, 0)
-    state0 = algorithm.init(layout, weights0[0], atoms0[0], penalty)
+    S = params0[0].shape[0]
+    n_first = n_starts if to_convergence else jnp.where(n_starts > 1, n_starts, 0)
+    first = tuple(p[0] for p in params0)
+    state0 = algorithm.init(layout, *first, penalty)
     dtype = state0.objective.dtype  # float64 also for float32 parameters (see layouts.accumulator)
     nan = jnp.asarray(jnp.nan, dtype)
     fresh_short = jnp.full((short_buffer + 1,), nan)
@@ -181,14 +232,15 @@ def _run_schedule(
         best=jnp.asarray(0),
         best_ll=jnp.asarray(-jnp.inf, dtype),
         best_trace=fresh_short,
-        best_weights=weights0[0],
-        best_atoms=atoms0[0],
+        best_params=first,
         trace=jnp.full((buffer + 1,), nan).at[0].set(state0.objective),
         done=jnp.asarray(False),
+        converged=jnp.asarray(False),
         prev_dll=jnp.asarray(0.0, dtype),
-        end_weights=weights0,
-        end_atoms=atoms0,
+        end_params=params0,
         end_traces=jnp.full((S, short_buffer + 1), nan),
+        end_t=jnp.zeros((S,), jnp.asarray(0).dtype),
+        end_converged=jnp.zeros((S,), bool),
     )
 
     def cond(c):
@@ -198,37 +250,32 @@ def _run_schedule(
         short = c.start < n_first
         new, _ = algorithm.step(layout, c.state, step_size, penalty)
         t = c.t + 1
+        # The stopping test: in the long run, and in every run with to_convergence.
+        check = jnp.asarray(True) if to_convergence else ~short
+        stop, converged, dll = algorithm.stop(layout, c.state, new, c.prev_dll, tol, penalty, check)
+        stopped = check & stop
         # The short phase: record, and at its end compare with the best so far
         # (argmax over finite values, the first on ties).
         trace_short = jnp.where(short, c.trace_short.at[t].set(new.objective), c.trace_short)
         trace_short_end = trace_short
-        end = short & (t >= n_short)
+        end = short & ((t >= n_short) | stopped) if to_convergence else short & (t >= n_short)
         ll_end = jnp.where(jnp.isfinite(new.objective), new.objective, -jnp.inf)
         better = end & ((ll_end > c.best_ll) | (c.start == 0))
+        new_params = algorithm.params(new)
         best = jnp.where(better, c.start, c.best)
         best_ll = jnp.where(better, ll_end, c.best_ll)
         best_trace = jnp.where(better, trace_short, c.best_trace)
-        best_weights = jnp.where(better, new.weights, c.best_weights)
-        best_atoms = jnp.where(better, new.atoms, c.best_atoms)
+        best_params = _tree_where(better, new_params, c.best_params)
         ll_short = jnp.where(end, c.ll_short.at[c.start].set(new.objective), c.ll_short)
         start = c.start + end.astype(c.start.dtype)
-        # The long phase: the stopping rule.
-        projected, stuck, dll = _converged(c.state, new, c.prev_dll, tol)
-        # The gradient confirms a projected stop: two passes, only where the projection says stop.
-        confirmed = lax.cond(
-            ~short & projected & ~stuck,
-            lambda: decrement(layout, new.weights, new.atoms, penalty) < tol * jnp.abs(new.objective),
-            lambda: projected,
-        )
-        done = ~short & (stuck | confirmed)
+        done = ~short & stopped
         trace = jnp.where(short, c.trace, c.trace.at[t].set(new.objective))
 
         def load(_):
             following = start < n_first
             j = jnp.minimum(start, S - 1)
-            w = jnp.where(following, weights0[j], best_weights)
-            a = jnp.where(following, atoms0[j], best_atoms)
-            return algorithm.init(layout, w, a, penalty)
+            p = _tree_where(following, tuple(x[j] for x in params0), best_params)
+            return algorithm.init(layout, *p, penalty)
 
         state = lax.cond(end, load, lambda _: new, None)
         loaded_start = end & (start < n_first)
@@ -245,32 +292,35 @@ def _run_schedule(
             best=best,
             best_ll=best_ll,
             best_trace=best_trace,
-            best_weights=best_weights,
-            best_atoms=best_atoms,
+            best_params=best_params,
             trace=trace,
             done=done,
-            prev_dll=jnp.where(short, 0.0, dll).astype(dtype),
-            end_weights=jnp.where(end, c.end_weights.at[c.start].set(new.weights), c.end_weights),
-            end_atoms=jnp.where(end, c.end_atoms.at[c.start].set(new.atoms), c.end_atoms),
+            converged=done & converged,
+            prev_dll=jnp.where(end | (short & ~check), 0.0, dll).astype(dtype),
+            end_params=_tree_where(
+                end, jax.tree.map(lambda e, x: e.at[c.start].set(x), c.end_params, new_params), c.end_params
+            ),
             end_traces=jnp.where(end, c.end_traces.at[c.start].set(trace_short_end), c.end_traces),
+            end_t=jnp.where(end, c.end_t.at[c.start].set(t), c.end_t),
+            end_converged=jnp.where(end, c.end_converged.at[c.start].set(stopped & converged), c.end_converged),
         )
 
     return lax.while_loop(cond, body, init)
 
 
-_run_schedule_jit = jit_program(_run_schedule, static_argnames=("short_buffer", "buffer", "algorithm"), name="em")
+_run_schedule_jit = jit_program(
+    _run_schedule, static_argnames=("short_buffer", "buffer", "algorithm", "to_convergence"), name="em"
+)
 
 
-def _padded_starts(weights0, atoms0, dtype=np.float64):
+def _padded_starts(params0, dtype=np.float64) -> tuple:
     """Starts padded to :func:`starts_bucket` by repeating the first (never run), in the layout's ``dtype``."""
-    w = np.asarray(weights0, dtype=dtype)
-    a = np.asarray(atoms0, dtype=dtype)
-    S = w.shape[0]
+    arrays = [np.asarray(p, dtype=dtype) for p in params0]
+    S = arrays[0].shape[0]
     pad = starts_bucket(S) - S
     if pad:
-        w = np.concatenate([w, np.repeat(w[:1], pad, axis=0)])
-        a = np.concatenate([a, np.repeat(a[:1], pad, axis=0)])
-    return on_device(w), on_device(a)
+        arrays = [np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) for a in arrays]
+    return tuple(on_device(a) for a in arrays)
 
 
 class RunOut(NamedTuple):
@@ -280,14 +330,19 @@ class RunOut(NamedTuple):
     converged: jax.Array
 
 
-def _schedule_args(layout, weights, atoms, n_starts, n_short, tol, max_long, step_size, buffer, algorithm, penalty):
+def _schedule_args(layout, params, n_starts, n_short, tol, max_long, step_size, buffer, algorithm, penalty, dtype=None,
+                   to_convergence=False):  # fmt: skip
     """The arguments of one call of the EM program: every call builds them here, so that the argument
     types (Python scalars for the traced counts) match what :func:`prefetch` compiled."""
-    w, a = _padded_starts(weights, atoms, layout.features.dtype)
+    dtype = layout.features.dtype if dtype is None else dtype
+    starts = _padded_starts(params, dtype)
     if penalty is not None:
-        penalty = type(penalty)(*(on_device(np.asarray(x, dtype=layout.features.dtype)) for x in penalty))
-    args = (layout, w, a, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size), penalty)
-    return args, dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
+        penalty = jax.tree.map(lambda x: on_device(np.asarray(x, dtype=dtype)), penalty)
+    args = (layout, starts, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size), penalty)
+    statics = dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
+    if to_convergence:  # only then: the mixture's calls keep their key
+        statics["to_convergence"] = True
+    return args, statics
 
 
 def prefetch(
@@ -303,7 +358,7 @@ def prefetch(
     """Compile the EM program of :func:`run_starts` (and :func:`run`) for this layout in the background."""
     K, L = int(n_components), layout.n_features
     args, statics = _schedule_args(
-        layout, np.full((1, K), 1.0 / K), np.zeros((1, K, L)), 1, 1, tol, 0, step_size,
+        layout, (np.full((1, K), 1.0 / K), np.zeros((1, K, L))), 1, 1, tol, 0, step_size,
         iterations_bucket(max_iter), algorithm, penalty,
     )  # fmt: skip
     _run_schedule_jit.prefetch(*args, **statics)
@@ -319,36 +374,36 @@ def run(
     """
     buffer = iterations_bucket(max_iter) if buffer is None else int(buffer)
     args, statics = _schedule_args(
-        layout, np.asarray(weights0)[None], np.asarray(atoms0)[None], 1, 1, tol, min(int(max_iter), buffer),
+        layout, (np.asarray(weights0)[None], np.asarray(atoms0)[None]), 1, 1, tol, min(int(max_iter), buffer),
         step_size, buffer, algorithm, penalty,
     )  # fmt: skip
     out = _run_schedule_jit(*args, **statics)
     n = int(out.t)
     # On the host: slicing the device array would compile a program per length.
-    return RunOut(out.state, np.asarray(out.trace)[: n + 1], n, out.done)
+    return RunOut(out.state, np.asarray(out.trace)[: n + 1], n, out.converged)
 
 
 class StartsOutcome(NamedTuple):
-    """What :func:`run_starts` found (log-likelihoods per observation).
+    """What :func:`run_starts` found (in the units of the algorithm's objective).
 
-    One entry per candidate: the starts, then (a MAP fit with several starts)
-    each start again after the path of priors (:data:`ANNEAL_FACTORS`);
-    ``origin`` says which start a candidate came from.
+    One entry per candidate: the starts, then (a MAP fit with several starts
+    and ``prior_path``) each start again after the path of priors
+    (:data:`ANNEAL_FACTORS`); ``origin`` says which start a candidate came from.
     """
 
     best: int
     ll_start: np.ndarray  # (S,)
     ll_short: np.ndarray  # (S,) each start's last value in the selection (NaN with a single start)
-    weights: np.ndarray  # (K,) whitened estimate
-    atoms: np.ndarray  # (K, L)
+    params: tuple  # the estimate: the algorithm's parameters (the mixture's whitened (weights, atoms))
     trace: np.ndarray
     n_iter: int
     converged: bool
     iterations: np.ndarray  # (S,) iterations each start ran in the selection
     outcomes: list  # (S,) str: why each start was kept or dropped
     selection: str  # why the winner won
-    origin: np.ndarray = None  # (S,) int: the start each candidate came from
-    annealed: np.ndarray = None  # (S,) bool: whether it came along the path of priors
+    starts_converged: np.ndarray  # (S,) bool: each start stopped converged (only with halving=False)
+    origin: np.ndarray | None = None  # (S,) int: the start each candidate came from
+    annealed: np.ndarray | None = None  # (S,) bool: whether it came along the path of priors
 
 
 #: Successive halving keeps at most this share of the starts after each round.
@@ -357,8 +412,8 @@ HALVING_KEEP = 0.5
 _RECENT = 5
 
 
-#: A MAP fit with several starts also takes each start along a path of priors, the prior's
-#: precision times these factors (its atoms' scale over ``sqrt(factor)``), before the
+#: A MAP fit with several starts on a real design also takes each start along a path of priors, the
+#: prior's precision times these factors (its atoms' scale over ``sqrt(factor)``), before the
 #: selection compares the results with the starts themselves (docs/math.md#multiple-starts).
 #: On real designs the log posterior has many local modes, which a start run under the
 #: prior itself falls into at once; under a stronger prior the classes stay diffuse, the
@@ -419,9 +474,8 @@ def _survivors(lls: np.ndarray, traces: list, next_budget: int, margin: float) -
 
 
 def run_starts(
-    layout: Layout,
-    weights0: np.ndarray,
-    atoms0: np.ndarray,
+    layout: Any,
+    params0: tuple,
     *,
     tol: float,
     max_iter: int,
@@ -431,60 +485,107 @@ def run_starts(
     progress: Callable[[str], None] | None = None,
     n_obs: float = 1.0,
     penalty: Any = None,
+    halving: bool = True,
+    dtype: Any = None,
     prior_path: bool = False,
 ) -> StartsOutcome:
     """Choose among the starts by successive halving, then continue the winner to convergence.
 
-    Round one runs every start ``short_iter`` iterations; each later round
-    doubles the iterations of the starts that go on (:func:`_survivors`),
-    until one is left.  So starts are compared once they have had the time to
-    separate, and hopeless ones stop early.  Every round and the final run
-    are calls of the one compiled program.  ``progress``, if given, receives
-    lines saying what runs (and whether the program compiles first);
-    ``n_obs`` scales the log-likelihoods in those lines and in the reasons.
-    With ``penalty`` (a :class:`~smm_ppl.core.prior.Penalty`, a MAP fit) every
-    value compared, recorded and reported is the log posterior per
-    observation, up to the prior's normalising constant.  ``prior_path``
-    (with ``penalty`` and several starts): each start also goes along the path
-    of priors (:data:`ANNEAL_FACTORS`) and enters the selection beside itself.
-    """
-    S = int(np.shape(weights0)[0])
-    buffer = iterations_bucket(max_iter)
-    weights = np.array(weights0, dtype=np.float64)
-    atoms = np.array(atoms0, dtype=np.float64)
-    say = progress if progress is not None else (lambda _: None)
+    ``params0`` is the tuple of the starts' parameters that
+    ``algorithm.init`` takes, each with the starts' axis first (the
+    mixture's ``(weights, atoms)``).  Round one runs every start
+    ``short_iter`` iterations; each later round doubles the iterations of the
+    starts that go on (:func:`_survivors`), until one is left.  So starts are
+    compared once they have had the time to separate, and hopeless ones stop
+    early.  Every round and the final run are calls of the one compiled
+    program.  ``progress``, if given, receives lines saying what runs (and
+    whether the program compiles first); ``n_obs`` scales the
+    log-likelihoods in those lines and in the reasons.  With ``penalty`` (a
+    :class:`~smm_ppl.core.prior.Penalty`, a MAP fit) every value compared,
+    recorded and reported is the log posterior per observation, up to the
+    prior's normalising constant.
 
-    def call(idx, n_short, max_long, w=None, a=None, pen=penalty):
-        w, a = (weights, atoms) if w is None else (w, a)
+    ``halving=False`` runs every start instead to its own stopping test (at
+    most ``max_iter`` iterations each, one call of the program), and the best
+    wins: ``starts_converged`` then says which starts converged.  ``dtype``:
+    of the parameters (default: the layout's features').  ``prior_path``
+    (with ``penalty`` and several starts, halving): each start also goes along
+    the path of priors (:data:`ANNEAL_FACTORS`) and enters the selection
+    beside itself.
+    """
+    params0 = tuple(np.asarray(p, dtype=np.float64) for p in params0)
+    S = int(params0[0].shape[0])
+    buffer = iterations_bucket(max_iter)
+    params = [np.array(p) for p in params0]
+    say = progress if progress is not None else (lambda _: None)
+    value = "log-likelihood" if penalty is None else "log posterior"
+
+    def call(idx, n_short, max_long, to_convergence=False, source=None, pen=penalty):
+        source = params if source is None else source
         args, statics = _schedule_args(
-            layout, w[idx], a[idx], len(idx), n_short, tol, max_long, step_size, buffer, algorithm, pen
-        )
+            layout, tuple(p[idx] for p in source), len(idx), n_short, tol, max_long, step_size, buffer, algorithm,
+            pen, dtype, to_convergence,
+        )  # fmt: skip
         if progress is not None and not _run_schedule_jit.is_compiled(*args, **statics):
             say("compiling EM for this shape bucket first (seconds, once per process)")
         return _run_schedule_jit(*args, **statics)
 
-    def short_runs(idx, n_short, w=None, a=None, pen=penalty):
-        """``n_short`` iterations of each start in ``idx`` (several calls of at most the starts' own bucket, so
-        that more candidates than starts compile nothing new): the end weights, atoms, the values at the start
-        and the end, and the traces."""
-        pieces = np.array_split(idx, -(-len(idx) // starts_bucket(S0)))  # each of two starts at least
-        parts = [call(piece, n_short, 0, w, a, pen) for piece in pieces]
+    if not halving:
+        say(f"EM: {S} start(s), each to convergence (at most {max_iter} iterations)")
+        out = call(np.arange(S), max_iter, 0, to_convergence=True)
+        ll = np.asarray(out.ll_short)[:S]
+        iterations = np.asarray(out.end_t)[:S].astype(int)
+        converged = np.asarray(out.end_converged)[:S].astype(bool)
+        best = int(_ranking(ll)[0])
+        ends = np.asarray(out.end_traces)
+        outcomes = [
+            f"{'converged' if converged[i] else 'stopped without converging'} after {iterations[i]} iterations"
+            for i in range(S)
+        ]
+        selection = "a single start"
+        if S > 1:
+            outcomes[best] += ", won"
+            runner_up = np.nanmax(np.where(np.arange(S) == best, -np.inf, ll))
+            selection = (
+                f"start {best} ended highest of {S} starts each run to convergence: {value} "
+                f"{ll[best] * n_obs:,.2f}, the best other start {runner_up * n_obs:,.2f}"
+            )
+        return StartsOutcome(
+            best,
+            np.asarray(out.ll_start)[:S],
+            ll,
+            tuple(np.asarray(p, dtype=np.float64)[best] for p in out.end_params),
+            ends[best, : iterations[best] + 1],
+            int(iterations[best]),
+            bool(converged[best]),
+            iterations,
+            outcomes,
+            selection,
+            converged,
+        )
 
-        def cat(field):
-            return np.concatenate([np.asarray(getattr(o, field))[: len(pc)] for o, pc in zip(parts, pieces)])
+    def short_runs(idx, n_short, source=None, pen=penalty):
+        """``n_short`` iterations of each start in ``idx``, in calls of at most the starts' own bucket (so that
+        more candidates than starts compile nothing new): the end parameters, the values at the start and the
+        end, and the traces."""
+        pieces = np.array_split(idx, -(-len(idx) // starts_bucket(S0)))
+        outs = [call(piece, n_short, 0, source=source, pen=pen) for piece in pieces]
 
-        return cat("end_weights"), cat("end_atoms"), cat("ll_start"), cat("ll_short"), cat("end_traces")
+        def cat(arrays):
+            return np.concatenate([np.asarray(a)[: len(pc)] for a, pc in zip(arrays, pieces)])
+
+        ends = tuple(cat([o.end_params[j] for o in outs]) for j in range(len(params)))
+        return ends, cat([o.ll_start for o in outs]), cat([o.ll_short for o in outs]), cat([o.end_traces for o in outs])
 
     S0 = S
     origin, annealed = np.arange(S), np.zeros(S, bool)
     offset = np.zeros(S, int)  # iterations a candidate ran before the selection (along the path of priors)
     if prior_path and penalty is not None and S > 1 and max_iter >= ANNEAL_MIN_ITER:
-        w_path, a_path = weights.copy(), atoms.copy()
-        every = np.arange(S)
+        path = [p.copy() for p in params]
         for factor, n in zip(ANNEAL_FACTORS, ANNEAL_ITER):
             say(f"EM: the path of priors: {S} starts, {n} iterations each under the prior's precision x {factor:g}")
-            w_path, a_path, *_ = short_runs(every, n, w_path, a_path, scale_penalty(penalty, factor))
-        weights, atoms = np.concatenate([weights, w_path]), np.concatenate([atoms, a_path])
+            path = list(short_runs(np.arange(S), n, path, scale_penalty(penalty, factor))[0])
+        params = [np.concatenate([p, q]) for p, q in zip(params, path)]
         origin, annealed = np.concatenate([origin, origin]), np.concatenate([annealed, ~annealed])
         offset = np.concatenate([offset, np.full(S, sum(ANNEAL_ITER))])
         S = 2 * S
@@ -500,14 +601,14 @@ def run_starts(
         n = min(budget, max_iter - spent)
         rnd += 1
         say(f"EM: round {rnd} of the start selection: {len(alive)} starts, {n} iterations each")
-        end_w, end_a, starts_ll, short_ll, ends = short_runs(alive, n)
+        end_params, starts_ll, short_ll, ends = short_runs(alive, n)
         if rnd == 1:
             ll_start[alive] = starts_ll
             for i in alive:
                 traces[i].append(ll_start[i])
         ll_last[alive] = short_ll
-        weights[alive] = end_w
-        atoms[alive] = end_a
+        for p, end in zip(params, end_params):
+            p[alive] = end
         for j, i in enumerate(alive):
             traces[i].extend(ends[j, 1 : n + 1].tolist())
         iterations[alive] += n
@@ -528,7 +629,7 @@ def run_starts(
         runner_up = np.nanmax(np.where(np.arange(S) == best, -np.inf, ll_last))
         outcomes[best] = f"won after {rnd} round(s) ({iterations[best]} iterations)"
         selection = (
-            f"start {best} won the successive halving after {rnd} round(s): {'log posterior' if penalty is not None else 'log-likelihood'} "
+            f"start {best} won the successive halving after {rnd} round(s): {value} "
             f"{ll_last[best] * n_obs:,.2f}, the best other start {runner_up * n_obs:,.2f} when it stopped"
         )
     else:
@@ -547,14 +648,14 @@ def run_starts(
         best,
         ll_start,
         ll_last,
-        np.asarray(out.state.weights, dtype=np.float64),
-        np.asarray(out.state.atoms, dtype=np.float64),
+        tuple(np.asarray(p, dtype=np.float64) for p in algorithm.params(out.state)),
         trace,
         spent + int(offset[best]) + n_long,
-        bool(out.done),
+        bool(out.converged),
         iterations,
         outcomes,
         selection,
+        np.zeros(S, bool),
         origin,
         annealed,
     )
