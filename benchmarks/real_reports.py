@@ -66,6 +66,19 @@ def report_map(res) -> tuple[str, list[str]]:
         "gap = log posterior of `auto` minus the oracle's (target >= -1); ratio = wall time over the labelled MAP "
         "MNL fits (target <= 10); * compilation included (the first fit of its shape in the process).",
     ]
+    winners = ", ".join(f"{r['case']} `{r['init']}`" for r in rows if r.get("init"))
+    if winners:
+        lines[-1] += (
+            f" Winning starts: {winners}; `@annealed` marks a start taken along the path of priors, which a MAP "
+            "fit on a design that fails the moment starts' Gaussian check runs (docs/math.md#multiple-starts)."
+        )
+    no_stop = [r["case"] for r in rows if r["mle_stop_reason"] == "max_iter"]
+    if no_stop:
+        lines[-1] += (
+            f" The MLE ran to `max_iter` without the `no_maximum` diagnosis on {', '.join(no_stop)}: its gains per "
+            "iteration do not shrink, and the rays the diagnosis tries (the class's atom, its part off its "
+            "support's span) fall."
+        )
     worst = min(rows, key=lambda r: r["gap"])
     head = [
         f"MAP on real designs: worst gap to the labelled MAP polished {worst['gap']:+.1f} ({worst['case']}); "
