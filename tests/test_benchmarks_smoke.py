@@ -308,3 +308,17 @@ def test_select_k_smoke(tmp_path):
             assert cell[c] == sum(r["choice"][c] == cell["K_true"] for r in mine) / len(mine), c
     body, (head,) = _renders(bench, saved, "design", "N", "K_true", "data sets", *criteria, "LOO uncertain")
     assert all(c in head for c in criteria)
+
+
+def test_the_map_report_renders_every_case_and_names_the_winners():
+    """The MAP section (bench_map.py's committed JSON; its measurement needs the real-data extra): one table row
+    per case with its gap as the JSON has it, and the headline names the worst gap."""
+    result = json.loads((BENCH / "results" / "map.json").read_text())
+    text, head = _load("real_reports").report_map(result)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| case")]
+    assert [r.split(" | ")[0].removeprefix("| ") for r in rows] == [r["case"] for r in result["rows"]]
+    for line, r in zip(rows, result["rows"]):
+        assert f"{r['gap']:+.1f}" in line and r["mle_stop_reason"] in line
+    assert all(f"`{r['init']}`" in text for r in result["rows"])
+    worst = min(result["rows"], key=lambda r: r["gap"])
+    assert f"{worst['gap']:+.1f} ({worst['case']})" in head[0]
