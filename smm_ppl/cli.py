@@ -393,7 +393,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
 
-    em = fit_components(features, counts, K, seed=args.seed, **fit_kwargs)
+    progress = None if not args.no_progress else False
+    em = fit_components(features, counts, K, seed=args.seed, progress_bar=progress, **fit_kwargs)
     out.mkdir(parents=True, exist_ok=True)
     summary = _write_fit(em, out, args)
     posteriors = {}

@@ -223,6 +223,17 @@ def test_iterations_are_monotone(covariate_panel):
     assert fit.trace[-1] == pytest.approx(fit.log_likelihood)
 
 
+def test_progress_lines_say_what_runs(small, capsys):
+    """As fit_em's: the starts, each run to convergence, the winner; nothing with progress_bar=False."""
+    data = _data(small, person="person")
+    fit = smm.fit_latent_class(data, 2, n_starts=3, progress_bar=True)
+    err = capsys.readouterr().err
+    assert "[fit_latent_class" in err and "building the starts" in err
+    assert "3 start(s), each to convergence" in err and f"start {fit.starts['won'].idxmax()} won" in err
+    smm.fit_latent_class(data, 2, n_starts=3, progress_bar=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_robust_standard_errors_are_the_sandwich(covariate_panel):
     *_, fit = covariate_panel
     cov = fit.covariance

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from ..core.prior import Prior, check_prior
+from ..core.progress import Progress, check_progress_bar
 from ..core.validation import check_positive_float, check_positive_int
 from ..em import INIT_NAMES, ConvergenceWarning, fit_components, run_starts
 from .data import ChoiceData
@@ -566,6 +567,7 @@ def fit_latent_class(
     max_iter: int = 500,
     tol: float = 1e-9,
     prior: Prior | None = None,
+    progress_bar: bool | None = None,
 ) -> LatentClassResult:
     """Maximum likelihood, or the posterior mode, of the latent-class logit on choice data
     (docs/math.md#choice-situations-and-panels).
@@ -604,6 +606,10 @@ def fit_latent_class(
         ``weights_concentration`` must be 1 (class shares come from the
         membership model, which the Normal covers).  ``None`` (default):
         maximum likelihood.
+    progress_bar : bool, optional
+        Progress lines on standard error (building the starts, compiling,
+        running them, the estimate), as :func:`smm_ppl.fit_em` prints them.
+        ``None``: on when standard error is a terminal.
 
     Returns
     -------
@@ -640,7 +646,9 @@ def fit_latent_class(
             "smm.Prior(atoms_scale=...) (weights_concentration=1)."
         )
     precision = None if prior is None else np.full(pmap.n_params, prior.atoms_scale**-2)
+    say = Progress(check_progress_bar(progress_bar), "fit_latent_class")
     layout = data.layout
+    say(f"{data.n_units} units, {pmap.n_params} free parameters, K = {K}: building the starts")
     warn_collinear(pmap, layout)
     starts = _check_init(init, pmap, model)
     if starts is None:
@@ -660,7 +668,9 @@ def fit_latent_class(
         penalty=np.zeros(pmap.n_params) if precision is None else precision,
         halving=False,
         dtype=np.float64,
+        progress=say,
     )
+    say(f"EM: start {out.best} won after {out.n_iter} iterations, converged: {out.converged}; the information")
     lls = out.ll_short  # the objective: the log posterior (up to its constant) for a MAP fit
     best = out.best
     (z,) = out.params
@@ -725,6 +735,7 @@ def fit_latent_class(
             ConvergenceWarning,
             stacklevel=2,
         )
+    say("done")
     return result
 
 
