@@ -232,6 +232,8 @@ def test_progress_lines_say_what_runs(small, capsys):
     assert "3 start(s), each to convergence" in err and f"start {fit.starts['won'].idxmax()} won" in err
     smm.fit_latent_class(data, 2, n_starts=3, progress_bar=False)
     assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress_bar"):
+        smm.fit_latent_class(data, 2, progress_bar="yes")
 
 
 def test_robust_standard_errors_are_the_sandwich(covariate_panel):

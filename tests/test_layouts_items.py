@@ -167,3 +167,19 @@ def test_padding_to_fewer_rows_is_refused(problem):
     X, n, _ = problem
     with pytest.raises(ValueError, match="smaller than the 2000 rows"):
         item_counts(X, n).padded(1999)
+
+
+def test_as_data_validates_into_an_item_counts_layout():
+    """The one validation of counts over items: arrays become an ItemCounts holding the integers exactly; an
+    ItemCounts passes through; counts beside one, or counts of the wrong length, are refused by name."""
+    X = smm.simulate_features(0, 30, 2)
+    n = np.arange(30) % 4
+    data = smm.as_data(X, n)
+    assert isinstance(data, ItemCounts) and data.n_items == 30 and data.n_obs == int(n.sum())
+    np.testing.assert_array_equal(data.counts, n)
+    np.testing.assert_allclose(data.frequencies, n / n.sum(), rtol=1e-15)
+    assert smm.as_data(data, None) is data
+    with pytest.raises(ValueError, match="counts must be None when features is already an ItemCounts"):
+        smm.as_data(data, n)
+    with pytest.raises(ValueError, match="counts has 29 entries but features has 30 items"):
+        smm.as_data(X, n[:29])
