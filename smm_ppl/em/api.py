@@ -447,9 +447,8 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             stacklevel=3,
         )
     S = len(outcome.ll_start)
-    origin = np.arange(S) if outcome.origin is None else np.asarray(outcome.origin)
-    annealed = np.zeros(S, bool) if outcome.annealed is None else np.asarray(outcome.annealed)
-    names = [starts.names[o] + ("@annealed" if a else "") for o, a in zip(origin, annealed)]
+    origin = outcome.origin
+    names = [starts.names[o] + ("@annealed" if a else "") for o, a in zip(origin, outcome.annealed)]
     # A MAP fit's values are the log posterior per observation up to the prior's normalising constant.
     shift = 0.0 if prior is None else prior.log_normaliser(*white_atoms.shape)
     rows = [

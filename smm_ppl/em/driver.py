@@ -402,8 +402,8 @@ class StartsOutcome(NamedTuple):
     outcomes: list  # (S,) str: why each start was kept or dropped
     selection: str  # why the winner won
     starts_converged: np.ndarray  # (S,) bool: each start stopped converged (only with halving=False)
-    origin: np.ndarray | None = None  # (S,) int: the start each candidate came from
-    annealed: np.ndarray | None = None  # (S,) bool: whether it came along the path of priors
+    origin: np.ndarray  # (S,) int: the start each candidate came from
+    annealed: np.ndarray  # (S,) bool: whether it came along the path of priors
 
 
 #: Successive halving keeps at most this share of the starts after each round.
@@ -562,6 +562,8 @@ def run_starts(
             outcomes,
             selection,
             converged,
+            np.arange(S),
+            np.zeros(S, bool),
         )
 
     def short_runs(idx, n_short, source=None, pen=penalty):
