@@ -15,6 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from .core.params import n_free_parameters
 from .core.validation import check_features
 from .em import EMResult, fit_em
 from .layouts import as_data, class_log_posteriors, item_counts
@@ -227,8 +228,7 @@ class SoftmaxMixture:
     def n_parameters(self) -> int:
         """Free parameters: ``(K - 1)`` weights plus ``K L`` atom coordinates."""
         self._check_fitted()
-        K, L = np.shape(self.atoms_)
-        return (K - 1) + K * L
+        return n_free_parameters(*np.shape(self.atoms_))
 
     def bic(self, features: Any, counts: Any) -> float:
         """Bayesian information criterion ``-2 ell + d log N`` (lower is better)."""

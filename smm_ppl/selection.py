@@ -8,16 +8,12 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from .core.params import n_free_parameters
 from .core.validation import check_choice, check_key, check_positive_int
 
 __all__ = ["compare_components", "n_free_parameters"]
 
 _METHODS = ("bic", "aic", "loo")
-
-
-def n_free_parameters(n_components: int, n_features: int) -> int:
-    """Free parameters of a K-class mixture over L features: ``(K - 1) + K L``."""
-    return (n_components - 1) + n_components * n_features
 
 
 def _check_ks(ks: Any) -> list[int]:

@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "SMMParams",
+    "n_free_parameters",
     "match_components",
     "relabel_draws",
     "align_params",
@@ -44,6 +45,11 @@ def floor_weights(weights, floor: float = 0.0) -> np.ndarray:
     w = np.maximum(np.where(np.isfinite(w), w, 0.0), floor)
     s = w.sum(axis=-1, keepdims=True)
     return np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / K)
+
+
+def n_free_parameters(n_components: int, n_features: int) -> int:
+    """Free parameters of a K-class mixture over L features: ``(K - 1)`` weights and ``K L`` atom coordinates."""
+    return (n_components - 1) + n_components * n_features
 
 
 class SMMParams(NamedTuple):

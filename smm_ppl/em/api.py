@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.params import WEIGHT_FLOOR, SMMParams
+from ..core.params import WEIGHT_FLOOR, SMMParams, n_free_parameters
 from ..core.prior import Prior, check_prior
 from ..core.progress import Progress, check_progress_bar
 from ..core.validation import (
@@ -150,8 +150,7 @@ class EMResult(NamedTuple):
     @property
     def n_params(self) -> int:
         """The free parameters of a ``K``-class mixture over ``L`` features: ``(K - 1) + K L``."""
-        K, L = np.shape(self.params.atoms)
-        return (K - 1) + K * L
+        return n_free_parameters(*np.shape(self.params.atoms))
 
     @property
     def aic(self) -> float:
