@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..em.driver import EMAlgorithm
+from ..em.driver import EMAlgorithm, scalar_memory
 from .spec import ParameterMap, pooled_map
 
 __all__ = [
@@ -215,16 +215,17 @@ def _newton_em_params(state: NewtonEMState) -> tuple:
     return (state.z,)
 
 
-def _newton_em_stop(problem, old, new: NewtonEMState, prev_dll, tol, precision, check):
+def _newton_em_stop(problem, old, new: NewtonEMState, memory, tol, precision, check):
     """Stop at a Newton decrement below ``tol`` (converged), or where no ascent step was found (converged only
-    if that decrement was below ``tol`` too)."""
+    if that decrement was below ``tol`` too).  The test keeps nothing between iterations (``memory``: the
+    last change of the objective, unused)."""
     converged = new.decrement < tol
-    return converged | ~new.accepted, converged, jnp.abs(new.objective - old.objective)
+    return converged | ~new.accepted, converged, jnp.abs(new.objective - old.objective).astype(memory.dtype)
 
 
 #: The safeguarded EM/Newton iteration over ``(z,)``, run by :func:`smm_ppl.em.driver.run_starts` on the
 #: problem ``(pmap, layout)`` with the prior precision (P,) as its penalty.
-NEWTON_EM = EMAlgorithm(_newton_em_init, _newton_em_step, _newton_em_params, _newton_em_stop)
+NEWTON_EM = EMAlgorithm(_newton_em_init, _newton_em_step, _newton_em_params, _newton_em_stop, scalar_memory)
 
 
 def newton_decrement(d: Derivatives, z, precision) -> float:

@@ -30,7 +30,7 @@ from .assumptions import MOMENT_STARTS, check_moment_assumptions
 from .driver import ACCELERATIONS, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
 from .driver import prefetch as prefetch_em
 from .kernel import M_STEPS
-from .runaway import runaway_classes, runaway_message
+from .runaway import runaway_classes, runaway_message, trend_runaways
 from .starts import Starts, build_starts, check_init
 from .stderr import prefetch_information, whitened_standard_errors
 
@@ -68,11 +68,14 @@ class EMResult(NamedTuple):
     converged : bool
     stop_reason : str
         ``"tol"`` (the stopping rule held), ``"max_iter"``, or ``"no_maximum"``:
-        a maximum likelihood fit in which a class's atom ran off and the
-        likelihood still does not fall along it (:mod:`smm_ppl.em.runaway`),
-        so the maximum is at infinity; ``converged`` is then ``False`` and a
-        :class:`ConvergenceWarning` names the class, its norm, the items it
-        concentrates on and the remedy (``prior=``).
+        a maximum likelihood fit in which a class's atom runs off, either
+        seen as EM ran (its norm kept growing at a steady pace while the
+        log-likelihood's gains shrank: EM stopped there) or at the estimate
+        (the likelihood still does not fall along the atom's way out;
+        :mod:`smm_ppl.em.runaway`), so the maximum is at infinity or out of
+        reach; ``converged`` is then ``False`` and a
+        :class:`ConvergenceWarning` names the class, its norm, the evidence,
+        the items it concentrates on and the remedy (``prior=``).
     init : str
         The start that won: ``"mom"``, ``"tensor"``, ``"subspace[i]"``,
         ``"random[i]"``, ``"user"`` or ``"user[i]"``; in a MAP fit with
@@ -431,9 +434,13 @@ def _assemble(prepared: Prepared, starts: Starts, outcome: StartsOutcome, opts: 
             stacklevel=3,
         )
     prior = opts["prior"]
-    # Without a prior, a class that ran off means there is no maximum: say so, whether EM stopped at max_iter
-    # or where the gains fell below the tolerance.
-    runaways = [] if prior is not None or prepared.process_local else runaway_classes(prepared, weights, white_atoms)
+    # Without a prior, a class that ran off means there is no maximum: say so, whether EM stopped on the
+    # trend (the driver's stopping test), at max_iter, or where the gains fell below the tolerance.
+    runaways = []
+    if prior is None:
+        runaways = trend_runaways(prepared, white_atoms, outcome.memory, N)
+        if not runaways and not prepared.process_local:
+            runaways = runaway_classes(prepared, weights, white_atoms)
     stop_reason = "no_maximum" if runaways else ("tol" if outcome.converged else "max_iter")
     if runaways:
         warnings.warn(runaway_message(runaways), ConvergenceWarning, stacklevel=3)

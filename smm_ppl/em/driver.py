@@ -35,10 +35,14 @@ from ..core.programs import jit_program, on_device
 from ..layouts import Layout
 from .kernel import decrement, em_init, em_update, slack
 from .lbfgs import lbfgs_init, lbfgs_update
+from .runaway import RUNAWAY_WINDOW, RUNAWAY_WINDOWS, running_off
 from .squarem import squarem_init, squarem_update
 
 __all__ = [
     "EMAlgorithm",
+    "MixtureMemory",
+    "mixture_memory",
+    "scalar_memory",
     "em_algorithm",
     "ACCELERATIONS",
     "RunOut",
@@ -71,21 +75,67 @@ def mixture_params(state) -> tuple:
     return state.weights, state.atoms
 
 
-def mixture_stop(layout, old, new, prev_dll, tol, penalty, check):
-    """The mixture's stopping test: :func:`_converged`'s projection, confirmed by the gradient.
+class MixtureMemory(NamedTuple):
+    """What the mixture's stopping test carries from one iteration to the next (reset with every start)."""
+
+    prev_dll: jax.Array  # () the last change of the objective (the projection's rate)
+    t: jax.Array  # () int: iterations since the run began
+    norms: jax.Array  # (RUNAWAY_WINDOWS + 1, K) whitened atom norms every RUNAWAY_WINDOW iterations, oldest first
+    objectives: jax.Array  # (RUNAWAY_WINDOWS + 1,) the objective at the same checkpoints
+    running_off: jax.Array  # (K,) bool: the classes :func:`~smm_ppl.em.runaway.running_off` flagged at the stop
+
+
+def mixture_memory(state, penalty=None) -> MixtureMemory:
+    """The mixture's :class:`MixtureMemory` at the beginning of a run from ``state`` (its first checkpoint)."""
+    norms = jnp.linalg.norm(state.atoms, axis=1)
+    rows = RUNAWAY_WINDOWS + 1
+    dtype = state.objective.dtype
+    return MixtureMemory(
+        prev_dll=jnp.zeros((), dtype),
+        t=jnp.zeros((), jnp.asarray(0).dtype),
+        norms=jnp.full((rows, norms.shape[0]), jnp.nan, norms.dtype).at[-1].set(norms),
+        objectives=jnp.full((rows,), jnp.nan, dtype).at[-1].set(state.objective),
+        running_off=jnp.zeros(norms.shape, bool),
+    )
+
+
+def mixture_stop(layout, old, new, memory: MixtureMemory, tol, penalty, check):
+    """The mixture's stopping test: :func:`_converged`'s projection, confirmed by the gradient, and, for
+    a maximum likelihood fit, the runaway trend (:func:`~smm_ppl.em.runaway.running_off`).
 
     The confirmation costs two passes, so it runs only where ``check`` (the
     long run) and the projection says stop.  Returns ``(stop, converged,
-    dll)``; a mixture run that stops has converged.
+    memory)``: a run that stops converged, unless a class is running off
+    (``memory.running_off``), which stops it unconverged.
     """
-    projected, stuck, dll = _converged(old, new, prev_dll, tol)
+    projected, stuck, dll = _converged(old, new, memory.prev_dll, tol)
     confirmed = lax.cond(
         check & projected & ~stuck,
         lambda: decrement(layout, new.weights, new.atoms, penalty) < tol * jnp.abs(new.objective),
         lambda: projected,
     )
-    stop = stuck | confirmed
-    return stop, stop, dll
+    converged = stuck | confirmed
+    t = memory.t + 1
+    at_checkpoint = t % RUNAWAY_WINDOW == 0
+    norms = jnp.where(
+        at_checkpoint,
+        jnp.concatenate([memory.norms[1:], jnp.linalg.norm(new.atoms, axis=1)[None].astype(memory.norms.dtype)]),
+        memory.norms,
+    )
+    objectives = jnp.where(
+        at_checkpoint, jnp.concatenate([memory.objectives[1:], new.objective[None]]), memory.objectives
+    )
+    if penalty is None:  # a prior's mode is finite: only a maximum likelihood fit can lack one
+        off = running_off(norms, objectives, new.weights) & at_checkpoint & (tol > 0) & ~converged
+    else:
+        off = jnp.zeros_like(memory.running_off)
+    memory = MixtureMemory(dll.astype(memory.prev_dll.dtype), t, norms, objectives, off)
+    return converged | jnp.any(off), converged, memory
+
+
+def scalar_memory(state, penalty=None):
+    """The memory of a stopping test that needs only the last change of the objective."""
+    return jnp.zeros((), state.objective.dtype)
 
 
 class EMAlgorithm(NamedTuple):
@@ -97,11 +147,15 @@ class EMAlgorithm(NamedTuple):
     :class:`~smm_ppl.core.prior.Penalty` or ``None``, per observation or in
     total: the driver only compares it).  ``params(state)`` returns the tuple
     of arrays ``init`` takes (the mixture's ``(weights, atoms)``, the choice
-    model's ``(z,)``); ``stop(layout, old, new, prev_dll, tol, penalty,
-    check) -> (stop, converged, dll)`` is the algorithm's stopping test after
-    the step ``old -> new`` (``dll``, the change of the objective, is handed
-    back as ``prev_dll`` at the next step; ``check`` says whether the driver
-    will use the verdict, so that costly confirmations can be skipped).
+    model's ``(z,)``); ``stop(layout, old, new, memory, tol, penalty,
+    check) -> (stop, converged, memory)`` is the algorithm's stopping test
+    after the step ``old -> new``: ``memory``, a pytree that
+    ``memory(state, penalty)`` builds at the beginning of every run, carries
+    what the test keeps between iterations (the last change of the
+    objective; the mixture's :class:`MixtureMemory` also the atoms' norms
+    every few iterations); ``check`` says whether the driver will use the
+    verdict, so that costly confirmations can be skipped.  A run may stop
+    unconverged (the mixture's runaway trend).
     ``layout`` is whatever the functions need of the data (a
     :class:`~smm_ppl.layouts.Layout` for the mixture), a pytree.
     """
@@ -110,6 +164,7 @@ class EMAlgorithm(NamedTuple):
     step: Callable
     params: Callable = mixture_params
     stop: Callable = mixture_stop
+    memory: Callable = mixture_memory
 
 
 def _plain_init(layout, weights, atoms, penalty=None):
@@ -189,7 +244,7 @@ class _Schedule(NamedTuple):
     trace: jax.Array  # (buffer + 1,) the long run, its start at 0
     done: jax.Array  # () bool
     converged: jax.Array  # () bool: the long run stopped converged
-    prev_dll: jax.Array  # ()
+    memory: Any  # the stopping test's memory (``algorithm.memory``)
     end_params: tuple  # (S, ...) each start's parameters at the end of its short run
     end_traces: jax.Array  # (S, short_buffer + 1) each start's short run
     end_t: jax.Array  # (S,) int: iterations of each start's short run
@@ -236,7 +291,7 @@ def _run_schedule(
         trace=jnp.full((buffer + 1,), nan).at[0].set(state0.objective),
         done=jnp.asarray(False),
         converged=jnp.asarray(False),
-        prev_dll=jnp.asarray(0.0, dtype),
+        memory=algorithm.memory(state0, penalty),
         end_params=params0,
         end_traces=jnp.full((S, short_buffer + 1), nan),
         end_t=jnp.zeros((S,), jnp.asarray(0).dtype),
@@ -252,7 +307,7 @@ def _run_schedule(
         t = c.t + 1
         # The stopping test: in the long run, and in every run with to_convergence.
         check = jnp.asarray(True) if to_convergence else ~short
-        stop, converged, dll = algorithm.stop(layout, c.state, new, c.prev_dll, tol, penalty, check)
+        stop, converged, memory = algorithm.stop(layout, c.state, new, c.memory, tol, penalty, check)
         stopped = check & stop
         # The short phase: record, and at its end compare with the best so far
         # (argmax over finite values, the first on ties).
@@ -296,7 +351,7 @@ def _run_schedule(
             trace=trace,
             done=done,
             converged=done & converged,
-            prev_dll=jnp.where(end | (short & ~check), 0.0, dll).astype(dtype),
+            memory=_tree_where(end | (short & ~check), algorithm.memory(state, penalty), memory),
             end_params=_tree_where(
                 end, jax.tree.map(lambda e, x: e.at[c.start].set(x), c.end_params, new_params), c.end_params
             ),
@@ -404,6 +459,7 @@ class StartsOutcome(NamedTuple):
     starts_converged: np.ndarray  # (S,) bool: each start stopped converged (only with halving=False)
     origin: np.ndarray  # (S,) int: the start each candidate came from
     annealed: np.ndarray  # (S,) bool: whether it came along the path of priors
+    memory: Any = None  # the stopping test's memory at the end of the winner's run (None with halving=False)
 
 
 #: Successive halving keeps at most this share of the starts after each round.
@@ -660,4 +716,5 @@ def run_starts(
         np.zeros(S, bool),
         origin,
         annealed,
+        jax.tree.map(np.asarray, out.memory),
     )

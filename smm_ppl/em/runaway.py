@@ -22,19 +22,46 @@ allowance, where the class already sits on its face), so the supremum lies
 beyond any finite point.  Supports of a few sizes are tried
 (:data:`SUPPORT_TAILS`); other layouts use the atom's own ray.  Only atoms
 longer than :data:`RUNAWAY_NORM` (whitened units) are examined.
+
+That test needs the class to have reached its face.  On a real vocabulary
+a class can instead slide off along a curved path for thousands of
+iterations, each gaining a little less, with the likelihood falling along
+every straight ray from the current point.  So EM also watches the trend as
+it runs (:func:`running_off`, evaluated every :data:`RUNAWAY_WINDOW`
+iterations by the driver's stopping test): a long atom whose norm grew in
+each of the last :data:`RUNAWAY_WINDOWS` windows at a steady pace (each
+window's growth within a factor :data:`RUNAWAY_STEADY` of the previous
+one's) while the log-likelihood's gain per window shrank.  EM converging to
+a finite point shrinks those growths geometrically, at its rate of
+convergence, and the stopping rule ends the run first; an accelerated jump
+(a growth many times the last) can overshoot and come back, so it is not
+evidence.  An atom that keeps its pace while the gains dwindle is buying
+ever less likelihood with ever more length, and the fit stops there with
+``stop_reason="no_maximum"``.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 from ..core.params import WEIGHT_FLOOR
 from ..data.likelihood import layout_log_likelihood
 from .kernel import SLACK
 
-__all__ = ["Runaway", "runaway_classes", "runaway_message", "RUNAWAY_NORM"]
+__all__ = [
+    "Runaway",
+    "runaway_classes",
+    "trend_runaways",
+    "runaway_message",
+    "running_off",
+    "RUNAWAY_NORM",
+    "RUNAWAY_WINDOW",
+    "RUNAWAY_WINDOWS",
+    "RUNAWAY_STEADY",
+]
 
 #: Whitened atoms shorter than this are not examined: their class spreads its mass over many items.
 RUNAWAY_NORM = 8.0
@@ -46,6 +73,14 @@ RAY_STEPS = (1.0, 3.0)
 MAX_SUPPORT_PER_FEATURE = 4
 #: Items named in the warning.
 TOP_ITEMS = 5
+#: Iterations between the trend's checkpoints (:func:`running_off`).
+RUNAWAY_WINDOW = 100
+#: Consecutive windows over which an atom must have grown.
+RUNAWAY_WINDOWS = 4
+#: A steady pace: each window's growth within this factor of the previous one's.  EM converging to a finite
+#: point at a rate faster than ``(1 / RUNAWAY_STEADY) ** (1 / RUNAWAY_WINDOW)`` per iteration (0.993) shrinks
+#: the growths faster than that; a jump of an accelerated step grows them faster.
+RUNAWAY_STEADY = 2.0
 
 
 class Runaway(NamedTuple):
@@ -54,7 +89,7 @@ class Runaway(NamedTuple):
     component: int
     norm: float  # |theta_k| in original units
     whitened_norm: float
-    gain: float  # log-likelihood gained at the furthest point tried on the runaway ray
+    evidence: str  # what was measured: the gain along the ray, or the trend of the norm and the gains
     items: np.ndarray | None  # the rows the class puts most of its mass on (counts over items only)
     shares: np.ndarray | None  # their probabilities in the class
     effective_items: float | None  # exp(entropy) of the class's softmax
@@ -98,15 +133,65 @@ def runaway_classes(prepared: Any, weights: np.ndarray, beta: np.ndarray) -> lis
                 break
         if gain is None:
             continue
-        items = shares = eff = None
-        if p is not None:
-            order = np.argsort(-p, kind="stable")[:TOP_ITEMS]
-            items, shares = order, p[order]
-            nz = p[p > 0]
-            eff = float(np.exp(-np.sum(nz * np.log(nz))))
-        theta = prepared.whitening.to_original(beta[k])
-        found.append(Runaway(int(k), float(np.linalg.norm(theta)), float(norms[k]), float(gain), items, shares, eff))
+        evidence = f"the log-likelihood still rises (by {gain:+.3g}) as it moves further off"
+        found.append(_runaway(prepared, beta, k, evidence, p))
     return found
+
+
+def trend_runaways(prepared: Any, beta: np.ndarray, memory: Any, n_obs: float) -> list[Runaway]:
+    """The classes that :func:`running_off` flagged as EM ran (``memory``: the driver's
+    :class:`~smm_ppl.em.driver.MixtureMemory` at the stop, or None), described for the warning."""
+    flagged = np.flatnonzero(np.asarray(getattr(memory, "running_off", []), dtype=bool))
+    if not flagged.size:
+        return []
+    beta = np.asarray(beta, dtype=np.float64)
+    norms = np.asarray(memory.norms, dtype=np.float64)
+    gains = np.diff(np.asarray(memory.objectives, dtype=np.float64)) * n_obs
+    found = []
+    for k in flagged:
+        path = " -> ".join(f"{r:.4g}" for r in norms[:, k])
+        per = ", ".join(f"{g:+.3g}" for g in gains)
+        evidence = (
+            f"its whitened norm keeps growing ({path} over the last {RUNAWAY_WINDOWS * RUNAWAY_WINDOW} iterations) "
+            f"while the log-likelihood's gains shrink ({per} per {RUNAWAY_WINDOW} iterations)"
+        )
+        found.append(_runaway(prepared, beta, int(k), evidence))
+    return found
+
+
+def _runaway(prepared: Any, beta: np.ndarray, k: int, evidence: str, probs: np.ndarray | None = None) -> Runaway:
+    """A :class:`Runaway` for class ``k``, with the items it concentrates on where the layout has items."""
+    items = shares = eff = None
+    if probs is None and getattr(prepared.white, "supports_moments", False) and not prepared.process_local:
+        logits = np.asarray(prepared.white.features, dtype=np.float64) @ beta[k]
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+    if probs is not None:
+        order = np.argsort(-probs, kind="stable")[:TOP_ITEMS]
+        items, shares = order, probs[order]
+        nz = probs[probs > 0]
+        eff = float(np.exp(-np.sum(nz * np.log(nz))))
+    theta = prepared.whitening.to_original(beta[k])
+    return Runaway(int(k), float(np.linalg.norm(theta)), float(np.linalg.norm(beta[k])), evidence, items, shares, eff)
+
+
+def running_off(norms, objectives, weights):
+    """The classes whose atoms keep growing while the log-likelihood's gains shrink (jittable).
+
+    ``norms`` (RUNAWAY_WINDOWS + 1, K): whitened atom norms at the last
+    checkpoints, oldest first; ``objectives`` (RUNAWAY_WINDOWS + 1,): the
+    log-likelihood there (NaN before a checkpoint was reached: no verdict).
+    A class is flagged when its weight is above the floor, its atom is
+    longer than :data:`RUNAWAY_NORM`, it grew in every window, each growth
+    within a factor :data:`RUNAWAY_STEADY` of the one before, and the
+    log-likelihood's gain shrank from window to window.
+    """
+    growth = jnp.diff(norms, axis=0)
+    gains = jnp.diff(objectives)
+    pace = growth[1:] / jnp.where(growth[:-1] > 0, growth[:-1], 1.0)
+    growing = jnp.all(growth > 0, axis=0) & jnp.all((pace >= 1.0 / RUNAWAY_STEADY) & (pace <= RUNAWAY_STEADY), axis=0)
+    shrinking = jnp.all(gains[1:] < gains[:-1])
+    return (weights >= WEIGHT_FLOOR) & (norms[-1] > RUNAWAY_NORM) & growing & shrinking
 
 
 def _runaway_direction(features: np.ndarray, probs: np.ndarray, atom: np.ndarray, tail: float) -> np.ndarray:
@@ -136,13 +221,13 @@ def runaway_message(runaways: list[Runaway]) -> str:
             listed = ", ".join(f"{i} ({s:.1%})" for i, s in zip(r.items.tolist(), r.shares.tolist()))
             where = f"; it puts its mass on items {listed}, {r.effective_items:.1f} effective items"
         parts.append(
-            f"class {r.component}'s atom reached norm {r.norm:.3g} (whitened {r.whitened_norm:.3g}) and the "
-            f"log-likelihood still rises (by {r.gain:+.3g}) as it moves further off{where}"
+            f"class {r.component}'s atom reached norm {r.norm:.3g} (whitened {r.whitened_norm:.3g}) and "
+            f"{r.evidence}{where}"
         )
     return (
         "The likelihood has no maximum at finite parameters: "
         + "; ".join(parts)
-        + ". The class keeps gaining by moving its last mass off the items without counts, so this estimate is "
-        "where EM stopped, not a maximum (stop_reason='no_maximum'). Fit the posterior mode instead, "
+        + ". The class keeps gaining by moving its last mass off the items it does not favour, so this estimate "
+        "is where EM stopped, not a maximum (stop_reason='no_maximum'). Fit the posterior mode instead, "
         "fit_em(..., prior=smm.Prior()), which is finite and is what sample_nuts explores."
     )
