@@ -22,8 +22,9 @@ demo: install
 PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist worksteal
 
+# The slowest tests are listed at the end (--durations), to keep the suite's time in view.
 test: install
-	$(BIN)/python -m pytest -q -m "not slow" $(XDIST)
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) --durations=25
 
 # The developer loop: every unit and property test, without the heavy
 # integration tests (notebooks, demo, README and docs examples, benchmark smoke runs).

@@ -72,13 +72,21 @@ def report_map(res) -> tuple[str, list[str]]:
             f" Winning starts: {winners}; `@annealed` marks a start taken along the path of priors, which a MAP "
             "fit on a design that fails the moment starts' Gaussian check runs (docs/math.md#multiple-starts)."
         )
+    lines[-1] += (
+        " MLE stop: `no_maximum` (a class ran off: seen as EM ran, a long atom growing at a steady pace while the "
+        "gains shrank, or at the estimate; docs/math.md#no-maximum) or `tol`, in no more time than the MAP fit "
+        "(target)."
+    )
     no_stop = [r["case"] for r in rows if r["mle_stop_reason"] == "max_iter"]
+    slower = [
+        f"{r['case']} ({r['wall_mle_s']:.2f} s against {r['wall_auto_s']:.2f} s)"
+        for r in rows
+        if r["wall_mle_s"] > r["wall_auto_s"]
+    ]
     if no_stop:
-        lines[-1] += (
-            f" The MLE ran to `max_iter` without the `no_maximum` diagnosis on {', '.join(no_stop)}: its gains per "
-            "iteration do not shrink, and the rays the diagnosis tries (the class's atom, its part off its "
-            "support's span) fall."
-        )
+        lines[-1] += f" The MLE ran to `max_iter` without either on {', '.join(no_stop)}."
+    if slower:
+        lines[-1] += f" The MLE took longer than the MAP fit on {', '.join(slower)}."
     worst = min(rows, key=lambda r: r["gap"])
     head = [
         f"MAP on real designs: worst gap to the labelled MAP polished {worst['gap']:+.1f} ({worst['case']}); "
