@@ -169,9 +169,9 @@ def measure(args) -> dict:
             L=2,
             Ns=[500],
             Ks=[1, 2],
-            ks=[1, 2, 3],
+            ks=[1, 2],
             seeds=1,
-            nuts=dict(num_chains=2, num_warmup=60, num_samples=60),
+            nuts=dict(num_chains=2, num_warmup=40, num_samples=40),
         )
     else:
         cfg = dict(
