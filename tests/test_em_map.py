@@ -238,3 +238,13 @@ def test_a_gaussian_design_takes_no_path_of_priors():
     oracle = fit(X, n, 2, init=truth, prior=prior, compute_standard_errors=False)
     assert not any(r["name"].endswith("@annealed") for r in res.starts)
     assert res.converged and res.log_posterior >= oracle.log_posterior - 1.0
+
+
+def test_a_map_fit_gets_a_larger_default_budget(gaussian):
+    """max_iter defaults to 2,000 for the MLE and to 5,000 with a prior (documented in fit_em): with
+    tol=0 a fit runs exactly its budget, one start from the truth."""
+    X, n, truth = gaussian
+    kw = dict(init=truth, tol=0.0, compute_standard_errors=False)
+    assert smm.fit_em(X, n, K, **kw).n_iter == 2000
+    assert smm.fit_em(X, n, K, prior=smm.Prior(), **kw).n_iter == 5000
+    assert smm.fit_em(X, n, K, prior=smm.Prior(), max_iter=30, **kw).n_iter == 30
