@@ -27,7 +27,15 @@ from ..data.prepared import Prepared, prepare
 from ..layouts import row_mesh
 from ..warmstart.report import prefetch_effective_items
 from .assumptions import MOMENT_STARTS, check_moment_assumptions
-from .driver import ACCELERATIONS, DEFAULT_MAP_MAX_ITER, DEFAULT_MAX_ITER, StartsOutcome, em_algorithm, run_starts
+from .driver import (
+    ACCELERATIONS,
+    DEFAULT_MAP_MAX_ITER,
+    DEFAULT_MAX_ITER,
+    StartsOutcome,
+    batch_size,
+    em_algorithm,
+    run_starts,
+)
 from .driver import prefetch as prefetch_em
 from .kernel import M_STEPS
 from .runaway import runaway_classes, runaway_message, trend_runaways
@@ -386,6 +394,7 @@ def fit_em(
         # Where the moment assumptions hold the landscape is benign and the path would only cost time
         # (5-10x on a small fit); on real designs the log posterior has many local modes.
         prior_path=_far_from_gaussian(prepared),
+        batch=_batch(prepared, K, opts["dtype"]),
     )
     say(f"EM: {outcome.n_iter} iterations, converged: {outcome.converged}")
     if opts["compute_standard_errors"]:
@@ -404,6 +413,14 @@ def _prefetch(prepared: Prepared, K: int, opts: dict, algorithm, penalty) -> Non
         prefetch_information(prepared, K)
     if getattr(prepared.white, "supports_moments", False) and not prepared.process_local:
         prefetch_effective_items(prepared.em_layout, K)
+
+
+def _batch(prepared: Prepared, K: int, dtype: str) -> int:
+    """The starts the selection runs at once (:func:`~smm_ppl.em.driver.batch_size`): on one device only
+    (items split over devices run one start at a time, each over every device)."""
+    if prepared.mesh is not None:
+        return 0
+    return batch_size(K, prepared.em_layout.n_rows, np.dtype(dtype).itemsize)
 
 
 def _far_from_gaussian(prepared: Prepared) -> bool:

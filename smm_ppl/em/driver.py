@@ -22,6 +22,7 @@ starts table reports each start's optimum).
 
 from __future__ import annotations
 
+import operator
 from functools import cache, partial
 from typing import Any, Callable, NamedTuple
 
@@ -51,6 +52,7 @@ __all__ = [
     "StartsOutcome",
     "starts_bucket",
     "iterations_bucket",
+    "batch_size",
     "prefetch",
 ]
 
@@ -372,6 +374,51 @@ _run_schedule_jit = jit_program(
 )
 
 
+def _run_batch(layout, params0, n_iter, step_size, penalty, *, buffer, algorithm):
+    """``n_iter`` iterations of every start in ``params0`` at once, vmapped over the starts' axis.
+
+    The short runs of the start selection without the one-after-the-other
+    loop: one pass over the features serves every start (a matrix product
+    with ``S K`` rows instead of ``S`` products with ``K``), which is what an
+    iteration costs on a large design.  No stopping test (a short run of the
+    selection runs exactly its iterations).  Returns the starts' parameters at
+    the end, their objectives at the start and the end, and the traces
+    ``(S, buffer + 1)`` (NaN past ``n_iter``).
+    """
+    state0 = jax.vmap(lambda *p: algorithm.init(layout, *p, penalty))(*params0)
+    step = jax.vmap(lambda state: algorithm.step(layout, state, step_size, penalty)[0])
+    S = params0[0].shape[0]
+    trace = jnp.full((S, buffer + 1), jnp.nan, state0.objective.dtype).at[:, 0].set(state0.objective)
+
+    def body(c):
+        t, state, trace = c
+        new = step(state)
+        return t + 1, new, trace.at[:, t + 1].set(new.objective)
+
+    _, state, trace = lax.while_loop(lambda c: c[0] < n_iter, body, (jnp.asarray(0), state0, trace))
+    return algorithm.params(state), state0.objective, state.objective, trace
+
+
+_run_batch_jit = jit_program(_run_batch, static_argnames=("buffer", "algorithm"), name="em")
+
+#: Starts the selection runs at once (fewer where their E-step arrays would not fit in :data:`BATCH_BYTES`).
+#: Fixed, not the number of starts: the batched program is one per shape bucket, as the sequential one.
+BATCH_STARTS = 8
+#: Memory a batch of starts may take for its E-step arrays (about this many ``(K, rows)`` arrays per start).
+BATCH_BYTES = 512 * 2**20
+_BATCH_ARRAYS = 16
+
+
+def batch_size(n_components: int, n_rows: int, itemsize: int = 8) -> int:
+    """How many starts the short runs of the selection take at once (vmapped): :data:`BATCH_STARTS`,
+    halved while their E-step arrays would exceed :data:`BATCH_BYTES`; 0 (one after the other) when not
+    even two fit."""
+    size = BATCH_STARTS
+    while size > 1 and size * _BATCH_ARRAYS * n_components * n_rows * itemsize > BATCH_BYTES:
+        size //= 2
+    return size if size > 1 else 0
+
+
 def _padded_starts(params0, dtype=np.float64) -> tuple:
     """Starts padded to :func:`starts_bucket` by repeating the first (never run), in the layout's ``dtype``."""
     arrays = [np.asarray(p, dtype=dtype) for p in params0]
@@ -548,6 +595,7 @@ def run_starts(
     halving: bool = True,
     dtype: Any = None,
     prior_path: bool = False,
+    batch: int = 0,
 ) -> StartsOutcome:
     """Choose among the starts by successive halving, then continue the winner to convergence.
 
@@ -571,7 +619,8 @@ def run_starts(
     of the parameters (default: the layout's features').  ``prior_path``
     (with ``penalty`` and several starts, halving): each start also goes along
     the path of priors (:data:`ANNEAL_FACTORS`) and enters the selection
-    beside itself.
+    beside itself.  ``batch`` (:func:`batch_size`; 0: one after the other):
+    the short runs take that many starts at once, vmapped.
     """
     params0 = tuple(np.asarray(p, dtype=np.float64) for p in params0)
     S = int(params0[0].shape[0])
@@ -627,9 +676,11 @@ def run_starts(
         )
 
     def short_runs(idx, n_short, source=None, pen=penalty):
-        """``n_short`` iterations of each start in ``idx``, in calls of at most the starts' own bucket (so that
-        more candidates than starts compile nothing new): the end parameters, the values at the start and the
-        end, and the traces."""
+        """``n_short`` iterations of each start in ``idx``: vmapped in batches of ``batch`` starts, or in
+        calls of at most the starts' own bucket (so that more candidates than starts compile nothing new).
+        The end parameters, the values at the start and the end, and the traces."""
+        if batch:
+            return batched_runs(idx, n_short, source, pen)
         pieces = np.array_split(idx, -(-len(idx) // starts_bucket(S0)))
         outs = [call(piece, n_short, 0, source=source, pen=pen) for piece in pieces]
 
@@ -638,6 +689,22 @@ def run_starts(
 
         ends = tuple(cat([o.end_params[j] for o in outs]) for j in range(len(params)))
         return ends, cat([o.ll_start for o in outs]), cat([o.ll_short for o in outs]), cat([o.end_traces for o in outs])
+
+    def batched_runs(idx, n_short, source=None, pen=penalty):
+        source = params if source is None else source
+        run_dtype = layout.features.dtype if dtype is None else dtype
+        pen = None if pen is None else jax.tree.map(lambda x: on_device(np.asarray(x, dtype=run_dtype)), pen)
+        outs = []
+        for piece in np.array_split(idx, -(-len(idx) // batch)):
+            starts = [np.asarray(p[piece], dtype=run_dtype) for p in source]
+            starts = tuple(on_device(np.concatenate([a, np.repeat(a[:1], batch - len(piece), axis=0)])) for a in starts)
+            args = (layout, starts, max(int(n_short), 1), float(step_size), pen)
+            if progress is not None and not _run_batch_jit.is_compiled(*args, buffer=buffer, algorithm=algorithm):
+                say("compiling the batched short runs for this shape bucket first (seconds, once per process)")
+            out = jax.tree.map(np.asarray, _run_batch_jit(*args, buffer=buffer, algorithm=algorithm))
+            outs.append(jax.tree.map(operator.itemgetter(slice(len(piece))), out))
+        ends = tuple(np.concatenate([o[0][j] for o in outs]) for j in range(len(params)))
+        return ends, *(np.concatenate([o[i] for o in outs]) for i in (1, 2, 3))
 
     S0 = S
     origin, annealed = np.arange(S), np.zeros(S, bool)
