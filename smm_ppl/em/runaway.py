@@ -31,11 +31,12 @@ it runs (:func:`running_off`, evaluated every :data:`RUNAWAY_WINDOW`
 iterations by the driver's stopping test): a long atom whose norm grew in
 each of the last :data:`RUNAWAY_WINDOWS` windows at a steady pace (each
 window's growth within a factor :data:`RUNAWAY_STEADY` of the previous
-one's) while the log-likelihood's gain per window shrank.  EM converging to
-a finite point shrinks those growths geometrically, at its rate of
-convergence, and the stopping rule ends the run first; an accelerated jump
-(a growth many times the last) can overshoot and come back, so it is not
-evidence.  An atom that keeps its pace while the gains dwindle is buying
+one's) while the log-likelihood's gain per window shrank, but not the gain
+per unit of growth (by at most :data:`RUNAWAY_SLOPE_DROP` a window).  EM
+converging to a finite point shrinks the growths geometrically, at its rate
+of convergence, and near the point the gains collapse first; an
+accelerated jump (a growth many times the last) can overshoot and come
+back, so none of these is evidence.  An atom that keeps its pace while the gains dwindle is buying
 ever less likelihood with ever more length, and the fit stops there with
 ``stop_reason="no_maximum"``.
 """
@@ -61,6 +62,7 @@ __all__ = [
     "RUNAWAY_WINDOW",
     "RUNAWAY_WINDOWS",
     "RUNAWAY_STEADY",
+    "RUNAWAY_SLOPE_DROP",
 ]
 
 #: Whitened atoms shorter than this are not examined: their class spreads its mass over many items.
@@ -76,11 +78,13 @@ TOP_ITEMS = 5
 #: Iterations between the trend's checkpoints (:func:`running_off`).
 RUNAWAY_WINDOW = 100
 #: Consecutive windows over which an atom must have grown.
-RUNAWAY_WINDOWS = 4
+RUNAWAY_WINDOWS = 3
+#: The gain per unit of growth may fall by at most this factor from one window to the next.
+RUNAWAY_SLOPE_DROP = 4.0
 #: A steady pace: each window's growth within this factor of the previous one's.  EM converging to a finite
-#: point at a rate faster than ``(1 / RUNAWAY_STEADY) ** (1 / RUNAWAY_WINDOW)`` per iteration (0.993) shrinks
+#: point at a rate faster than ``(1 / RUNAWAY_STEADY) ** (1 / RUNAWAY_WINDOW)`` per iteration (0.989) shrinks
 #: the growths faster than that; a jump of an accelerated step grows them faster.
-RUNAWAY_STEADY = 2.0
+RUNAWAY_STEADY = 3.0
 
 
 class Runaway(NamedTuple):
@@ -183,14 +187,19 @@ def running_off(norms, objectives, weights):
     log-likelihood there (NaN before a checkpoint was reached: no verdict).
     A class is flagged when its weight is above the floor, its atom is
     longer than :data:`RUNAWAY_NORM`, it grew in every window, each growth
-    within a factor :data:`RUNAWAY_STEADY` of the one before, and the
-    log-likelihood's gain shrank from window to window.
+    within a factor :data:`RUNAWAY_STEADY` of the one before, the
+    log-likelihood's gain shrank from window to window, and the gain per
+    unit of growth fell by at most :data:`RUNAWAY_SLOPE_DROP` a window.
     """
     growth = jnp.diff(norms, axis=0)
     gains = jnp.diff(objectives)
     pace = growth[1:] / jnp.where(growth[:-1] > 0, growth[:-1], 1.0)
     growing = jnp.all(growth > 0, axis=0) & jnp.all((pace >= 1.0 / RUNAWAY_STEADY) & (pace <= RUNAWAY_STEADY), axis=0)
     shrinking = jnp.all(gains[1:] < gains[:-1])
+    # The gain bought per unit of growth: on a slide it falls slowly; converging, the gains collapse first.
+    slope = gains[:, None] / jnp.where(growth > 0, growth, 1.0)
+    bought = jnp.all(slope[1:] * RUNAWAY_SLOPE_DROP >= slope[:-1], axis=0)
+    growing = growing & bought
     return (weights >= WEIGHT_FLOOR) & (norms[-1] > RUNAWAY_NORM) & growing & shrinking
 
 
