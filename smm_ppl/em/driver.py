@@ -9,8 +9,14 @@ bucket, on ``N`` or on the counts, so a user meets one compilation per data
 shape bucket instead of one per phase.  :func:`run` is the single-start case
 of the same program.
 
-The starts run one after the other, so memory does not grow with their
-number: the E-step arrays of one start are alive at a time.
+In that loop the starts run one after the other, so memory does not grow
+with their number: the E-step arrays of one start are alive at a time.  The
+short runs of the selection (and of the path of priors) instead take
+:data:`BATCH_STARTS` starts at once where their E-step arrays fit in
+:data:`BATCH_BYTES` (:func:`batch_size`): one pass over the features then
+serves every start of the batch, which is what an iteration costs on a
+large design (measured on 30,522 items with L = 384, K = 2: an iteration
+of 8 starts at once took about twice one start's, 26 against 12.5 ms).
 
 The driver knows nothing of mixtures beyond the defaults of
 :class:`EMAlgorithm`: the parameters are a tuple of arrays (the mixture's
