@@ -420,7 +420,7 @@ def _batch(prepared: Prepared, K: int, dtype: str) -> int:
     (items split over devices run one start at a time, each over every device)."""
     if prepared.mesh is not None:
         return 0
-    return batch_size(K, prepared.em_layout.n_rows, np.dtype(dtype).itemsize)
+    return batch_size(K, prepared.em_layout.n_rows, prepared.n_features, np.dtype(dtype).itemsize)
 
 
 def _far_from_gaussian(prepared: Prepared) -> bool:

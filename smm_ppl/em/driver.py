@@ -10,10 +10,10 @@ shape bucket instead of one per phase.  :func:`run` is the single-start case
 of the same program.
 
 In that loop the starts run one after the other, so memory does not grow
-with their number: the E-step arrays of one start are alive at a time.  The
-short runs of the selection (and of the path of priors) instead take
-:data:`BATCH_STARTS` starts at once where their E-step arrays fit in
-:data:`BATCH_BYTES` (:func:`batch_size`): one pass over the features then
+with their number: the E-step arrays of one start are alive at a time.  On a
+large design the short runs of the selection (and of the path of priors)
+instead take :data:`BATCH_STARTS` starts at once where their E-step arrays
+fit in :data:`BATCH_BYTES` (:func:`batch_size`): one pass over the features then
 serves every start of the batch, which is what an iteration costs on a
 large design (measured on 30,522 items with L = 384, K = 2: an iteration
 of 8 starts at once took about twice one start's, 26 against 12.5 ms).
@@ -410,15 +410,21 @@ _run_batch_jit = jit_program(_run_batch, static_argnames=("buffer", "algorithm")
 #: Starts the selection runs at once (fewer where their E-step arrays would not fit in :data:`BATCH_BYTES`).
 #: Fixed, not the number of starts: the batched program is one per shape bucket, as the sequential one.
 BATCH_STARTS = 8
+#: Designs with fewer feature entries (rows x L) run their short runs one start at a time: the batched
+#: program is a second compilation, which paid on 30,522 x 384 (the path of priors 15 s -> 4 s) but not on
+#: 2,000 x 8 (a first fit 2.9 -> 5.2 s) or 100,000 x 64 (the same warm time, 6 s more compilation), measured.
+BATCH_MIN_ENTRIES = 2**23
 #: Memory a batch of starts may take for its E-step arrays (about this many ``(K, rows)`` arrays per start).
 BATCH_BYTES = 512 * 2**20
 _BATCH_ARRAYS = 16
 
 
-def batch_size(n_components: int, n_rows: int, itemsize: int = 8) -> int:
+def batch_size(n_components: int, n_rows: int, n_features: int, itemsize: int = 8) -> int:
     """How many starts the short runs of the selection take at once (vmapped): :data:`BATCH_STARTS`,
-    halved while their E-step arrays would exceed :data:`BATCH_BYTES`; 0 (one after the other) when not
-    even two fit."""
+    halved while their E-step arrays would exceed :data:`BATCH_BYTES`; 0 (one after the other) on a
+    design smaller than :data:`BATCH_MIN_ENTRIES` or when not even two fit."""
+    if n_rows * n_features < BATCH_MIN_ENTRIES:
+        return 0
     size = BATCH_STARTS
     while size > 1 and size * _BATCH_ARRAYS * n_components * n_rows * itemsize > BATCH_BYTES:
         size //= 2
