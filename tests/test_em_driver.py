@@ -136,7 +136,8 @@ def test_every_start_to_convergence_is_each_start_run_alone(problem):
 def test_batched_short_runs_are_the_starts_run_one_after_the_other(problem, acceleration):
     """run_starts(batch=8), the vmapped short runs of large designs, against batch=0 (one start at a time):
     the same starts selected, each start's values after the short runs equal, and the same estimate.  The
-    batched matrix products may sum in another order: the values agree to 1e-10 of the log-likelihood."""
+    batched matrix products may sum in another order (round-off of 1e-16 that the contracting short runs do
+    not amplify): the short runs agree to 1e-10 of the log-likelihood, the estimates to the stopping rule."""
     from smm_ppl.data.prepared import prepare
 
     X, n, truth = problem
@@ -152,5 +153,9 @@ def test_batched_short_runs_are_the_starts_run_one_after_the_other(problem, acce
     np.testing.assert_allclose(batched.ll_start, one.ll_start, rtol=1e-10)
     np.testing.assert_allclose(batched.ll_short, one.ll_short, rtol=1e-10)
     assert batched.converged and one.converged
-    np.testing.assert_allclose(batched.trace[-1], one.trace[-1], rtol=1e-10)
-    np.testing.assert_allclose(batched.params[1], one.params[1], atol=1e-5)
+    # Both stopped under the rule at the same maximum: each within tol of its value (relative) and within
+    # sqrt(tol) of its parameters (relative to the largest atom), so twice that apart at most.
+    tol = kw["tol"]
+    np.testing.assert_allclose(batched.trace[-1], one.trace[-1], rtol=2 * tol)
+    size = max(1.0, np.abs(one.params[1]).max())
+    np.testing.assert_allclose(batched.params[1], one.params[1], atol=2 * np.sqrt(tol) * size)

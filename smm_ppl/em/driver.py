@@ -431,14 +431,20 @@ def batch_size(n_components: int, n_rows: int, n_features: int, itemsize: int = 
     return size if size > 1 else 0
 
 
-def _padded_starts(params0, dtype=np.float64) -> tuple:
-    """Starts padded to :func:`starts_bucket` by repeating the first (never run), in the layout's ``dtype``."""
+def _padded_starts(params0, dtype=np.float64, size=None) -> tuple:
+    """Starts padded to ``size`` (default :func:`starts_bucket`) by repeating the first (never run), in the
+    layout's ``dtype``, on the device."""
     arrays = [np.asarray(p, dtype=dtype) for p in params0]
     S = arrays[0].shape[0]
-    pad = starts_bucket(S) - S
+    pad = (starts_bucket(S) if size is None else size) - S
     if pad:
         arrays = [np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) for a in arrays]
     return tuple(on_device(a) for a in arrays)
+
+
+def _penalty_on_device(penalty, dtype):
+    """A MAP fit's penalty in the parameters' ``dtype``, on the device (``None`` for maximum likelihood)."""
+    return None if penalty is None else jax.tree.map(lambda x: on_device(np.asarray(x, dtype=dtype)), penalty)
 
 
 class RunOut(NamedTuple):
@@ -454,8 +460,7 @@ def _schedule_args(layout, params, n_starts, n_short, tol, max_long, step_size, 
     types (Python scalars for the traced counts) match what :func:`prefetch` compiled."""
     dtype = layout.features.dtype if dtype is None else dtype
     starts = _padded_starts(params, dtype)
-    if penalty is not None:
-        penalty = jax.tree.map(lambda x: on_device(np.asarray(x, dtype=dtype)), penalty)
+    penalty = _penalty_on_device(penalty, dtype)
     args = (layout, starts, int(n_starts), max(int(n_short), 1), float(tol), int(max_long), float(step_size), penalty)
     statics = dict(short_buffer=buffer, buffer=buffer, algorithm=algorithm)
     if to_convergence:  # only then: the mixture's calls keep their key
@@ -705,11 +710,10 @@ def run_starts(
     def batched_runs(idx, n_short, source=None, pen=penalty):
         source = params if source is None else source
         run_dtype = layout.features.dtype if dtype is None else dtype
-        pen = None if pen is None else jax.tree.map(lambda x: on_device(np.asarray(x, dtype=run_dtype)), pen)
+        pen = _penalty_on_device(pen, run_dtype)
         outs = []
         for piece in np.array_split(idx, -(-len(idx) // batch)):
-            starts = [np.asarray(p[piece], dtype=run_dtype) for p in source]
-            starts = tuple(on_device(np.concatenate([a, np.repeat(a[:1], batch - len(piece), axis=0)])) for a in starts)
+            starts = _padded_starts([p[piece] for p in source], run_dtype, size=batch)
             args = (layout, starts, max(int(n_short), 1), float(step_size), pen)
             if progress is not None and not _run_batch_jit.is_compiled(*args, buffer=buffer, algorithm=algorithm):
                 say("compiling the batched short runs for this shape bucket first (seconds, once per process)")
